@@ -7,5 +7,11 @@
 //! exposes them to study scripts. The Rhai surface is documented in `docs/API.md`.
 #![warn(missing_docs)]
 
+pub mod adapter;
+pub mod backend;
+pub mod fsutil;
+pub mod interrupt;
+pub mod model;
 pub mod rng;
+pub mod tensor;
 pub mod value;

@@ -1,0 +1,147 @@
+//! Multi-head attention with grouped-query heads, RoPE, optional q/k RMSNorm (Qwen3), q/k/v
+//! biases (Qwen2) and sliding windows (Mistral).
+//!
+//! Vaswani et al. 2017 (arXiv 1706.03762); GQA, Ainslie et al. 2023 (arXiv 2305.13245). The
+//! computation follows transformers' `eager_attention_forward`: `softmax(q kᵀ · d^-½ + mask) v`
+//! with the softmax in f32, keys repeated `heads / kv_heads` times.
+
+use super::block::RmsNorm;
+use super::kv_cache::KvCache;
+use super::linear::Linear;
+use crate::adapter::AdapterCtx;
+use burn::tensor::{activation::softmax, backend::Backend, DType, Tensor, TensorData};
+
+/// The additive value of a masked attention score (exp underflows to exactly 0 in f32).
+pub const MASKED: f32 = -1.0e9;
+
+/// Builds the additive attention mask `[B, 1, T, S]` on the host.
+///
+/// `key_valid[b][j]` says whether key position `j` (absolute, `0..S`) is a real token; query
+/// `i` sits at absolute position `offset + i`. A key is visible when it is real, not in the
+/// future, and (with a sliding window `w`) `q - k < w`, as transformers' sliding-window mask.
+pub fn build_mask(
+    key_valid: &[Vec<bool>],
+    t: usize,
+    offset: usize,
+    window: Option<usize>,
+) -> (Vec<f32>, [usize; 4]) {
+    let b = key_valid.len();
+    let s = key_valid.first().map_or(0, Vec::len);
+    let mut m = vec![MASKED; b * t * s];
+    for (bi, valid) in key_valid.iter().enumerate() {
+        for i in 0..t {
+            let q = offset + i;
+            let row = &mut m[(bi * t + i) * s..(bi * t + i + 1) * s];
+            for (j, slot) in row.iter_mut().enumerate() {
+                let visible = valid[j] && j <= q && window.is_none_or(|w| q - j < w);
+                if visible {
+                    *slot = 0.0;
+                }
+            }
+        }
+    }
+    (m, [b, 1, t, s])
+}
+
+/// Rotates half the features: `cat(-x₂, x₁)` on the last axis.
+fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [b, h, t, d] = x.dims();
+    let x1 = x.clone().slice([0..b, 0..h, 0..t, 0..d / 2]);
+    let x2 = x.slice([0..b, 0..h, 0..t, d / 2..d]);
+    Tensor::cat(vec![x2.neg(), x1], 3)
+}
+
+/// Applies RoPE to `[B, H, T, d]` with cos/sin tables `[1, 1, T, d]`.
+pub fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
+    x.clone() * cos.clone() + rotate_half(x) * sin.clone()
+}
+
+/// Per-forward inputs shared by every layer.
+pub struct AttnInputs<B: Backend> {
+    /// Batch size.
+    pub batch: usize,
+    /// New positions in this forward.
+    pub seq: usize,
+    /// cos table `[1, 1, T, d]` (compute dtype).
+    pub cos: Tensor<B, 4>,
+    /// sin table `[1, 1, T, d]`.
+    pub sin: Tensor<B, 4>,
+    /// Additive mask `[B, 1, T, S]` (f32).
+    pub mask: Tensor<B, 4>,
+}
+
+/// One attention block.
+pub struct Attention<B: Backend> {
+    /// Query projection.
+    pub q_proj: Linear<B>,
+    /// Key projection.
+    pub k_proj: Linear<B>,
+    /// Value projection.
+    pub v_proj: Linear<B>,
+    /// Output projection.
+    pub o_proj: Linear<B>,
+    /// Per-head query norm (Qwen3).
+    pub q_norm: Option<RmsNorm<B>>,
+    /// Per-head key norm (Qwen3).
+    pub k_norm: Option<RmsNorm<B>>,
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads.
+    pub num_kv_heads: usize,
+    /// Head size.
+    pub head_dim: usize,
+}
+
+impl<B: Backend> Attention<B> {
+    /// Runs attention on `x: [B·T, hidden]` and returns `[B·T, hidden]`.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 2>,
+        inp: &AttnInputs<B>,
+        cache: Option<(&mut KvCache<B>, usize)>,
+        ctx: &AdapterCtx<B>,
+    ) -> Tensor<B, 2> {
+        let (b, t, d) = (inp.batch, inp.seq, self.head_dim);
+        let (nh, nkv) = (self.num_heads, self.num_kv_heads);
+        let q = self.q_proj.forward(x.clone(), ctx).reshape([b, t, nh, d]);
+        let k = self.k_proj.forward(x.clone(), ctx).reshape([b, t, nkv, d]);
+        let v = self.v_proj.forward(x, ctx).reshape([b, t, nkv, d]);
+        let q = match &self.q_norm {
+            Some(n) => n.forward(q),
+            None => q,
+        };
+        let k = match &self.k_norm {
+            Some(n) => n.forward(k),
+            None => k,
+        };
+        let q = apply_rope(q.swap_dims(1, 2), &inp.cos, &inp.sin);
+        let k = apply_rope(k.swap_dims(1, 2), &inp.cos, &inp.sin);
+        let v = v.swap_dims(1, 2);
+        let (k, v) = match cache {
+            Some((c, layer)) => c.append(layer, k, v),
+            None => (k, v),
+        };
+        let s = k.dims()[2];
+        let rep = nh / nkv;
+        let (k, v) = if rep > 1 {
+            (
+                k.unsqueeze_dim::<5>(2).repeat_dim(2, rep).reshape([b, nh, s, d]),
+                v.unsqueeze_dim::<5>(2).repeat_dim(2, rep).reshape([b, nh, s, d]),
+            )
+        } else {
+            (k, v)
+        };
+        let dtype = q.dtype();
+        let scores = q.matmul(k.transpose()).mul_scalar((d as f64).powf(-0.5));
+        let scores = if dtype == DType::F32 { scores } else { scores.cast(DType::F32) };
+        let probs = softmax(scores + inp.mask.clone(), 3);
+        let probs = if dtype == DType::F32 { probs } else { probs.cast(dtype) };
+        let out = probs.matmul(v).swap_dims(1, 2).reshape([b * t, nh * d]);
+        self.o_proj.forward(out, ctx)
+    }
+}
+
+/// Uploads a host mask to the device.
+pub fn mask_tensor<B: Backend>(mask: (Vec<f32>, [usize; 4]), device: &B::Device) -> Tensor<B, 4> {
+    Tensor::from_data(TensorData::new(mask.0, mask.1), (device, DType::F32))
+}

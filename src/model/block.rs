@@ -1,0 +1,108 @@
+//! Decoder layer pieces: RMSNorm and the SwiGLU feed-forward block.
+//!
+//! RMSNorm (Zhang & Sennrich 2019, arXiv 1910.07467) computed in f32 as transformers'
+//! `LlamaRMSNorm`: `w · (x / sqrt(mean(x²) + ε)).to(dtype)`. SwiGLU (Shazeer 2020,
+//! arXiv 2002.05202): `down(silu(gate(x)) · up(x))`. The layer is pre-norm with residuals.
+
+use super::attention::{AttnInputs, Attention};
+use super::kv_cache::KvCache;
+use super::linear::Linear;
+use crate::adapter::AdapterCtx;
+use burn::tensor::{activation::silu, backend::Backend, DType, Tensor};
+
+/// Root-mean-square normalisation over the last axis.
+pub struct RmsNorm<B: Backend> {
+    /// Scale, `[dim]`.
+    pub weight: Tensor<B, 1>,
+    /// Epsilon inside the square root.
+    pub eps: f64,
+}
+
+impl<B: Backend> RmsNorm<B> {
+    /// Normalises over the last axis in f32 and scales.
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dtype = x.dtype();
+        let xf = if dtype == DType::F32 { x } else { x.cast(DType::F32) };
+        let var = xf.clone().square().mean_dim(D - 1);
+        let normed = xf * var.add_scalar(self.eps).sqrt().recip();
+        let normed = if dtype == DType::F32 { normed } else { normed.cast(dtype) };
+        let mut shape = [1usize; D];
+        shape[D - 1] = self.weight.dims()[0];
+        let w = self.weight.clone();
+        let w = if w.dtype() == dtype { w } else { w.cast(dtype) };
+        normed * w.reshape(shape)
+    }
+}
+
+/// The gated feed-forward block.
+pub struct Mlp<B: Backend> {
+    /// Gate projection.
+    pub gate_proj: Linear<B>,
+    /// Up projection.
+    pub up_proj: Linear<B>,
+    /// Down projection.
+    pub down_proj: Linear<B>,
+}
+
+impl<B: Backend> Mlp<B> {
+    /// `down(silu(gate(x)) · up(x))`.
+    pub fn forward(&self, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
+        let g = silu(self.gate_proj.forward(x.clone(), ctx));
+        let u = self.up_proj.forward(x, ctx);
+        self.down_proj.forward(g * u, ctx)
+    }
+}
+
+/// One pre-norm decoder layer.
+pub struct DecoderLayer<B: Backend> {
+    /// Norm before attention.
+    pub input_layernorm: RmsNorm<B>,
+    /// Self-attention.
+    pub self_attn: Attention<B>,
+    /// Norm before the MLP.
+    pub post_attention_layernorm: RmsNorm<B>,
+    /// Feed-forward block.
+    pub mlp: Mlp<B>,
+}
+
+impl<B: Backend> DecoderLayer<B> {
+    /// `x + attn(norm(x))`, then `x + mlp(norm(x))`, on `[B·T, hidden]`.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 2>,
+        inp: &AttnInputs<B>,
+        cache: Option<(&mut KvCache<B>, usize)>,
+        ctx: &AdapterCtx<B>,
+    ) -> Tensor<B, 2> {
+        let h = self.self_attn.forward(self.input_layernorm.forward(x.clone()), inp, cache, ctx);
+        let x = x + h;
+        let h = self.mlp.forward(self.post_attention_layernorm.forward(x.clone()), ctx);
+        x + h
+    }
+
+    /// The layer's linear modules with their short names (`self_attn.q_proj`, ...).
+    pub fn linears_mut(&mut self) -> Vec<(&'static str, &mut Linear<B>)> {
+        vec![
+            ("self_attn.q_proj", &mut self.self_attn.q_proj),
+            ("self_attn.k_proj", &mut self.self_attn.k_proj),
+            ("self_attn.v_proj", &mut self.self_attn.v_proj),
+            ("self_attn.o_proj", &mut self.self_attn.o_proj),
+            ("mlp.gate_proj", &mut self.mlp.gate_proj),
+            ("mlp.up_proj", &mut self.mlp.up_proj),
+            ("mlp.down_proj", &mut self.mlp.down_proj),
+        ]
+    }
+
+    /// Immutable view of the layer's linear modules.
+    pub fn linears(&self) -> Vec<(&'static str, &Linear<B>)> {
+        vec![
+            ("self_attn.q_proj", &self.self_attn.q_proj),
+            ("self_attn.k_proj", &self.self_attn.k_proj),
+            ("self_attn.v_proj", &self.self_attn.v_proj),
+            ("self_attn.o_proj", &self.self_attn.o_proj),
+            ("mlp.gate_proj", &self.mlp.gate_proj),
+            ("mlp.up_proj", &self.mlp.up_proj),
+            ("mlp.down_proj", &self.mlp.down_proj),
+        ]
+    }
+}

@@ -1,0 +1,65 @@
+//! Autoregressive generation with a KV cache.
+//!
+//! The prompt is run once, then one token per step attends to the cache (transformers'
+//! `generate` with `use_cache=True`). Generation stops at `max_new_tokens`, at EOS when asked, or
+//! when the decoded continuation contains a stop string (which is cut from the returned text).
+
+use super::kv_cache::KvCache;
+use super::llama::{Batch, CausalLm};
+use super::sampling::Sampler;
+use super::ModelError;
+use crate::adapter::AdapterCtx;
+use burn::tensor::backend::Backend;
+
+/// Generation settings.
+#[derive(Debug, Clone)]
+pub struct GenSettings {
+    /// Most tokens to produce.
+    pub max_new_tokens: usize,
+    /// Token choice.
+    pub sampler: Sampler,
+    /// Seed of the sampler.
+    pub seed: u64,
+    /// Stop at any EOS id.
+    pub stop_at_eos: bool,
+}
+
+/// Generates new token ids after `prompt`; `should_stop` sees the new ids after every step.
+pub fn generate_ids<B: Backend>(
+    lm: &CausalLm<B>,
+    prompt: &[u32],
+    settings: &GenSettings,
+    eos: &[u32],
+    ctx: &AdapterCtx<B>,
+    mut should_stop: impl FnMut(&[u32]) -> Result<bool, ModelError>,
+) -> Result<Vec<u32>, ModelError> {
+    if prompt.is_empty() {
+        return Err(ModelError::Input("generate: the prompt has no tokens".into()));
+    }
+    let mut rng = crate::rng::derived(settings.seed, "generate");
+    let mut cache = KvCache::new(lm.layers.len());
+    let mut out = Vec::new();
+    let mut next_input = prompt.to_vec();
+    for _ in 0..settings.max_new_tokens {
+        crate::interrupt::check().map_err(|_| ModelError::Interrupted)?;
+        let batch = Batch { valid: vec![vec![true; next_input.len()]], ids: vec![next_input] };
+        let t = batch.seq();
+        let f = lm.forward(&batch, Some(&mut cache), false, ctx)?;
+        let last = f.hidden.slice([t - 1..t]);
+        let logits: Vec<f32> = lm
+            .head(last, ctx)
+            .into_data()
+            .to_vec()
+            .map_err(|e| ModelError::Input(format!("reading logits: {e:?}")))?;
+        let tok = settings.sampler.pick(&logits, &mut rng) as u32;
+        out.push(tok);
+        if settings.stop_at_eos && eos.contains(&tok) {
+            break;
+        }
+        if should_stop(&out)? {
+            break;
+        }
+        next_input = vec![tok];
+    }
+    Ok(out)
+}

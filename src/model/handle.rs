@@ -1,0 +1,290 @@
+//! The backend-independent model handle that the rest of peftlab (and scripts) use.
+//!
+//! [`Model`] owns the tokenizer and a [`CausalLm`] on the selected backend; every operation
+//! returns host values ([`HostTensor`], ids, strings, scores), so callers never see burn types.
+
+use super::generate::{generate_ids, GenSettings};
+use super::llama::{Batch, CausalLm};
+use super::load::{build_model, parse_dtype, LoadOptions};
+use super::scoring::{encode_pair, score_tokens, Score};
+use super::tokenizer::Tokenizer;
+use super::weights::{SafetensorsSource, WeightSource};
+use super::{ModelConfig, ModelError};
+use crate::adapter::AdapterCtx;
+use crate::backend::DeviceSpec;
+use crate::tensor::HostTensor;
+use crate::value::{num, Row, Value};
+use burn::tensor::{backend::Backend, DType, Tensor};
+use std::path::{Path, PathBuf};
+
+/// The causal LM on one of the compiled backends.
+pub enum Lm {
+    /// CPU (burn-flex).
+    Cpu(CausalLm<crate::backend::Cpu>),
+    /// CUDA (burn-cuda).
+    #[cfg(feature = "cuda")]
+    Cuda(CausalLm<crate::backend::Cuda>),
+}
+
+/// Runs `$body` with `$lm` bound to the backend-specific model.
+#[macro_export]
+macro_rules! with_lm {
+    ($lm_enum:expr, $lm:ident => $body:expr) => {
+        match $lm_enum {
+            $crate::model::handle::Lm::Cpu($lm) => $body,
+            #[cfg(feature = "cuda")]
+            $crate::model::handle::Lm::Cuda($lm) => $body,
+        }
+    };
+}
+
+/// A loaded model with its tokenizer.
+pub struct Model {
+    /// The network on its backend.
+    pub lm: Lm,
+    /// The tokenizer.
+    pub tokenizer: Tokenizer,
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// Options it was loaded with.
+    pub options: LoadOptions,
+    /// The device.
+    pub device: DeviceSpec,
+    /// Storage/compute dtype.
+    pub dtype: DType,
+    /// sha256 of the config (for provenance).
+    pub config_hash: String,
+}
+
+/// Reads a tensor to host f32 values.
+pub fn to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
+    let t = if t.dtype() == DType::F32 { t } else { t.cast(DType::F32) };
+    let shape = t.dims().to_vec();
+    let v = t
+        .into_data()
+        .to_vec::<f32>()
+        .map_err(|e| ModelError::Input(format!("reading a tensor back: {e:?}")))?;
+    Ok((shape, v))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn dtype_name(d: DType) -> &'static str {
+    match d {
+        DType::BF16 => "bf16",
+        DType::F16 => "f16",
+        _ => "f32",
+    }
+}
+
+impl Model {
+    /// Loads a hub directory (config.json, safetensors, tokenizer.json) or a `.gguf` file.
+    pub fn load(path: &Path, options: LoadOptions) -> Result<Model, ModelError> {
+        let device = DeviceSpec::parse(&options.device)?;
+        device.check_available()?;
+        let dtype = match &options.dtype {
+            Some(d) => parse_dtype(d)?,
+            None if device == DeviceSpec::Cpu => DType::F32,
+            None => DType::BF16,
+        };
+        if options.quant != "none" {
+            return Err(ModelError::Quant(format!(
+                "unknown quant '{}' (expected one of: none)",
+                options.quant
+            )));
+        }
+        if !path.exists() {
+            return Err(ModelError::file(path.display(), "no such file or directory"));
+        }
+        if path.is_file() {
+            let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
+            return match ext.as_deref() {
+                Some("bin") | Some("pt") | Some("pth") => Err(ModelError::file(
+                    path.display(),
+                    "PyTorch pickle files are refused (unpickling executes code); convert to \
+                     safetensors with `save_pretrained(dir, safe_serialization=True)`",
+                )),
+                _ => Err(ModelError::file(
+                    path.display(),
+                    "expected a model directory (config.json + *.safetensors + tokenizer.json)",
+                )),
+            };
+        }
+        let cfg_path = path.join("config.json");
+        let text = std::fs::read_to_string(&cfg_path).map_err(|_| {
+            ModelError::file(path.display(), "no config.json: not a Hugging Face model directory")
+        })?;
+        let config = ModelConfig::from_json_str(&text)
+            .map_err(|e| ModelError::file(cfg_path.display(), e))?;
+        let src = SafetensorsSource::open_dir(path)?;
+        let tokenizer = Tokenizer::from_dir(path, config.bos_token_id, &config.eos_token_ids)?;
+        let lm = Self::build(&config, &src, &device, dtype)?;
+        Ok(Model {
+            lm,
+            tokenizer,
+            path: path.to_path_buf(),
+            options,
+            device,
+            dtype,
+            config_hash: sha256_hex(text.as_bytes()),
+        })
+    }
+
+    /// Builds the network on the requested device.
+    pub fn build(
+        config: &ModelConfig,
+        src: &dyn WeightSource,
+        device: &DeviceSpec,
+        dtype: DType,
+    ) -> Result<Lm, ModelError> {
+        let mut on_tensor = |_name: &str| {};
+        match device {
+            DeviceSpec::Cpu => Ok(Lm::Cpu(build_model(config, src, &Default::default(), dtype, &mut on_tensor)?)),
+            #[cfg(feature = "cuda")]
+            DeviceSpec::Cuda(i) => {
+                let dev = burn::backend::cuda::CudaDevice::new(*i);
+                Ok(Lm::Cuda(build_model(config, src, &dev, dtype, &mut on_tensor)?))
+            }
+            #[cfg(not(feature = "cuda"))]
+            DeviceSpec::Cuda(_) => Err(ModelError::Device("built without CUDA".into())),
+        }
+    }
+
+    /// The model configuration.
+    pub fn config(&self) -> &ModelConfig {
+        with_lm!(&self.lm, lm => &lm.config)
+    }
+
+    /// `info()` map: arch, layers, hidden, heads, kv_heads, vocab, params, bytes, dtype, quant,
+    /// device.
+    pub fn info(&self) -> Row {
+        let c = self.config();
+        let params = c.num_params();
+        let bytes = params * if self.dtype == DType::F32 { 4 } else { 2 };
+        let mut r = Row::new();
+        r.insert("arch".into(), Value::from(c.arch.name()));
+        r.insert("path".into(), Value::from(self.path.display().to_string()));
+        r.insert("layers".into(), Value::from(c.num_layers));
+        r.insert("hidden".into(), Value::from(c.hidden_size));
+        r.insert("intermediate".into(), Value::from(c.intermediate_size));
+        r.insert("heads".into(), Value::from(c.num_heads));
+        r.insert("kv_heads".into(), Value::from(c.num_kv_heads));
+        r.insert("head_dim".into(), Value::from(c.head_dim));
+        r.insert("vocab".into(), Value::from(c.vocab_size));
+        r.insert("params".into(), Value::from(params));
+        r.insert("bytes".into(), Value::from(bytes));
+        r.insert("bits_per_param".into(), num(bytes as f64 * 8.0 / params as f64));
+        r.insert("dtype".into(), Value::from(dtype_name(self.dtype)));
+        r.insert("quant".into(), Value::from(self.options.quant.clone()));
+        r.insert("device".into(), Value::from(self.device.name()));
+        r.insert("config_hash".into(), Value::from(self.config_hash.clone()));
+        r
+    }
+
+    /// One-line summary.
+    pub fn summary(&self) -> String {
+        let c = self.config();
+        format!(
+            "Model({} {}L h{} v{} {} {} on {}, {})",
+            c.arch.name(),
+            c.num_layers,
+            c.hidden_size,
+            c.vocab_size,
+            dtype_name(self.dtype),
+            self.options.quant,
+            self.device.name(),
+            self.path.display()
+        )
+    }
+
+    /// Encodes text (BOS as the tokenizer config says).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.tokenizer.encode(text)
+    }
+
+    /// Decodes ids.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, ModelError> {
+        self.tokenizer.decode(ids)
+    }
+
+    /// Logits `[B, T, V]` for right-padded rows (padding positions hold meaningless values).
+    pub fn logits(&self, rows: &[Vec<u32>]) -> Result<HostTensor, ModelError> {
+        let batch = Batch::right_padded(rows, self.tokenizer.pad_id)?;
+        let (b, t) = (batch.batch(), batch.seq());
+        with_lm!(&self.lm, lm => {
+            let ctx = AdapterCtx::eval();
+            let f = lm.forward(&batch, None, false, &ctx)?;
+            let (shape, v) = to_host(lm.head(f.hidden, &ctx))?;
+            HostTensor::f32(vec![b, t, shape[1]], v).map_err(|e| ModelError::Input(e.to_string()))
+        })
+    }
+
+    /// Hidden states (transformers convention), each `[B, T, H]`.
+    pub fn hidden_states(&self, rows: &[Vec<u32>]) -> Result<Vec<HostTensor>, ModelError> {
+        let batch = Batch::right_padded(rows, self.tokenizer.pad_id)?;
+        let (b, t) = (batch.batch(), batch.seq());
+        with_lm!(&self.lm, lm => {
+            let ctx = AdapterCtx::eval();
+            let f = lm.forward(&batch, None, true, &ctx)?;
+            f.all_hidden
+                .into_iter()
+                .map(|h| {
+                    let (shape, v) = to_host(h)?;
+                    HostTensor::f32(vec![b, t, shape[1]], v)
+                        .map_err(|e| ModelError::Input(e.to_string()))
+                })
+                .collect()
+        })
+    }
+
+    /// New token ids after `prompt`; stops on EOS (when asked) or when `stop` says so.
+    pub fn generate_ids(
+        &self,
+        prompt: &[u32],
+        settings: &GenSettings,
+        stop: impl FnMut(&[u32]) -> Result<bool, ModelError>,
+    ) -> Result<Vec<u32>, ModelError> {
+        let eos = self.tokenizer.eos_ids.clone();
+        with_lm!(&self.lm, lm => generate_ids(lm, prompt, settings, &eos, &AdapterCtx::eval(), stop))
+    }
+
+    /// Generates text after `prompt`, stopping at EOS, `max_new_tokens` or the first stop
+    /// string (excluded from the result).
+    pub fn generate_text(
+        &self,
+        prompt: &str,
+        settings: &GenSettings,
+        stops: &[String],
+    ) -> Result<String, ModelError> {
+        let ids = self.encode(prompt)?;
+        let tok = &self.tokenizer;
+        let found = |text: &str| stops.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min();
+        let new = self.generate_ids(&ids, settings, |new| {
+            let text = tok.decode_skip_special(new)?;
+            Ok(found(&text).is_some())
+        })?;
+        let text = tok.decode_skip_special(&new)?;
+        Ok(match found(&text) {
+            Some(i) => text[..i].to_string(),
+            None => text,
+        })
+    }
+
+    /// lm-eval log-likelihoods of (context, continuation) pairs.
+    pub fn loglikelihoods(
+        &self,
+        pairs: &[(String, String)],
+        batch_size: usize,
+    ) -> Result<Vec<Score>, ModelError> {
+        let reqs = pairs
+            .iter()
+            .map(|(c, x)| encode_pair(&self.tokenizer, c, x))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pad = self.tokenizer.pad_id;
+        with_lm!(&self.lm, lm => score_tokens(lm, &reqs, batch_size, pad, &AdapterCtx::eval(), |_| Ok(())))
+    }
+}

@@ -1,0 +1,82 @@
+//! Linear layers with a frozen base weight and an optional adapter.
+//!
+//! The base weight keeps transformers' `[out, in]` layout and is a plain tensor, never a
+//! parameter: the optimizer only ever sees adapter tensors. An adapter works on activations
+//! (`y = Wx + b + Δ(x)`), it never rebuilds `W + BA` on the forward pass.
+
+use crate::adapter::{AdapterCtx, LinearAdapter};
+use burn::tensor::{backend::Backend, Tensor};
+
+/// The frozen weight of a linear layer.
+pub enum BaseWeight<B: Backend> {
+    /// A dense `[out, in]` matrix in the storage dtype (f32, bf16 or f16).
+    Dense(Tensor<B, 2>),
+}
+
+/// A linear layer `y = x Wᵀ + b` plus an optional adapter.
+pub struct Linear<B: Backend> {
+    /// Module path in transformers naming, e.g. `model.layers.0.self_attn.q_proj`.
+    pub name: String,
+    /// Input features.
+    pub in_features: usize,
+    /// Output features.
+    pub out_features: usize,
+    /// Frozen weight.
+    pub weight: BaseWeight<B>,
+    /// Frozen bias.
+    pub bias: Option<Tensor<B, 1>>,
+    /// The adapter attached to this layer, if any.
+    pub adapter: Option<Box<dyn LinearAdapter<B>>>,
+}
+
+impl<B: Backend> Linear<B> {
+    /// A dense layer from an `[out, in]` weight.
+    pub fn dense(name: String, weight: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Self {
+        let [out_features, in_features] = weight.dims();
+        Linear {
+            name,
+            in_features,
+            out_features,
+            weight: BaseWeight::Dense(weight),
+            bias,
+            adapter: None,
+        }
+    }
+
+    /// The base weight as a dense `[out, in]` tensor in its storage dtype.
+    pub fn dense_weight(&self) -> Tensor<B, 2> {
+        match &self.weight {
+            BaseWeight::Dense(w) => w.clone(),
+        }
+    }
+
+    /// `x Wᵀ + b` without the adapter; `x` is `[N, in]`.
+    pub fn base_forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let y = match &self.weight {
+            BaseWeight::Dense(w) => {
+                let w = if w.dtype() == x.dtype() { w.clone() } else { w.clone().cast(x.dtype()) };
+                x.matmul(w.transpose())
+            }
+        };
+        match &self.bias {
+            Some(b) => {
+                let b = if b.dtype() == y.dtype() { b.clone() } else { b.clone().cast(y.dtype()) };
+                y + b.unsqueeze_dim(0)
+            }
+            None => y,
+        }
+    }
+
+    /// The full forward pass: base plus adapter.
+    pub fn forward(&self, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
+        match &self.adapter {
+            Some(a) => a.forward(self, x, ctx),
+            None => self.base_forward(x),
+        }
+    }
+
+    /// Number of base parameters (weight and bias).
+    pub fn num_params(&self) -> usize {
+        self.in_features * self.out_features + self.bias.as_ref().map_or(0, |_| self.out_features)
+    }
+}

@@ -1,0 +1,199 @@
+//! The causal language model shared by Llama, Mistral, Qwen2 and Qwen3.
+//!
+//! Touvron et al. 2023 (Llama 2, arXiv 2307.09288); the code follows transformers'
+//! `modeling_llama.py` (and the Mistral/Qwen2/Qwen3 variants, which differ only in biases,
+//! q/k norms and the sliding window handled in [`super::attention`]). Hidden states follow
+//! transformers' `output_hidden_states`: index 0 is the embedding output, index `i` the output of
+//! layer `i`, and the last entry is the final layer's output after the final norm.
+
+use super::attention::{build_mask, mask_tensor, AttnInputs};
+use super::block::{DecoderLayer, RmsNorm};
+use super::config::ModelConfig;
+use super::kv_cache::KvCache;
+use super::linear::Linear;
+use super::rope::cos_sin;
+use super::ModelError;
+use crate::adapter::AdapterCtx;
+use burn::tensor::{backend::Backend, DType, Int, Tensor, TensorData};
+
+/// A right-padded batch of token ids with its validity mask.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Rows of equal length (padded on the right).
+    pub ids: Vec<Vec<u32>>,
+    /// `true` for real tokens.
+    pub valid: Vec<Vec<bool>>,
+}
+
+impl Batch {
+    /// Right-pads rows of different lengths with `pad`.
+    pub fn right_padded(rows: &[Vec<u32>], pad: u32) -> Result<Self, ModelError> {
+        let t = rows.iter().map(Vec::len).max().unwrap_or(0);
+        if rows.is_empty() || t == 0 {
+            return Err(ModelError::Input("empty input: at least one non-empty row of ids".into()));
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut valid = Vec::with_capacity(rows.len());
+        for r in rows {
+            let mut row = r.clone();
+            let mut v = vec![true; r.len()];
+            row.resize(t, pad);
+            v.resize(t, false);
+            ids.push(row);
+            valid.push(v);
+        }
+        Ok(Batch { ids, valid })
+    }
+
+    /// Batch size.
+    pub fn batch(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Sequence length.
+    pub fn seq(&self) -> usize {
+        self.ids.first().map_or(0, Vec::len)
+    }
+}
+
+/// A decoder-only causal LM.
+pub struct CausalLm<B: Backend> {
+    /// Configuration.
+    pub config: ModelConfig,
+    /// Token embeddings `[vocab, hidden]` (frozen).
+    pub embed_tokens: Tensor<B, 2>,
+    /// Decoder layers.
+    pub layers: Vec<DecoderLayer<B>>,
+    /// Final norm.
+    pub norm: RmsNorm<B>,
+    /// Output head (shares the embedding when tied).
+    pub lm_head: Linear<B>,
+    /// Device of every tensor.
+    pub device: B::Device,
+    /// Activation dtype (f32 on CPU by default).
+    pub compute_dtype: DType,
+}
+
+/// Output of a forward pass.
+pub struct Forward<B: Backend> {
+    /// Final hidden states after the final norm, `[B·T, hidden]`.
+    pub hidden: Tensor<B, 2>,
+    /// All hidden states (transformers convention) when asked for.
+    pub all_hidden: Vec<Tensor<B, 2>>,
+}
+
+impl<B: Backend> CausalLm<B> {
+    /// Checks ids against the vocabulary.
+    fn check_ids(&self, batch: &Batch) -> Result<(), ModelError> {
+        let v = self.config.vocab_size as u32;
+        for (r, row) in batch.ids.iter().enumerate() {
+            if let Some(bad) = row.iter().find(|&&i| i >= v) {
+                return Err(ModelError::Input(format!(
+                    "token id {bad} in row {r} is outside the vocabulary (size {v})"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Embeds ids: `[B·T, hidden]` in the compute dtype.
+    pub fn embed(&self, batch: &Batch) -> Tensor<B, 2> {
+        let flat: Vec<i64> = batch.ids.iter().flatten().map(|&i| i64::from(i)).collect();
+        let n = flat.len();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(flat, [n]), &self.device);
+        let e = self.embed_tokens.clone().select(0, idx);
+        if e.dtype() == self.compute_dtype {
+            e
+        } else {
+            e.cast(self.compute_dtype)
+        }
+    }
+
+    /// Runs the decoder. With a cache, the batch holds only the new positions and attends to
+    /// everything cached (`batch.valid` then covers only the new positions; cached ones count as
+    /// valid).
+    pub fn forward(
+        &self,
+        batch: &Batch,
+        mut cache: Option<&mut KvCache<B>>,
+        collect_hidden: bool,
+        ctx: &AdapterCtx<B>,
+    ) -> Result<Forward<B>, ModelError> {
+        self.check_ids(batch)?;
+        let (b, t) = (batch.batch(), batch.seq());
+        let offset = cache.as_ref().map_or(0, |c| c.len);
+        let positions: Vec<usize> = (offset..offset + t).collect();
+        let (cos, sin) = cos_sin(&self.config, &positions, offset + t);
+        let d = self.config.head_dim;
+        let table = |v: Vec<f32>| {
+            let x = Tensor::<B, 4>::from_data(TensorData::new(v, [1, 1, t, d]), (&self.device, DType::F32));
+            if self.compute_dtype == DType::F32 {
+                x
+            } else {
+                x.cast(self.compute_dtype)
+            }
+        };
+        let key_valid: Vec<Vec<bool>> = batch
+            .valid
+            .iter()
+            .map(|v| std::iter::repeat_n(true, offset).chain(v.iter().copied()).collect())
+            .collect();
+        let mask = build_mask(&key_valid, t, offset, self.config.sliding_window);
+        let inp = AttnInputs {
+            batch: b,
+            seq: t,
+            cos: table(cos),
+            sin: table(sin),
+            mask: mask_tensor(mask, &self.device),
+        };
+        let mut x = self.embed(batch);
+        let mut all = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            if collect_hidden {
+                all.push(x.clone());
+            }
+            let c = cache.as_deref_mut().map(|c| (c, i));
+            x = layer.forward(x, &inp, c, ctx);
+        }
+        if let Some(c) = cache {
+            c.len += t;
+        }
+        let hidden = self.norm.forward(x);
+        if collect_hidden {
+            all.push(hidden.clone());
+        }
+        Ok(Forward { hidden, all_hidden: all })
+    }
+
+    /// Logits of hidden rows `[N, hidden] → [N, vocab]` (f32).
+    pub fn head(&self, hidden: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
+        let l = self.lm_head.forward(hidden, ctx);
+        if l.dtype() == DType::F32 {
+            l
+        } else {
+            l.cast(DType::F32)
+        }
+    }
+
+    /// Mutable access to every adaptable linear layer with its full module path.
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear<B>)> {
+        let mut out = Vec::new();
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            for (short, lin) in layer.linears_mut() {
+                out.push((format!("model.layers.{i}.{short}"), lin));
+            }
+        }
+        out
+    }
+
+    /// Every adaptable linear layer with its full module path.
+    pub fn linears(&self) -> Vec<(String, &Linear<B>)> {
+        let mut out = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            for (short, lin) in layer.linears() {
+                out.push((format!("model.layers.{i}.{short}"), lin));
+            }
+        }
+        out
+    }
+}

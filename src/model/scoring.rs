@@ -1,0 +1,142 @@
+//! Log-likelihood scoring with lm-evaluation-harness semantics.
+//!
+//! lm-eval (`api/model.py` `_encode_pair`, `models/huggingface.py` `_loglikelihood_tokens`):
+//! trailing whitespace of the context moves to the start of the continuation; context and
+//! continuation are encoded together (no special tokens) and split at the length of the encoded
+//! context; an empty context becomes the BOS token (lm-eval's prefix token). The score is the
+//! sum of the continuation tokens' log-probabilities, and `is_greedy` says whether each of them
+//! is the argmax. Rows are right-padded in a batch; padding never changes a row's numbers beyond
+//! floating-point noise (batch-size invariance is tested).
+
+use super::llama::{Batch, CausalLm};
+use super::tokenizer::Tokenizer;
+use super::ModelError;
+use crate::adapter::AdapterCtx;
+use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+
+/// One tokenised request: the full input and how many trailing tokens are scored.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    /// Context tokens followed by continuation tokens.
+    pub tokens: Vec<u32>,
+    /// Number of continuation tokens (scored), at the end of `tokens`.
+    pub n_cont: usize,
+}
+
+/// The score of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// Summed log-probability of the continuation.
+    pub logprob: f64,
+    /// Whether every continuation token is the argmax.
+    pub is_greedy: bool,
+    /// Number of continuation tokens.
+    pub tokens: usize,
+}
+
+/// Tokenises a (context, continuation) pair as lm-eval does.
+pub fn encode_pair(
+    tok: &Tokenizer,
+    context: &str,
+    continuation: &str,
+) -> Result<TokenRequest, ModelError> {
+    if context.is_empty() {
+        let bos = tok.bos_id.or(tok.eos_ids.first().copied()).ok_or_else(|| {
+            ModelError::Input("empty context needs a BOS or EOS token as prefix".into())
+        })?;
+        let cont = tok.encode_plain(continuation)?;
+        if cont.is_empty() {
+            return Err(ModelError::Input("the continuation encodes to no tokens".into()));
+        }
+        let n = cont.len();
+        let mut tokens = vec![bos];
+        tokens.extend(cont);
+        return Ok(TokenRequest { tokens, n_cont: n });
+    }
+    let trimmed = context.trim_end();
+    let moved = &context[trimmed.len()..];
+    let continuation = format!("{moved}{continuation}");
+    let whole = tok.encode_plain(&format!("{trimmed}{continuation}"))?;
+    let ctx_len = tok.encode_plain(trimmed)?.len();
+    if ctx_len >= whole.len() {
+        return Err(ModelError::Input(format!(
+            "the continuation {continuation:?} adds no tokens after the context"
+        )));
+    }
+    if ctx_len == 0 {
+        // A context made only of whitespace: lm-eval would then score without any prefix; we
+        // keep the BOS prefix so the first token has a context.
+        let bos = tok.bos_id.or(tok.eos_ids.first().copied()).unwrap_or(0);
+        let mut tokens = vec![bos];
+        tokens.extend(whole.iter().copied());
+        return Ok(TokenRequest { n_cont: whole.len(), tokens });
+    }
+    Ok(TokenRequest { n_cont: whole.len() - ctx_len, tokens: whole })
+}
+
+/// Log-softmax over the last axis, stabilised by the (detached) row maximum.
+pub fn log_softmax<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+    let max = x.clone().detach().max_dim(1);
+    let shifted = x - max;
+    let lse = shifted.clone().exp().sum_dim(1).log();
+    shifted - lse
+}
+
+/// Scores requests in batches of `batch_size`. Only the rows that predict continuation tokens
+/// go through the output head, so the vocabulary-sized logits stay small.
+pub fn score_tokens<B: Backend>(
+    lm: &CausalLm<B>,
+    requests: &[TokenRequest],
+    batch_size: usize,
+    pad: u32,
+    ctx: &AdapterCtx<B>,
+    mut on_batch: impl FnMut(usize) -> Result<(), ModelError>,
+) -> Result<Vec<Score>, ModelError> {
+    let mut out = Vec::with_capacity(requests.len());
+    for chunk in requests.chunks(batch_size.max(1)) {
+        crate::interrupt::check().map_err(|_| ModelError::Interrupted)?;
+        // The last token is never an input (it is only predicted).
+        let inputs: Vec<Vec<u32>> =
+            chunk.iter().map(|r| r.tokens[..r.tokens.len() - 1].to_vec()).collect();
+        let batch = Batch::right_padded(&inputs, pad)?;
+        let t = batch.seq();
+        let f = lm.forward(&batch, None, false, ctx)?;
+        // Rows of the flattened [B·T] hidden states that predict continuation tokens.
+        let mut rows = Vec::new();
+        let mut targets = Vec::new();
+        for (b, r) in chunk.iter().enumerate() {
+            let n_in = r.tokens.len() - 1;
+            for k in 0..r.n_cont {
+                let pos = n_in - r.n_cont + k;
+                rows.push((b * t + pos) as i64);
+                targets.push(r.tokens[r.tokens.len() - r.n_cont + k]);
+            }
+        }
+        let n = rows.len();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [n]), &lm.device);
+        let hidden = f.hidden.select(0, idx);
+        let lp = log_softmax(lm.head(hidden, ctx));
+        let v = lp.dims()[1];
+        let data: Vec<f32> = lp
+            .into_data()
+            .to_vec()
+            .map_err(|e| ModelError::Input(format!("reading log-probs: {e:?}")))?;
+        let mut k = 0;
+        for r in chunk {
+            let mut sum = 0f64;
+            let mut greedy = true;
+            for _ in 0..r.n_cont {
+                let row = &data[k * v..(k + 1) * v];
+                let target = targets[k] as usize;
+                sum += f64::from(row[target]);
+                if super::sampling::argmax(row) != target {
+                    greedy = false;
+                }
+                k += 1;
+            }
+            out.push(Score { logprob: sum, is_greedy: greedy, tokens: r.n_cont });
+        }
+        on_batch(chunk.len())?;
+    }
+    Ok(out)
+}

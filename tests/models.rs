@@ -1,0 +1,110 @@
+//! The five tiny reference models: tokenizer ids, logits, every hidden state and greedy
+//! continuations must match transformers (fixtures in tests/fixtures/models, see README there).
+
+use peftlab::model::generate::GenSettings;
+use peftlab::model::sampling::Sampler;
+use peftlab::model::{LoadOptions, Model};
+use peftlab::tensor::{load_safetensors, HostTensor};
+use std::path::PathBuf;
+
+fn dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models").join(name)
+}
+
+fn reference(name: &str) -> std::collections::BTreeMap<String, HostTensor> {
+    load_safetensors(&dir(name).join("reference.safetensors")).unwrap()
+}
+
+fn rows(t: &HostTensor) -> Vec<Vec<i64>> {
+    let v = t.to_value();
+    serde_json::from_value(v).unwrap()
+}
+
+/// Max |a-b| over the positions where the mask is 1; `a` and `b` are `[B, T, X]`.
+fn masked_diff(a: &HostTensor, b: &HostTensor, mask: &[Vec<i64>]) -> f64 {
+    assert_eq!(a.shape, b.shape);
+    let x = a.shape[2];
+    let t = a.shape[1];
+    let (va, vb) = (a.values_f32(), b.values_f32());
+    let mut m = 0f64;
+    for (bi, row) in mask.iter().enumerate() {
+        for (ti, &keep) in row.iter().enumerate() {
+            if keep == 1 {
+                let o = (bi * t + ti) * x;
+                for k in 0..x {
+                    m = m.max(f64::from((va[o + k] - vb[o + k]).abs()));
+                }
+            }
+        }
+    }
+    m
+}
+
+fn check_model(name: &str) {
+    let m = Model::load(&dir(name), LoadOptions::default()).unwrap();
+    let r = reference(name);
+    let ids = rows(&r["input_ids"]);
+    let mask = rows(&r["attention_mask"]);
+    // Tokenizer ids.
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir(name).join("reference.json")).unwrap())
+            .unwrap();
+    for (text, want) in meta["texts"].as_array().unwrap().iter().zip(meta["token_ids"].as_array().unwrap()) {
+        let got = m.encode(text.as_str().unwrap()).unwrap();
+        let want: Vec<u32> = serde_json::from_value(want.clone()).unwrap();
+        assert_eq!(got, want, "{name}: ids of {text}");
+    }
+    // Logits on the padded batch (rows trimmed to their mask, padded again internally).
+    let unpadded: Vec<Vec<u32>> = ids
+        .iter()
+        .zip(&mask)
+        .map(|(r, m)| r.iter().zip(m).filter(|(_, &k)| k == 1).map(|(&i, _)| i as u32).collect())
+        .collect();
+    let logits = m.logits(&unpadded).unwrap();
+    let d = masked_diff(&logits, &r["logits"], &mask);
+    eprintln!("{name}: max logit diff {d:e}");
+    assert!(d <= 1e-4, "{name}: logits differ by {d}");
+    let hs = m.hidden_states(&unpadded).unwrap();
+    let n_ref = r.keys().filter(|k| k.starts_with("hidden_states.")).count();
+    assert_eq!(hs.len(), n_ref, "{name}: number of hidden states");
+    for (i, h) in hs.iter().enumerate() {
+        let d = masked_diff(h, &r[&format!("hidden_states.{i}")], &mask);
+        assert!(d <= 1e-4, "{name}: hidden state {i} differs by {d}");
+    }
+    // Greedy continuation of probe 0, no stop at EOS.
+    let greedy: Vec<u32> = r["greedy_ids"].values_f64().iter().map(|&x| x as u32).collect();
+    let prompt = &unpadded[0];
+    let settings = GenSettings {
+        max_new_tokens: greedy.len() - prompt.len(),
+        sampler: Sampler { temperature: 0.0, top_k: 0, top_p: 1.0 },
+        seed: 0,
+        stop_at_eos: false,
+    };
+    let new = m.generate_ids(prompt, &settings, |_| Ok(false)).unwrap();
+    assert_eq!(&greedy[prompt.len()..], &new[..], "{name}: greedy continuation");
+}
+
+#[test]
+fn tiny_llama_matches_transformers() {
+    check_model("tiny-llama");
+}
+
+#[test]
+fn tiny_llama3_rope_scaling_matches_transformers() {
+    check_model("tiny-llama3");
+}
+
+#[test]
+fn tiny_mistral_sliding_window_matches_transformers() {
+    check_model("tiny-mistral");
+}
+
+#[test]
+fn tiny_qwen2_bias_tied_matches_transformers() {
+    check_model("tiny-qwen2");
+}
+
+#[test]
+fn tiny_qwen3_qk_norm_sharded_matches_transformers() {
+    check_model("tiny-qwen3");
+}
