@@ -54,6 +54,8 @@ pub struct Model {
     pub dtype: DType,
     /// sha256 of the config (for provenance).
     pub config_hash: String,
+    /// The attached adapter, if any.
+    pub adapter: Option<crate::adapter::state::AdapterState>,
 }
 
 /// Reads a tensor to host f32 values.
@@ -131,6 +133,7 @@ impl Model {
             device,
             dtype,
             config_hash: sha256_hex(text.as_bytes()),
+            adapter: None,
         })
     }
 

@@ -50,17 +50,31 @@ impl<B: Backend> Linear<B> {
         }
     }
 
-    /// `x Wᵀ + b` without the adapter; `x` is `[N, in]`.
-    pub fn base_forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let y = match &self.weight {
+    /// `x Wᵀ` (no bias, no adapter); `x` is `[N, in]`.
+    pub fn weight_forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        match &self.weight {
             BaseWeight::Dense(w) => {
                 let w = if w.dtype() == x.dtype() { w.clone() } else { w.clone().cast(x.dtype()) };
                 x.matmul(w.transpose())
             }
-        };
+        }
+    }
+
+    /// The bias in the dtype of `like`.
+    pub fn bias_like(&self, bias: &Tensor<B, 1>, like: &Tensor<B, 2>) -> Tensor<B, 1> {
+        if bias.dtype() == like.dtype() {
+            bias.clone()
+        } else {
+            bias.clone().cast(like.dtype())
+        }
+    }
+
+    /// `x Wᵀ + b` without the adapter; `x` is `[N, in]`.
+    pub fn base_forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let y = self.weight_forward(x);
         match &self.bias {
             Some(b) => {
-                let b = if b.dtype() == y.dtype() { b.clone() } else { b.clone().cast(y.dtype()) };
+                let b = self.bias_like(b, &y);
                 y + b.unsqueeze_dim(0)
             }
             None => y,

@@ -5,6 +5,7 @@
 //! [`llama`] (the causal LM), [`kv_cache`], [`sampling`], [`generate`], [`scoring`] (lm-eval
 //! log-likelihoods) and [`load`] (directory → model). [`handle`] hides the backend choice.
 
+pub mod adapters;
 pub mod attention;
 pub mod block;
 pub mod config;

@@ -1,0 +1,290 @@
+//! Adapter operations on the model handle: add, load, save, export, merge, remove, FLix
+//! feature selection. The per-method work is in [`crate::adapter`]; this file only dispatches to
+//! the backend and keeps the [`AdapterState`] in step with the layers.
+
+use super::handle::{to_host, Model};
+use crate::adapter::attach::{attach, set_dense_weight};
+use crate::adapter::flix::FlixLayer;
+use crate::adapter::lora::{scaling, LoraLayer};
+use crate::adapter::state::AdapterState;
+use crate::adapter::{peft_io, AdapterError, AdapterOptions, LoraFactors, Method};
+use crate::tensor::HostTensor;
+use crate::value::{num, Row, Value};
+use crate::with_lm;
+use super::llama::CausalLm;
+use burn::tensor::{backend::Backend, Tensor, TensorData};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+impl Model {
+    fn state(&self) -> Result<&AdapterState, AdapterError> {
+        self.adapter.as_ref().ok_or(AdapterError::NoAdapter)
+    }
+
+    /// Attaches a new adapter (`add_adapter`).
+    pub fn add_adapter(&mut self, opts: AdapterOptions) -> Result<(), AdapterError> {
+        if self.adapter.is_some() {
+            return Err(AdapterError::Unsupported(
+                "an adapter is already attached; call remove_adapter() or merge_adapter() first".into(),
+            ));
+        }
+        let method = opts.validate()?;
+        let attached = with_lm!(&mut self.lm, lm => attach(lm, &opts))?;
+        self.adapter = Some(AdapterState::new(opts, method, attached));
+        Ok(())
+    }
+
+    /// Loads a PEFT adapter directory (`load_adapter`).
+    pub fn load_adapter(&mut self, dir: &Path) -> Result<(), AdapterError> {
+        if self.adapter.is_some() {
+            return Err(AdapterError::Unsupported(
+                "an adapter is already attached; call remove_adapter() first".into(),
+            ));
+        }
+        let st = with_lm!(&mut self.lm, lm => peft_io::load(lm, dir))?;
+        self.adapter = Some(st);
+        Ok(())
+    }
+
+    /// Writes the adapter in PEFT's layout (`save_adapter`).
+    pub fn save_adapter(&self, dir: &Path) -> Result<(), AdapterError> {
+        let st = self.state()?;
+        let base = self.path.display().to_string();
+        with_lm!(&self.lm, lm => peft_io::save(lm, st, dir, &base))
+    }
+
+    /// The adapter's tensors under their PEFT keys, as saved.
+    pub fn adapter_tensors(&self) -> Result<BTreeMap<String, HostTensor>, AdapterError> {
+        let st = self.state()?;
+        with_lm!(&self.lm, lm => peft_io::adapter_tensors(lm, st))
+    }
+
+    /// Number of trainable adapter parameters.
+    pub fn trainable_params(&self) -> usize {
+        with_lm!(&self.lm, lm => lm
+            .linears()
+            .iter()
+            .filter_map(|(_, l)| l.adapter.as_ref())
+            .flat_map(|a| a.params())
+            .filter(|p| p.trainable)
+            .map(|p| p.numel())
+            .sum())
+    }
+
+    /// Base plus adapter parameters, counted as PEFT's `get_nb_trainable_parameters` does
+    /// (AdaLoRA's frozen `ranknum` scalar is an `nn.Parameter` there, one per module).
+    pub fn all_params(&self) -> usize {
+        let ranknums = match &self.adapter {
+            Some(st) if st.method == Method::Adalora => st.modules.len(),
+            _ => 0,
+        };
+        let adapter: usize = with_lm!(&self.lm, lm => lm
+            .linears()
+            .iter()
+            .filter_map(|(_, l)| l.adapter.as_ref())
+            .flat_map(|a| a.params())
+            .map(|p| p.numel())
+            .sum());
+        self.config().num_params() + adapter + ranknums
+    }
+
+    /// The `a.info()` map.
+    pub fn adapter_info(&self) -> Result<Row, AdapterError> {
+        let st = self.state()?;
+        let mut r = Row::new();
+        r.insert("method".into(), Value::from(st.method.name()));
+        let trainable = self.trainable_params();
+        r.insert("trainable_params".into(), Value::from(trainable));
+        r.insert("all_params".into(), Value::from(self.all_params()));
+        r.insert("trainable_percent".into(), num(100.0 * trainable as f64 / self.all_params() as f64));
+        r.insert("modules".into(), Value::from(st.modules.len()));
+        r.insert("targets".into(), Value::from(st.modules.clone()));
+        if st.method != Method::Ia3 && st.method != Method::Adalora {
+            r.insert("r".into(), Value::from(st.options.rank()?));
+        }
+        if matches!(st.method, Method::Lora | Method::Dora | Method::Pissa | Method::Flix) {
+            r.insert("alpha".into(), num(st.options.alpha_value()?));
+            r.insert("rslora".into(), Value::from(st.options.rslora));
+        }
+        if let Some(a) = &st.allocator {
+            r.insert("init_r".into(), Value::from(st.options.init_r));
+            r.insert("target_r".into(), Value::from(st.options.target_r));
+            r.insert("budget".into(), Value::from(a.budget));
+        }
+        if st.method == Method::Flix {
+            r.insert("features".into(), serde_json::to_value(&st.options.features).unwrap_or(Value::Null));
+            r.insert("active".into(), serde_json::to_value(&st.features).unwrap_or(Value::Null));
+        }
+        r.insert("steps".into(), Value::from(st.step));
+        if let Some(s) = &st.source {
+            r.insert("source".into(), Value::from(s.clone()));
+        }
+        Ok(r)
+    }
+
+    /// FLix: selects the active value per feature (a feature may be left out).
+    pub fn set_features(&mut self, features: BTreeMap<String, String>) -> Result<(), AdapterError> {
+        let st = self.adapter.as_mut().ok_or(AdapterError::NoAdapter)?;
+        if st.method != Method::Flix {
+            return Err(AdapterError::Unsupported(format!(
+                "set_features needs a flix adapter (the attached one is {})",
+                st.method.name()
+            )));
+        }
+        let known = st.options.features.clone().unwrap_or_default();
+        for (k, v) in &features {
+            let values = known.get(k).ok_or_else(|| {
+                AdapterError::Option(format!(
+                    "unknown feature '{k}' (features: {})",
+                    known.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            if !values.contains(v) {
+                return Err(AdapterError::Option(format!(
+                    "feature '{k}' has no adapter for value '{v}' (values: {})",
+                    values.join(", ")
+                )));
+            }
+        }
+        st.features = features.clone();
+        with_lm!(&mut self.lm, lm => set_flix(lm, &features));
+        Ok(())
+    }
+
+    /// Folds the adapter into the base weights and detaches it (`merge_adapter`).
+    pub fn merge_adapter(&mut self) -> Result<(), AdapterError> {
+        self.state()?;
+        with_lm!(&mut self.lm, lm => {
+            for (_, layer) in lm.linears_mut() {
+                if let Some(a) = layer.adapter.take() {
+                    let (w, b) = a.merged(layer)?;
+                    set_dense_weight(layer, w);
+                    layer.bias = b;
+                }
+            }
+        });
+        self.adapter = None;
+        Ok(())
+    }
+
+    /// Detaches the adapter, restoring the original base (PiSSA's residual is undone).
+    pub fn remove_adapter(&mut self) -> Result<(), AdapterError> {
+        let st = self.adapter.take().ok_or(AdapterError::NoAdapter)?;
+        let s = if st.method == Method::Pissa {
+            scaling(st.options.alpha_value()?, st.options.rank()?, st.options.rslora)
+        } else {
+            0.0
+        };
+        with_lm!(&mut self.lm, lm => {
+            let device = lm.device.clone();
+            for (name, layer) in lm.linears_mut() {
+                let had = layer.adapter.take().is_some();
+                if let (true, Some(p)) = (had, st.pissa.get(&name)) {
+                    let r = p.a0.len() / layer.in_features;
+                    let a0 = Tensor::from_data(TensorData::new(p.a0.clone(), [r, layer.in_features]), &device);
+                    let b0 = Tensor::from_data(TensorData::new(p.b0.clone(), [layer.out_features, r]), &device);
+                    let w = layer.dense_weight() + Tensor::matmul(b0, a0).mul_scalar(s);
+                    set_dense_weight(layer, w);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Writes the update as a plain PEFT LoRA that vLLM and PEFT load (`export_lora`): VeRA as
+    /// `diag(λd)·A`, `diag(λb)·B`; AdaLoRA as `A⊙E`; PiSSA in its rank-2r form; FLix's active
+    /// feature combination stacked. Each module's scale is folded into B and every module is
+    /// zero-padded to the largest rank, so the file has one `r` and `lora_alpha = r`.
+    pub fn export_lora(&self, dir: &Path) -> Result<usize, AdapterError> {
+        let factors = self.lora_factors()?;
+        let r = factors.iter().map(|(_, f)| f.a.shape[0]).max().unwrap_or(0);
+        let mut tensors = BTreeMap::new();
+        let mut modules = Vec::new();
+        for (name, f) in &factors {
+            let (k, inp) = (f.a.shape[0], f.a.shape[1]);
+            let out = f.b.shape[0];
+            let mut a = f.a.values_f32();
+            a.resize(r * inp, 0.0);
+            let bv = f.b.values_f32();
+            let mut b = vec![0f32; out * r];
+            for o in 0..out {
+                for j in 0..k {
+                    b[o * r + j] = (f64::from(bv[o * k + j]) * f.scale) as f32;
+                }
+            }
+            let conv = |s: Vec<usize>, v| HostTensor::f32(s, v).map_err(|e| AdapterError::Unsupported(e.to_string()));
+            tensors.insert(format!("base_model.model.{name}.lora_A.weight"), conv(vec![r, inp], a)?);
+            tensors.insert(format!("base_model.model.{name}.lora_B.weight"), conv(vec![out, r], b)?);
+            modules.push(name.clone());
+        }
+        let cfg = serde_json::json!({
+            "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": r, "lora_alpha": r,
+            "lora_dropout": 0.0, "target_modules": modules, "use_rslora": false, "use_dora": false,
+            "bias": "none", "fan_in_fan_out": false, "init_lora_weights": true,
+            "inference_mode": true, "modules_to_save": null, "rank_pattern": {}, "alpha_pattern": {},
+            "base_model_name_or_path": self.path.display().to_string(),
+            "peftlab_export_of": self.state()?.method.name(),
+        });
+        std::fs::create_dir_all(dir).map_err(|e| AdapterError::file(dir.display(), e))?;
+        crate::tensor::save_safetensors(&tensors, &dir.join("adapter_model.safetensors"))
+            .map_err(|e| AdapterError::file(dir.display(), e))?;
+        let text = serde_json::to_string_pretty(&cfg).map_err(|e| AdapterError::file(dir.display(), e))?;
+        crate::fsutil::write_atomic(&dir.join("adapter_config.json"), text.as_bytes())
+            .map_err(|e| AdapterError::file(dir.display(), e))?;
+        Ok(r)
+    }
+
+    /// Per-module low-rank factors of the update (for `export_lora`).
+    pub fn lora_factors(&self) -> Result<Vec<(String, LoraFactors)>, AdapterError> {
+        let st = self.state()?;
+        with_lm!(&self.lm, lm => collect_factors(lm, st))
+    }
+}
+
+fn set_flix<B: Backend>(lm: &mut CausalLm<B>, features: &BTreeMap<String, String>) {
+    for (_, l) in lm.linears_mut() {
+        if let Some(f) = l.adapter.as_mut().and_then(|a| a.as_any_mut().downcast_mut::<FlixLayer<B>>()) {
+            f.active = features.clone();
+        }
+    }
+}
+
+fn collect_factors<B: Backend>(
+    lm: &CausalLm<B>,
+    st: &AdapterState,
+) -> Result<Vec<(String, LoraFactors)>, AdapterError> {
+    let err = |e: String| AdapterError::Unsupported(e);
+    let mut out = Vec::new();
+    for (name, layer) in lm.linears() {
+        let Some(a) = &layer.adapter else { continue };
+        if st.method != Method::Pissa {
+            out.push((name, a.lora_factors(layer)?));
+            continue;
+        }
+        let l = a
+            .as_any()
+            .downcast_ref::<LoraLayer<B>>()
+            .ok_or_else(|| err(format!("{name}: not a PiSSA layer")))?;
+        let p = st.pissa.get(&name).ok_or_else(|| err(format!("PiSSA init of {name} missing")))?;
+        let a_host = to_host(l.a.get()).map_err(|e| err(e.to_string()))?.1;
+        let b_host = to_host(l.b.get()).map_err(|e| err(e.to_string()))?.1;
+        let (a2, b2) = crate::adapter::pissa::convert_to_lora(
+            &a_host,
+            &b_host,
+            &p.a0,
+            &p.b0,
+            l.r,
+            layer.out_features,
+        );
+        let conv = |s: Vec<usize>, v| HostTensor::f32(s, v).map_err(|e| err(e.to_string()));
+        out.push((
+            name,
+            LoraFactors {
+                a: conv(vec![2 * l.r, layer.in_features], a2)?,
+                b: conv(vec![layer.out_features, 2 * l.r], b2)?,
+                scale: l.scaling,
+            },
+        ));
+    }
+    Ok(out)
+}
