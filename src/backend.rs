@@ -31,7 +31,9 @@ impl DeviceSpec {
             _ => {
                 if let Some(n) = s.strip_prefix("cuda:") {
                     n.parse().map(DeviceSpec::Cuda).map_err(|_| {
-                        ModelError::Device(format!("bad device '{s}' (expected cpu, cuda or cuda:N)"))
+                        ModelError::Device(format!(
+                            "bad device '{s}' (expected cpu, cuda or cuda:N)"
+                        ))
                     })
                 } else {
                     Err(ModelError::Device(format!(

@@ -14,4 +14,5 @@ pub mod interrupt;
 pub mod model;
 pub mod rng;
 pub mod tensor;
+pub mod train;
 pub mod value;

@@ -62,7 +62,10 @@ impl HostTensor {
                 data.len()
             )));
         }
-        Ok(HostTensor { shape, data: HostData::F32(data) })
+        Ok(HostTensor {
+            shape,
+            data: HostData::F32(data),
+        })
     }
 
     /// An integer tensor; errors if the element count does not match the shape.
@@ -73,7 +76,10 @@ impl HostTensor {
                 data.len()
             )));
         }
-        Ok(HostTensor { shape, data: HostData::I64(data) })
+        Ok(HostTensor {
+            shape,
+            data: HostData::I64(data),
+        })
     }
 
     /// Number of elements.
@@ -119,7 +125,14 @@ impl HostTensor {
         let inner: usize = self.shape[axis + 1..].iter().product();
         let mut shape = self.shape.clone();
         shape[axis] = end - start;
-        fn pick<T: Copy>(v: &[T], outer: usize, n: usize, inner: usize, s: usize, e: usize) -> Vec<T> {
+        fn pick<T: Copy>(
+            v: &[T],
+            outer: usize,
+            n: usize,
+            inner: usize,
+            s: usize,
+            e: usize,
+        ) -> Vec<T> {
             let mut out = Vec::with_capacity(outer * (e - s) * inner);
             for o in 0..outer {
                 let base = o * n * inner;
@@ -139,7 +152,9 @@ impl HostTensor {
         let rank = self.shape.len() as i64;
         let axis = if axis < 0 { axis + rank } else { axis };
         if axis < 0 || axis >= rank {
-            return Err(TensorError::Index(format!("axis {axis} out of range for rank {rank}")));
+            return Err(TensorError::Index(format!(
+                "axis {axis} out of range for rank {rank}"
+            )));
         }
         let n = self.shape[axis as usize] as i64;
         let norm = |x: i64| if x < 0 { x + n } else { x };
@@ -159,7 +174,9 @@ impl HostTensor {
         };
         let j = if i < 0 { i + n as i64 } else { i };
         if j < 0 || j >= n as i64 {
-            return Err(TensorError::Index(format!("index {i} out of bounds for axis 0 of size {n}")));
+            return Err(TensorError::Index(format!(
+                "index {i} out of bounds for axis 0 of size {n}"
+            )));
         }
         let mut t = self.select_range(0, j as usize, j as usize + 1)?;
         t.shape.remove(0);
@@ -197,7 +214,10 @@ impl HostTensor {
     /// Largest absolute element-wise difference; shapes must be equal.
     pub fn max_abs_diff(&self, other: &HostTensor) -> Result<f64, TensorError> {
         if self.shape != other.shape {
-            return Err(TensorError::ShapeMismatch(self.shape.clone(), other.shape.clone()));
+            return Err(TensorError::ShapeMismatch(
+                self.shape.clone(),
+                other.shape.clone(),
+            ));
         }
         let (a, b) = (self.values_f64(), other.values_f64());
         Ok(a.iter().zip(&b).fold(0.0f64, |m, (x, y)| {
@@ -220,7 +240,11 @@ impl HostTensor {
                 };
             }
             let inner: usize = shape[1..].iter().product();
-            Value::Array((0..shape[0]).map(|i| rec(&shape[1..], data, off + i * inner)).collect())
+            Value::Array(
+                (0..shape[0])
+                    .map(|i| rec(&shape[1..], data, off + i * inner))
+                    .collect(),
+            )
         }
         rec(&self.shape, &self.data, 0)
     }
@@ -277,9 +301,15 @@ impl HostTensor {
         }
         walk(v, &shape, &mut floats, &mut all_int, "value")?;
         if all_int && !floats.is_empty() {
-            Ok(HostTensor { shape, data: HostData::I64(floats.iter().map(|&x| x as i64).collect()) })
+            Ok(HostTensor {
+                shape,
+                data: HostData::I64(floats.iter().map(|&x| x as i64).collect()),
+            })
         } else {
-            Ok(HostTensor { shape, data: HostData::F32(floats.iter().map(|&x| x as f32).collect()) })
+            Ok(HostTensor {
+                shape,
+                data: HostData::F32(floats.iter().map(|&x| x as f32).collect()),
+            })
         }
     }
 
@@ -296,7 +326,10 @@ impl HostTensor {
 
 /// Reads every tensor of a safetensors file (floats → f32, integers and bools → i64).
 pub fn load_safetensors(path: &Path) -> Result<BTreeMap<String, HostTensor>, TensorError> {
-    let err = |msg: String| TensorError::File { path: path.display().to_string(), msg };
+    let err = |msg: String| TensorError::File {
+        path: path.display().to_string(),
+        msg,
+    };
     let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| err(format!("not a valid safetensors file ({e:?})")))?;
@@ -306,7 +339,9 @@ pub fn load_safetensors(path: &Path) -> Result<BTreeMap<String, HostTensor>, Ten
         let b = view.data();
         let data = match view.dtype() {
             Dtype::F32 => HostData::F32(
-                b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                b.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
             ),
             Dtype::F64 => HostData::F32(
                 b.chunks_exact(8)
@@ -318,10 +353,14 @@ pub fn load_safetensors(path: &Path) -> Result<BTreeMap<String, HostTensor>, Ten
                     .collect(),
             ),
             Dtype::BF16 => HostData::F32(
-                b.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+                b.chunks_exact(2)
+                    .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
             ),
             Dtype::F16 => HostData::F32(
-                b.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+                b.chunks_exact(2)
+                    .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
             ),
             Dtype::I64 => HostData::I64(
                 b.chunks_exact(8)
@@ -338,7 +377,9 @@ pub fn load_safetensors(path: &Path) -> Result<BTreeMap<String, HostTensor>, Ten
                     .collect(),
             ),
             Dtype::I16 => HostData::I64(
-                b.chunks_exact(2).map(|c| i64::from(i16::from_le_bytes([c[0], c[1]]))).collect(),
+                b.chunks_exact(2)
+                    .map(|c| i64::from(i16::from_le_bytes([c[0], c[1]])))
+                    .collect(),
             ),
             Dtype::I8 => HostData::I64(b.iter().map(|&x| i64::from(x as i8)).collect()),
             Dtype::U8 | Dtype::BOOL => HostData::I64(b.iter().map(|&x| i64::from(x)).collect()),
@@ -354,22 +395,33 @@ pub fn save_safetensors(
     tensors: &BTreeMap<String, HostTensor>,
     path: &Path,
 ) -> Result<(), TensorError> {
-    let err = |msg: String| TensorError::File { path: path.display().to_string(), msg };
+    let err = |msg: String| TensorError::File {
+        path: path.display().to_string(),
+        msg,
+    };
     let buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(k, t)| match &t.data {
-            HostData::F32(v) => {
-                (k.clone(), Dtype::F32, t.shape.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect())
-            }
-            HostData::I64(v) => {
-                (k.clone(), Dtype::I64, t.shape.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect())
-            }
+            HostData::F32(v) => (
+                k.clone(),
+                Dtype::F32,
+                t.shape.clone(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            HostData::I64(v) => (
+                k.clone(),
+                Dtype::I64,
+                t.shape.clone(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
         })
         .collect();
     let views: Vec<(String, TensorView<'_>)> = buffers
         .iter()
         .map(|(k, d, s, b)| {
-            TensorView::new(*d, s.clone(), b).map(|v| (k.clone(), v)).map_err(|e| err(format!("{e:?}")))
+            TensorView::new(*d, s.clone(), b)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| err(format!("{e:?}")))
         })
         .collect::<Result<_, _>>()?;
     let bytes = safetensors::serialize(views, None).map_err(|e| err(format!("{e:?}")))?;
@@ -400,7 +452,10 @@ mod tests {
         assert!(t.is_int());
         assert_eq!(t.to_value(), v);
         let bad: Value = serde_json::json!([[1, 2], [3]]);
-        assert!(HostTensor::from_value(&bad).unwrap_err().to_string().contains("ragged"));
+        assert!(HostTensor::from_value(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("ragged"));
         let f = HostTensor::from_value(&serde_json::json!([1, 2.5])).unwrap();
         assert!(!f.is_int());
     }

@@ -6,10 +6,13 @@ mod common;
 use common::*;
 use peftlab::adapter::{AdapterOptions, Targets};
 
-const ALL: &[&str] = &["lora", "rslora", "lora_qv", "dora", "vera", "adalora", "ia3", "pissa"];
+const ALL: &[&str] = &[
+    "lora", "rslora", "lora_qv", "dora", "vera", "adalora", "ia3", "pissa",
+];
 
 fn summary() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture("adapters/summary.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(fixture("adapters/summary.json")).unwrap())
+        .unwrap()
 }
 
 #[test]
@@ -18,7 +21,8 @@ fn every_peft_adapter_reproduces_peft_logits_and_roundtrips() {
     let sum = summary();
     for name in ALL {
         let mut m = model("tiny-llama");
-        m.load_adapter(&fixture(&format!("adapters/{name}"))).unwrap();
+        m.load_adapter(&fixture(&format!("adapters/{name}")))
+            .unwrap();
         let reference = tensors(&format!("adapters/{name}/reference.safetensors"));
         let logits = m.logits(&probe_rows).unwrap();
         let d = masked_diff(&logits, &reference["logits"], &mask);
@@ -48,7 +52,11 @@ fn pissa_opts() -> AdapterOptions {
         method: "pissa".into(),
         r: Some(4),
         alpha: Some(4.0),
-        targets: Some(Targets::Many(vec!["q_proj".into(), "o_proj".into(), "up_proj".into()])),
+        targets: Some(Targets::Many(vec![
+            "q_proj".into(),
+            "o_proj".into(),
+            "up_proj".into(),
+        ])),
         ..Default::default()
     }
 }
@@ -61,7 +69,10 @@ fn pissa_init_splits_w_into_principal_part_and_residual() {
     let base = m.logits(&probe_rows).unwrap();
     assert!(masked_diff(&base, &init["base_logits"], &mask) <= 1e-4);
     m.add_adapter(pissa_opts()).unwrap();
-    assert_eq!(m.trainable_params(), summary()["pissa"]["trainable_params"].as_u64().unwrap() as usize);
+    assert_eq!(
+        m.trainable_params(),
+        summary()["pissa"]["trainable_params"].as_u64().unwrap() as usize
+    );
     let after = m.logits(&probe_rows).unwrap();
     let d = masked_diff(&after, &init["init_logits"], &mask);
     assert!(d <= 1e-4, "PiSSA init changes the output by {d}");
@@ -89,27 +100,56 @@ fn pissa_init_splits_w_into_principal_part_and_residual() {
 fn bad_adapter_inputs_give_clear_errors() {
     let mut m = model("tiny-llama");
     let e = m
-        .add_adapter(AdapterOptions { method: "lorax".into(), ..Default::default() })
+        .add_adapter(AdapterOptions {
+            method: "lorax".into(),
+            ..Default::default()
+        })
         .unwrap_err()
         .to_string();
-    assert!(e.contains("unknown method 'lorax'") && e.contains("dora"), "{e}");
-    let e = m.add_adapter(AdapterOptions { r: Some(0), ..Default::default() }).unwrap_err().to_string();
+    assert!(
+        e.contains("unknown method 'lorax'") && e.contains("dora"),
+        "{e}"
+    );
+    let e = m
+        .add_adapter(AdapterOptions {
+            r: Some(0),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("r must be > 0"), "{e}");
     let e = m
-        .add_adapter(AdapterOptions { targets: Some(Targets::Many(vec!["qq_proj".into()])), ..Default::default() })
+        .add_adapter(AdapterOptions {
+            targets: Some(Targets::Many(vec!["qq_proj".into()])),
+            ..Default::default()
+        })
         .unwrap_err()
         .to_string();
-    assert!(e.contains("qq_proj") && e.contains("q_proj") && e.contains("gate_proj"), "{e}");
+    assert!(
+        e.contains("qq_proj") && e.contains("q_proj") && e.contains("gate_proj"),
+        "{e}"
+    );
     // An adapter for another base model (tiny-mistral has a different vocabulary but the same
     // linear shapes; tiny-qwen3 has head_dim 24, so q_proj is 96 wide).
     let mut q = model("tiny-qwen3");
-    let e = q.load_adapter(&fixture("adapters/lora")).unwrap_err().to_string();
+    let e = q
+        .load_adapter(&fixture("adapters/lora"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("shape"), "{e}");
     // A corrupt file.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture("adapters/lora/adapter_config.json"), dir.path().join("adapter_config.json")).unwrap();
+    std::fs::copy(
+        fixture("adapters/lora/adapter_config.json"),
+        dir.path().join("adapter_config.json"),
+    )
+    .unwrap();
     let bytes = std::fs::read(fixture("adapters/lora/adapter_model.safetensors")).unwrap();
-    std::fs::write(dir.path().join("adapter_model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(
+        dir.path().join("adapter_model.safetensors"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
     let e = m.load_adapter(dir.path()).unwrap_err().to_string();
     assert!(e.contains("adapter_model.safetensors"), "{e}");
 }

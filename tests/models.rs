@@ -8,7 +8,9 @@ use peftlab::tensor::{load_safetensors, HostTensor};
 use std::path::PathBuf;
 
 fn dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
 }
 
 fn reference(name: &str) -> std::collections::BTreeMap<String, HostTensor> {
@@ -49,7 +51,12 @@ fn check_model(name: &str) {
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir(name).join("reference.json")).unwrap())
             .unwrap();
-    for (text, want) in meta["texts"].as_array().unwrap().iter().zip(meta["token_ids"].as_array().unwrap()) {
+    for (text, want) in meta["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(meta["token_ids"].as_array().unwrap())
+    {
         let got = m.encode(text.as_str().unwrap()).unwrap();
         let want: Vec<u32> = serde_json::from_value(want.clone()).unwrap();
         assert_eq!(got, want, "{name}: ids of {text}");
@@ -58,7 +65,13 @@ fn check_model(name: &str) {
     let unpadded: Vec<Vec<u32>> = ids
         .iter()
         .zip(&mask)
-        .map(|(r, m)| r.iter().zip(m).filter(|(_, &k)| k == 1).map(|(&i, _)| i as u32).collect())
+        .map(|(r, m)| {
+            r.iter()
+                .zip(m)
+                .filter(|(_, &k)| k == 1)
+                .map(|(&i, _)| i as u32)
+                .collect()
+        })
         .collect();
     let logits = m.logits(&unpadded).unwrap();
     let d = masked_diff(&logits, &r["logits"], &mask);
@@ -72,16 +85,28 @@ fn check_model(name: &str) {
         assert!(d <= 1e-4, "{name}: hidden state {i} differs by {d}");
     }
     // Greedy continuation of probe 0, no stop at EOS.
-    let greedy: Vec<u32> = r["greedy_ids"].values_f64().iter().map(|&x| x as u32).collect();
+    let greedy: Vec<u32> = r["greedy_ids"]
+        .values_f64()
+        .iter()
+        .map(|&x| x as u32)
+        .collect();
     let prompt = &unpadded[0];
     let settings = GenSettings {
         max_new_tokens: greedy.len() - prompt.len(),
-        sampler: Sampler { temperature: 0.0, top_k: 0, top_p: 1.0 },
+        sampler: Sampler {
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+        },
         seed: 0,
         stop_at_eos: false,
     };
     let new = m.generate_ids(prompt, &settings, |_| Ok(false)).unwrap();
-    assert_eq!(&greedy[prompt.len()..], &new[..], "{name}: greedy continuation");
+    assert_eq!(
+        &greedy[prompt.len()..],
+        &new[..],
+        "{name}: greedy continuation"
+    );
 }
 
 #[test]

@@ -73,7 +73,11 @@ impl<B: Backend> AdaLoraLayer<B> {
             return;
         }
         let r = self.mask.len();
-        let m: Vec<f32> = self.mask.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect();
+        let m: Vec<f32> = self
+            .mask
+            .iter()
+            .map(|&k| if k { 1.0 } else { 0.0 })
+            .collect();
         let device = self.e.value.device();
         let mt = Tensor::<B, 2>::from_data(TensorData::new(m, [r, 1]), &device);
         self.e.value = (self.e.value.clone() * mt).detach();
@@ -89,7 +93,10 @@ impl<B: Backend> LinearAdapter<B> for AdaLoraLayer<B> {
         let base = layer.base_forward(x.clone());
         let xd = dropout(x, self.dropout, ctx);
         let ae = self.a.get() * self.e.get();
-        base + xd.matmul(ae.transpose()).matmul(self.b.get().transpose()).mul_scalar(self.scale())
+        base + xd
+            .matmul(ae.transpose())
+            .matmul(self.b.get().transpose())
+            .mul_scalar(self.scale())
     }
 
     fn params(&self) -> Vec<&Param<B>> {
@@ -100,8 +107,15 @@ impl<B: Backend> LinearAdapter<B> for AdaLoraLayer<B> {
         vec![&mut self.a, &mut self.e, &mut self.b]
     }
 
-    fn merged(&self, layer: &Linear<B>) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
-        let d = self.b.get().matmul(self.a.get() * self.e.get()).mul_scalar(self.scale());
+    fn merged(
+        &self,
+        layer: &Linear<B>,
+    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
+        let d = self
+            .b
+            .get()
+            .matmul(self.a.get() * self.e.get())
+            .mul_scalar(self.scale());
         Ok((layer.dense_weight() + d, layer.bias.clone()))
     }
 
@@ -125,7 +139,11 @@ pub fn orth_regulariser<B: Backend>(layers: &[&AdaLoraLayer<B>]) -> Option<Tenso
     for l in layers {
         for (p, is_a) in [(&l.a, true), (&l.b, false)] {
             let v = p.get();
-            let cov = if is_a { v.clone().matmul(v.transpose()) } else { v.clone().transpose().matmul(v) };
+            let cov = if is_a {
+                v.clone().matmul(v.transpose())
+            } else {
+                v.clone().transpose().matmul(v)
+            };
             let n = cov.dims()[0];
             let eye = Tensor::<B, 2>::eye(n, &cov.device());
             terms.push((cov - eye).square().sum().sqrt());
@@ -217,7 +235,8 @@ impl RankAllocator {
             (self.target_bgt, true)
         } else {
             let mul = 1.0 - (step - tinit) as f64 / (total - tfinal - tinit) as f64;
-            let b = ((self.init_bgt - self.target_bgt) as f64 * mul.powi(3) + self.target_bgt as f64) as usize;
+            let b = ((self.init_bgt - self.target_bgt) as f64 * mul.powi(3)
+                + self.target_bgt as f64) as usize;
             (b, step % self.delta_t == 0)
         }
     }
@@ -242,16 +261,22 @@ impl RankAllocator {
 
     fn mask_to_budget(&self, layers: &[LayerStats], budget: usize) -> BTreeMap<String, Vec<bool>> {
         let score = |module: &str, name: &str, i: usize| -> f32 {
-            self.ipt.get(&format!("{module}.{name}")).map_or(0.0, |s| s.avg[i] * s.unc[i])
+            self.ipt
+                .get(&format!("{module}.{name}"))
+                .map_or(0.0, |s| s.avg[i] * s.unc[i])
         };
         let mut triplets: Vec<(String, Vec<f32>)> = Vec::new();
         for l in layers {
             let mut s = vec![0f32; l.r];
             for (j, sj) in s.iter_mut().enumerate() {
                 // A row mean, B column mean, E entry (PEFT _combine_ipt).
-                let a: f32 = (0..l.in_f).map(|c| score(&l.module, "lora_A", j * l.in_f + c)).sum::<f32>()
+                let a: f32 = (0..l.in_f)
+                    .map(|c| score(&l.module, "lora_A", j * l.in_f + c))
+                    .sum::<f32>()
                     / l.in_f as f32;
-                let b: f32 = (0..l.out_f).map(|o| score(&l.module, "lora_B", o * l.r + j)).sum::<f32>()
+                let b: f32 = (0..l.out_f)
+                    .map(|o| score(&l.module, "lora_B", o * l.r + j))
+                    .sum::<f32>()
                     / l.out_f as f32;
                 *sj = score(&l.module, "lora_E", j) + (a + b);
             }
@@ -260,10 +285,19 @@ impl RankAllocator {
         let mut all: Vec<f32> = triplets.iter().flat_map(|t| t.1.iter().copied()).collect();
         all.sort_by(f32::total_cmp);
         let k = self.init_bgt.saturating_sub(budget);
-        let threshold = if k == 0 { f32::NEG_INFINITY } else { all[(k - 1).min(all.len() - 1)] };
+        let threshold = if k == 0 {
+            f32::NEG_INFINITY
+        } else {
+            all[(k - 1).min(all.len() - 1)]
+        };
         triplets
             .into_iter()
-            .map(|(m, s)| (format!("{m}.lora_E"), s.iter().map(|&x| x > threshold).collect()))
+            .map(|(m, s)| {
+                (
+                    format!("{m}.lora_E"),
+                    s.iter().map(|&x| x > threshold).collect(),
+                )
+            })
             .collect()
     }
 

@@ -45,7 +45,8 @@ pub struct Attached {
 
 /// Whether a module is one of IA³'s feed-forward modules.
 pub fn is_feedforward(module: &str, ff: &[String]) -> bool {
-    ff.iter().any(|f| module == f || module.ends_with(&format!(".{f}")))
+    ff.iter()
+        .any(|f| module == f || module.ends_with(&format!(".{f}")))
 }
 
 /// Replaces a dense base weight (PiSSA residual, merges).
@@ -54,7 +55,10 @@ pub fn set_dense_weight<B: Backend>(layer: &mut Linear<B>, w: Tensor<B, 2>) {
 }
 
 /// Attaches a new adapter; errors if one is attached already.
-pub fn attach<B: Backend>(lm: &mut CausalLm<B>, opts: &AdapterOptions) -> Result<Attached, AdapterError> {
+pub fn attach<B: Backend>(
+    lm: &mut CausalLm<B>,
+    opts: &AdapterOptions,
+) -> Result<Attached, AdapterError> {
     let method = opts.validate()?;
     let names: Vec<String> = lm.linears().into_iter().map(|(n, _)| n).collect();
     if lm.linears().iter().any(|(_, l)| l.adapter.is_some()) {
@@ -67,7 +71,10 @@ pub fn attach<B: Backend>(lm: &mut CausalLm<B>, opts: &AdapterOptions) -> Result
     let r = opts.rank()?;
     let alpha = opts.alpha_value()?;
     let mut rng = crate::rng::derived(opts.seed, "adapter-init");
-    let mut out = Attached { modules: modules.clone(), ..Default::default() };
+    let mut out = Attached {
+        modules: modules.clone(),
+        ..Default::default()
+    };
 
     let (shared_a, shared_b) = if method == Method::Vera {
         let mut max_in = 0;
@@ -82,17 +89,28 @@ pub fn attach<B: Backend>(lm: &mut CausalLm<B>, opts: &AdapterOptions) -> Result
         let a = vera_kaiming(r, max_in, &mut prng);
         let b = vera_kaiming(max_out, r, &mut prng);
         out.vera_shared = Some((
-            HostTensor::f32(vec![r, max_in], a.clone()).map_err(|e| AdapterError::Option(e.to_string()))?,
-            HostTensor::f32(vec![max_out, r], b.clone()).map_err(|e| AdapterError::Option(e.to_string()))?,
+            HostTensor::f32(vec![r, max_in], a.clone())
+                .map_err(|e| AdapterError::Option(e.to_string()))?,
+            HostTensor::f32(vec![max_out, r], b.clone())
+                .map_err(|e| AdapterError::Option(e.to_string()))?,
         ));
         (
-            Some(Tensor::<B, 2>::from_data(TensorData::new(a, [r, max_in]), &device)),
-            Some(Tensor::<B, 2>::from_data(TensorData::new(b, [max_out, r]), &device)),
+            Some(Tensor::<B, 2>::from_data(
+                TensorData::new(a, [r, max_in]),
+                &device,
+            )),
+            Some(Tensor::<B, 2>::from_data(
+                TensorData::new(b, [max_out, r]),
+                &device,
+            )),
         )
     } else {
         (None, None)
     };
-    let ff = opts.feedforward.clone().unwrap_or_else(|| vec!["down_proj".to_string()]);
+    let ff = opts
+        .feedforward
+        .clone()
+        .unwrap_or_else(|| vec!["down_proj".to_string()]);
     let s = scaling(alpha, r, opts.rslora);
 
     for (name, layer) in lm.linears_mut() {
@@ -109,7 +127,16 @@ pub fn attach<B: Backend>(lm: &mut CausalLm<B>, opts: &AdapterOptions) -> Result
         };
         let adapter: Box<dyn LinearAdapter<B>> = match method {
             Method::Lora | Method::Dora => {
-                let l = LoraLayer::from_host(lora_init(&mut rng), vec![0.0; outf * r], r, inp, outf, s, opts.dropout, &device);
+                let l = LoraLayer::from_host(
+                    lora_init(&mut rng),
+                    vec![0.0; outf * r],
+                    r,
+                    inp,
+                    outf,
+                    s,
+                    opts.dropout,
+                    &device,
+                );
                 if method == Method::Dora {
                     Box::new(DoraLayer::new(l, layer))
                 } else {
@@ -117,22 +144,44 @@ pub fn attach<B: Backend>(lm: &mut CausalLm<B>, opts: &AdapterOptions) -> Result
                 }
             }
             Method::Pissa => {
-                let niter = opts.init.strip_prefix("pissa_niter_").and_then(|k| k.parse().ok());
-                let (_, w) = to_host(layer.dense_weight()).map_err(|e| AdapterError::Unsupported(e.to_string()))?;
+                let niter = opts
+                    .init
+                    .strip_prefix("pissa_niter_")
+                    .and_then(|k| k.parse().ok());
+                let (_, w) = to_host(layer.dense_weight())
+                    .map_err(|e| AdapterError::Unsupported(e.to_string()))?;
                 let p = pissa_init(&w, outf, inp, r, s, niter, opts.seed);
                 let dtype = layer.dense_weight().dtype();
-                let res = Tensor::<B, 2>::from_data(TensorData::new(p.residual, [outf, inp]), (&device, dtype));
+                let res = Tensor::<B, 2>::from_data(
+                    TensorData::new(p.residual, [outf, inp]),
+                    (&device, dtype),
+                );
                 set_dense_weight(layer, res);
-                out.pissa.insert(name.clone(), PissaFactors { a0: p.a.clone(), b0: p.b.clone() });
+                out.pissa.insert(
+                    name.clone(),
+                    PissaFactors {
+                        a0: p.a.clone(),
+                        b0: p.b.clone(),
+                    },
+                );
                 let mut l = LoraLayer::from_host(p.a, p.b, r, inp, outf, s, opts.dropout, &device);
                 l.kind = "pissa";
                 Box::new(l)
             }
             Method::Vera => {
                 let (Some(a), Some(b)) = (&shared_a, &shared_b) else {
-                    return Err(AdapterError::Unsupported("vera: shared matrices missing".into()));
+                    return Err(AdapterError::Unsupported(
+                        "vera: shared matrices missing".into(),
+                    ));
                 };
-                Box::new(VeraLayer::new(a, b, inp, outf, opts.d_initial, opts.dropout))
+                Box::new(VeraLayer::new(
+                    a,
+                    b,
+                    inp,
+                    outf,
+                    opts.d_initial,
+                    opts.dropout,
+                ))
             }
             Method::Adalora => {
                 let ri = opts.init_r;
@@ -155,7 +204,12 @@ pub fn attach<B: Backend>(lm: &mut CausalLm<B>, opts: &AdapterOptions) -> Result
                 let feats = opts.features.clone().unwrap_or_default();
                 let mut experts = Vec::new();
                 for (f, values) in &feats {
-                    let rf = opts.feature_rank.as_ref().and_then(|m| m.get(f)).copied().unwrap_or(r);
+                    let rf = opts
+                        .feature_rank
+                        .as_ref()
+                        .and_then(|m| m.get(f))
+                        .copied()
+                        .unwrap_or(r);
                     let sf = scaling(alpha, rf, opts.rslora);
                     for v in values {
                         let a = if opts.init == "gaussian" {
@@ -163,13 +217,30 @@ pub fn attach<B: Backend>(lm: &mut CausalLm<B>, opts: &AdapterOptions) -> Result
                         } else {
                             lora_a(rf, inp, &mut rng)
                         };
-                        let mut l = LoraLayer::from_host(a, vec![0.0; outf * rf], rf, inp, outf, sf, 0.0, &device);
+                        let mut l = LoraLayer::from_host(
+                            a,
+                            vec![0.0; outf * rf],
+                            rf,
+                            inp,
+                            outf,
+                            sf,
+                            0.0,
+                            &device,
+                        );
                         l.a.key = format!("flix.{f}.{v}.lora_A.weight");
                         l.b.key = format!("flix.{f}.{v}.lora_B.weight");
-                        experts.push(FlixExpert { feature: f.clone(), value: v.clone(), lora: l });
+                        experts.push(FlixExpert {
+                            feature: f.clone(),
+                            value: v.clone(),
+                            lora: l,
+                        });
                     }
                 }
-                Box::new(FlixLayer { experts, active: BTreeMap::new(), dropout: opts.dropout })
+                Box::new(FlixLayer {
+                    experts,
+                    active: BTreeMap::new(),
+                    dropout: opts.dropout,
+                })
             }
         };
         layer.adapter = Some(adapter);

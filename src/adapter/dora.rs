@@ -66,7 +66,8 @@ impl<B: Backend> DoraLayer<B> {
         let w = f32t(layer.dense_weight());
         let cross = (b.clone() * w.matmul(a.clone().transpose())).sum_dim(1); // [out, 1]
         let quad = (b.clone().matmul(a.clone().matmul(a.transpose())) * b).sum_dim(1); // [out, 1]
-        let sq = self.w_row_sq.clone().transpose() + cross.mul_scalar(2.0 * s) + quad.mul_scalar(s * s);
+        let sq =
+            self.w_row_sq.clone().transpose() + cross.mul_scalar(2.0 * s) + quad.mul_scalar(s * s);
         sq.clamp_min(0.0).sqrt().transpose().detach()
     }
 }
@@ -89,7 +90,11 @@ impl<B: Backend> LinearAdapter<B> for DoraLayer<B> {
             }
         };
         let scale = self.magnitude.get() / self.weight_norm(layer); // [1, out]
-        let scale = if scale.dtype() == result.dtype() { scale } else { scale.cast(result.dtype()) };
+        let scale = if scale.dtype() == result.dtype() {
+            scale
+        } else {
+            scale.cast(result.dtype())
+        };
         let lora = self.lora.delta(xd);
         result + (scale.clone().sub_scalar(1.0)) * base_no_bias + scale * lora
     }
@@ -102,7 +107,10 @@ impl<B: Backend> LinearAdapter<B> for DoraLayer<B> {
         vec![&mut self.lora.a, &mut self.lora.b, &mut self.magnitude]
     }
 
-    fn merged(&self, layer: &Linear<B>) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
+    fn merged(
+        &self,
+        layer: &Linear<B>,
+    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
         let w = f32t(layer.dense_weight());
         let full = w + f32t(self.lora.delta_weight());
         let norm = f32t(full.clone()).square().sum_dim(1).sqrt(); // [out, 1]

@@ -73,14 +73,23 @@ impl<B: Backend> LinearAdapter<B> for FlixLayer<B> {
     }
 
     fn params(&self) -> Vec<&Param<B>> {
-        self.experts.iter().flat_map(|e| [&e.lora.a, &e.lora.b]).collect()
+        self.experts
+            .iter()
+            .flat_map(|e| [&e.lora.a, &e.lora.b])
+            .collect()
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param<B>> {
-        self.experts.iter_mut().flat_map(|e| [&mut e.lora.a, &mut e.lora.b]).collect()
+        self.experts
+            .iter_mut()
+            .flat_map(|e| [&mut e.lora.a, &mut e.lora.b])
+            .collect()
     }
 
-    fn merged(&self, layer: &Linear<B>) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
+    fn merged(
+        &self,
+        layer: &Linear<B>,
+    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
         let mut w = layer.dense_weight();
         for e in &self.experts {
             if self.active.get(&e.feature) == Some(&e.value) {
@@ -91,14 +100,23 @@ impl<B: Backend> LinearAdapter<B> for FlixLayer<B> {
     }
 
     fn lora_factors(&self, _layer: &Linear<B>) -> Result<LoraFactors, AdapterError> {
-        let active: Vec<&FlixExpert<B>> =
-            self.experts.iter().filter(|e| self.active.get(&e.feature) == Some(&e.value)).collect();
+        let active: Vec<&FlixExpert<B>> = self
+            .experts
+            .iter()
+            .filter(|e| self.active.get(&e.feature) == Some(&e.value))
+            .collect();
         if active.is_empty() {
             return Err(AdapterError::Unsupported(
                 "export_lora: no FLix feature is active; call set_features first".into(),
             ));
         }
-        let a = Tensor::cat(active.iter().map(|e| e.lora.a.get().mul_scalar(e.lora.scaling)).collect(), 0);
+        let a = Tensor::cat(
+            active
+                .iter()
+                .map(|e| e.lora.a.get().mul_scalar(e.lora.scaling))
+                .collect(),
+            0,
+        );
         let b = Tensor::cat(active.iter().map(|e| e.lora.b.get()).collect(), 1);
         factors(a, b, 1.0)
     }

@@ -26,7 +26,10 @@ impl<B: Backend> Ia3Layer<B> {
         } else {
             (layer.out_features, vec![layer.out_features, 1])
         };
-        Ia3Layer { l: Param::new("ia3_l", vec![1.0; n], [1, n], saved, device), feedforward }
+        Ia3Layer {
+            l: Param::new("ia3_l", vec![1.0; n], [1, n], saved, device),
+            feedforward,
+        }
     }
 }
 
@@ -37,7 +40,11 @@ impl<B: Backend> LinearAdapter<B> for Ia3Layer<B> {
 
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, _ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let l = self.l.get();
-        let l = if l.dtype() == x.dtype() { l } else { l.cast(x.dtype()) };
+        let l = if l.dtype() == x.dtype() {
+            l
+        } else {
+            l.cast(x.dtype())
+        };
         if self.feedforward {
             layer.base_forward(x * l)
         } else {
@@ -53,13 +60,19 @@ impl<B: Backend> LinearAdapter<B> for Ia3Layer<B> {
         vec![&mut self.l]
     }
 
-    fn merged(&self, layer: &Linear<B>) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
+    fn merged(
+        &self,
+        layer: &Linear<B>,
+    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
         let w = layer.dense_weight();
         let l = self.l.get();
         if self.feedforward {
             Ok((w * l, layer.bias.clone()))
         } else {
-            let bias = layer.bias.clone().map(|b| b * l.clone().reshape([layer.out_features]));
+            let bias = layer
+                .bias
+                .clone()
+                .map(|b| b * l.clone().reshape([layer.out_features]));
             Ok((w * l.transpose(), bias))
         }
     }

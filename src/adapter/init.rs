@@ -10,7 +10,9 @@ use rand::RngExt;
 
 /// `n` draws from `U(-bound, bound)`.
 pub fn uniform(n: usize, bound: f64, rng: &mut Rng) -> Vec<f32> {
-    (0..n).map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * bound) as f32).collect()
+    (0..n)
+        .map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * bound) as f32)
+        .collect()
 }
 
 /// `n` draws from `N(0, std²)`.
@@ -49,7 +51,11 @@ mod tests {
         let mut rng = crate::rng::seeded(3);
         let v = normal(200_000, 0.5, &mut rng);
         let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
-        let var = v.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / v.len() as f64;
+        let var = v
+            .iter()
+            .map(|&x| (f64::from(x) - mean).powi(2))
+            .sum::<f64>()
+            / v.len() as f64;
         assert!(mean.abs() < 0.005, "mean {mean}");
         assert!((var.sqrt() - 0.5).abs() < 0.005, "std {}", var.sqrt());
         let u = lora_a(4, 64, &mut rng);

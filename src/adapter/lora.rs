@@ -64,8 +64,14 @@ impl<B: Backend> LoraLayer<B> {
     pub fn delta(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let a = self.a.get();
         let b = self.b.get();
-        let (a, b) = if a.dtype() == x.dtype() { (a, b) } else { (a.cast(x.dtype()), b.cast(x.dtype())) };
-        x.matmul(a.transpose()).matmul(b.transpose()).mul_scalar(self.scaling)
+        let (a, b) = if a.dtype() == x.dtype() {
+            (a, b)
+        } else {
+            (a.cast(x.dtype()), b.cast(x.dtype()))
+        };
+        x.matmul(a.transpose())
+            .matmul(b.transpose())
+            .mul_scalar(self.scaling)
     }
 
     /// `s · B A` as a dense `[out, in]` matrix.
@@ -75,12 +81,20 @@ impl<B: Backend> LoraLayer<B> {
 }
 
 /// Host copies of A and B as [`LoraFactors`].
-pub fn factors<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>, scale: f64) -> Result<LoraFactors, AdapterError> {
+pub fn factors<B: Backend>(
+    a: Tensor<B, 2>,
+    b: Tensor<B, 2>,
+    scale: f64,
+) -> Result<LoraFactors, AdapterError> {
     let conv = |t: Tensor<B, 2>| -> Result<HostTensor, AdapterError> {
         let (s, v) = to_host(t).map_err(|e| AdapterError::Unsupported(e.to_string()))?;
         HostTensor::f32(s, v).map_err(|e| AdapterError::Unsupported(e.to_string()))
     };
-    Ok(LoraFactors { a: conv(a)?, b: conv(b)?, scale })
+    Ok(LoraFactors {
+        a: conv(a)?,
+        b: conv(b)?,
+        scale,
+    })
 }
 
 impl<B: Backend> LinearAdapter<B> for LoraLayer<B> {
@@ -101,10 +115,17 @@ impl<B: Backend> LinearAdapter<B> for LoraLayer<B> {
         vec![&mut self.a, &mut self.b]
     }
 
-    fn merged(&self, layer: &Linear<B>) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
+    fn merged(
+        &self,
+        layer: &Linear<B>,
+    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
         let w = layer.dense_weight();
         let d = self.delta_weight();
-        let d = if d.dtype() == w.dtype() { d } else { d.cast(w.dtype()) };
+        let d = if d.dtype() == w.dtype() {
+            d
+        } else {
+            d.cast(w.dtype())
+        };
         Ok((w + d, layer.bias.clone()))
     }
 

@@ -71,7 +71,10 @@ pub enum AdapterError {
 impl AdapterError {
     /// Shorthand for a file error.
     pub fn file(path: impl std::fmt::Display, msg: impl std::fmt::Display) -> Self {
-        AdapterError::File { path: path.to_string(), msg: msg.to_string() }
+        AdapterError::File {
+            path: path.to_string(),
+            msg: msg.to_string(),
+        }
     }
 }
 
@@ -144,12 +147,20 @@ pub struct AdapterCtx<B: Backend> {
 impl<B: Backend> AdapterCtx<B> {
     /// Inference context: no dropout, features as set on the model.
     pub fn eval() -> Self {
-        AdapterCtx { train: false, rng: None, routing: HashMap::new() }
+        AdapterCtx {
+            train: false,
+            rng: None,
+            routing: HashMap::new(),
+        }
     }
 
     /// Training context with a dropout generator.
     pub fn train(rng: crate::rng::Rng) -> Self {
-        AdapterCtx { train: true, rng: Some(RefCell::new(rng)), routing: HashMap::new() }
+        AdapterCtx {
+            train: true,
+            rng: Some(RefCell::new(rng)),
+            routing: HashMap::new(),
+        }
     }
 }
 
@@ -164,10 +175,20 @@ pub fn dropout<B: Backend>(x: Tensor<B, 2>, p: f64, ctx: &AdapterCtx<B>) -> Tens
     let keep = 1.0 - p;
     let mut r = rng.borrow_mut();
     let mask: Vec<f32> = (0..n * f)
-        .map(|_| if r.random::<f64>() < keep { (1.0 / keep) as f32 } else { 0.0 })
+        .map(|_| {
+            if r.random::<f64>() < keep {
+                (1.0 / keep) as f32
+            } else {
+                0.0
+            }
+        })
         .collect();
     let m = Tensor::<B, 2>::from_data(TensorData::new(mask, [n, f]), &x.device());
-    let m = if m.dtype() == x.dtype() { m } else { m.cast(x.dtype()) };
+    let m = if m.dtype() == x.dtype() {
+        m
+    } else {
+        m.cast(x.dtype())
+    };
     x * m
 }
 
@@ -192,7 +213,10 @@ pub trait LinearAdapter<B: Backend> {
     /// Mutable access to the tensors.
     fn params_mut(&mut self) -> Vec<&mut Param<B>>;
     /// The merged dense weight `[out, in]` and bias for `merge_adapter`.
-    fn merged(&self, layer: &Linear<B>) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError>;
+    fn merged(
+        &self,
+        layer: &Linear<B>,
+    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError>;
     /// The update as low-rank factors, when it is one (for `export_lora`).
     fn lora_factors(&self, layer: &Linear<B>) -> Result<LoraFactors, AdapterError>;
     /// Downcast support (AdaLoRA allocator, FLix routing, PiSSA conversion).

@@ -220,7 +220,10 @@ impl AdapterOptions {
             )));
         }
         let init_ok = matches!(self.init.as_str(), "default" | "gaussian" | "pissa")
-            || self.init.strip_prefix("pissa_niter_").is_some_and(|n| n.parse::<usize>().is_ok());
+            || self
+                .init
+                .strip_prefix("pissa_niter_")
+                .is_some_and(|n| n.parse::<usize>().is_ok());
         if !init_ok {
             return Err(AdapterError::Option(format!(
                 "unknown init '{}' (expected one of: default, gaussian, pissa, pissa_niter_K)",
@@ -229,7 +232,9 @@ impl AdapterOptions {
         }
         if m == Method::Adalora {
             let total = self.total_steps.ok_or_else(|| {
-                AdapterError::Option("adalora needs total_steps (the planned number of optimizer steps)".into())
+                AdapterError::Option(
+                    "adalora needs total_steps (the planned number of optimizer steps)".into(),
+                )
             })?;
             if self.init_r == 0 || self.target_r > self.init_r {
                 return Err(AdapterError::Option(format!(
@@ -248,14 +253,20 @@ impl AdapterOptions {
             }
         }
         if m == Method::Flix {
-            let feats = self.features.as_ref().filter(|f| !f.is_empty()).ok_or_else(|| {
-                AdapterError::Option(
+            let feats =
+                self.features
+                    .as_ref()
+                    .filter(|f| !f.is_empty())
+                    .ok_or_else(|| {
+                        AdapterError::Option(
                     "flix needs features, e.g. #{ lang: [\"en\", \"ur\"], task: [\"nli\"] }".into(),
                 )
-            })?;
+                    })?;
             for (k, v) in feats {
                 if v.is_empty() {
-                    return Err(AdapterError::Option(format!("flix feature '{k}' has no values")));
+                    return Err(AdapterError::Option(format!(
+                        "flix feature '{k}' has no values"
+                    )));
                 }
             }
             if let Some(fr) = &self.feature_rank {
@@ -267,7 +278,9 @@ impl AdapterOptions {
                         )));
                     }
                     if *r == 0 {
-                        return Err(AdapterError::Option(format!("feature_rank of '{k}' must be > 0")));
+                        return Err(AdapterError::Option(format!(
+                            "feature_rank of '{k}' must be > 0"
+                        )));
                     }
                 }
             }

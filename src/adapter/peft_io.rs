@@ -30,7 +30,9 @@ use std::path::Path;
 const PREFIX: &str = "base_model.model.";
 
 fn host<B: Backend>(p: &Param<B>) -> Result<Vec<f32>, AdapterError> {
-    to_host(p.get()).map(|x| x.1).map_err(|e| AdapterError::Unsupported(e.to_string()))
+    to_host(p.get())
+        .map(|x| x.1)
+        .map_err(|e| AdapterError::Unsupported(e.to_string()))
 }
 
 fn ht(shape: Vec<usize>, v: Vec<f32>) -> Result<HostTensor, AdapterError> {
@@ -62,12 +64,30 @@ pub fn adapter_tensors<B: Backend>(
         let Some(ad) = &layer.adapter else { continue };
         let prefix = format!("{PREFIX}{name}");
         if st.method == Method::Pissa {
-            let (Some(l), Some(init)) = (ad.as_any().downcast_ref::<LoraLayer<B>>(), st.pissa.get(&name)) else {
-                return Err(AdapterError::Unsupported(format!("pissa: initial factors of {name} are missing")));
+            let (Some(l), Some(init)) = (
+                ad.as_any().downcast_ref::<LoraLayer<B>>(),
+                st.pissa.get(&name),
+            ) else {
+                return Err(AdapterError::Unsupported(format!(
+                    "pissa: initial factors of {name} are missing"
+                )));
             };
-            let (a2, b2) = convert_to_lora(&host(&l.a)?, &host(&l.b)?, &init.a0, &init.b0, l.r, layer.out_features);
-            out.insert(format!("{prefix}.lora_A.weight"), ht(vec![2 * l.r, layer.in_features], a2)?);
-            out.insert(format!("{prefix}.lora_B.weight"), ht(vec![layer.out_features, 2 * l.r], b2)?);
+            let (a2, b2) = convert_to_lora(
+                &host(&l.a)?,
+                &host(&l.b)?,
+                &init.a0,
+                &init.b0,
+                l.r,
+                layer.out_features,
+            );
+            out.insert(
+                format!("{prefix}.lora_A.weight"),
+                ht(vec![2 * l.r, layer.in_features], a2)?,
+            );
+            out.insert(
+                format!("{prefix}.lora_B.weight"),
+                ht(vec![layer.out_features, 2 * l.r], b2)?,
+            );
             continue;
         }
         if let (Some(l), Some(p)) = (ad.as_any().downcast_ref::<AdaLoraLayer<B>>(), &pattern) {
@@ -75,14 +95,26 @@ pub fn adapter_tensors<B: Backend>(
                 let r = l.mask.len();
                 let k = mask.iter().filter(|&&m| m).count();
                 let (inp, o) = (layer.in_features, layer.out_features);
-                out.insert(format!("{prefix}.lora_A"), ht(vec![k, inp], keep(&host(&l.a)?, r, inp, 0, mask))?);
-                out.insert(format!("{prefix}.lora_E"), ht(vec![k, 1], keep(&host(&l.e)?, r, 1, 0, mask))?);
-                out.insert(format!("{prefix}.lora_B"), ht(vec![o, k], keep(&host(&l.b)?, o, r, 1, mask))?);
+                out.insert(
+                    format!("{prefix}.lora_A"),
+                    ht(vec![k, inp], keep(&host(&l.a)?, r, inp, 0, mask))?,
+                );
+                out.insert(
+                    format!("{prefix}.lora_E"),
+                    ht(vec![k, 1], keep(&host(&l.e)?, r, 1, 0, mask))?,
+                );
+                out.insert(
+                    format!("{prefix}.lora_B"),
+                    ht(vec![o, k], keep(&host(&l.b)?, o, r, 1, mask))?,
+                );
                 continue;
             }
         }
         for p in ad.params() {
-            out.insert(format!("{prefix}.{}", p.key), ht(p.saved_shape.clone(), host(p)?)?);
+            out.insert(
+                format!("{prefix}.{}", p.key),
+                ht(p.saved_shape.clone(), host(p)?)?,
+            );
         }
     }
     if let Some((a, b)) = &st.vera_shared {
@@ -112,7 +144,14 @@ pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterE
     let specific = match st.method {
         Method::Lora | Method::Dora | Method::Pissa => {
             let (r, alpha) = if st.method == Method::Pissa {
-                (2 * r, if o.rslora { alpha * 2f64.sqrt() } else { 2.0 * alpha })
+                (
+                    2 * r,
+                    if o.rslora {
+                        alpha * 2f64.sqrt()
+                    } else {
+                        2.0 * alpha
+                    },
+                )
             } else {
                 (r, alpha)
             };
@@ -139,8 +178,15 @@ pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterE
             })
         }
         Method::Ia3 => {
-            let ff = o.feedforward.clone().unwrap_or_else(|| vec!["down_proj".into()]);
-            let ff_mods: Vec<&String> = st.modules.iter().filter(|m| is_feedforward(m, &ff)).collect();
+            let ff = o
+                .feedforward
+                .clone()
+                .unwrap_or_else(|| vec!["down_proj".into()]);
+            let ff_mods: Vec<&String> = st
+                .modules
+                .iter()
+                .filter(|m| is_feedforward(m, &ff))
+                .collect();
             json!({ "peft_type": "IA3", "feedforward_modules": ff_mods, "init_ia3_weights": true })
         }
         Method::Flix => json!({
@@ -157,13 +203,19 @@ pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterE
 }
 
 /// Writes the adapter directory (atomically per file).
-pub fn save<B: Backend>(lm: &CausalLm<B>, st: &AdapterState, dir: &Path, base_path: &str) -> Result<(), AdapterError> {
+pub fn save<B: Backend>(
+    lm: &CausalLm<B>,
+    st: &AdapterState,
+    dir: &Path,
+    base_path: &str,
+) -> Result<(), AdapterError> {
     let tensors = adapter_tensors(lm, st)?;
     let cfg = config_json(st, base_path)?;
     std::fs::create_dir_all(dir).map_err(|e| AdapterError::file(dir.display(), e))?;
     crate::tensor::save_safetensors(&tensors, &dir.join("adapter_model.safetensors"))
         .map_err(|e| AdapterError::file(dir.display(), e))?;
-    let text = serde_json::to_string_pretty(&cfg).map_err(|e| AdapterError::file(dir.display(), e))?;
+    let text =
+        serde_json::to_string_pretty(&cfg).map_err(|e| AdapterError::file(dir.display(), e))?;
     crate::fsutil::write_atomic(&dir.join("adapter_config.json"), text.as_bytes())
         .map_err(|e| AdapterError::file(dir.display(), e))
 }
@@ -211,27 +263,33 @@ fn pattern_value(cfg: &Value, key: &str, module: &str) -> Option<f64> {
 /// Reads a PEFT adapter directory and attaches it to the model.
 pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState, AdapterError> {
     let cfg_path = dir.join("adapter_config.json");
-    let text = std::fs::read_to_string(&cfg_path).map_err(|e| AdapterError::file(cfg_path.display(), e))?;
-    let cfg: Value = serde_json::from_str(&text).map_err(|e| AdapterError::file(cfg_path.display(), e))?;
+    let text = std::fs::read_to_string(&cfg_path)
+        .map_err(|e| AdapterError::file(cfg_path.display(), e))?;
+    let cfg: Value =
+        serde_json::from_str(&text).map_err(|e| AdapterError::file(cfg_path.display(), e))?;
     let st_path = dir.join("adapter_model.safetensors");
-    let tensors = load_safetensors(&st_path).map_err(|e| AdapterError::file(st_path.display(), e))?;
+    let tensors =
+        load_safetensors(&st_path).map_err(|e| AdapterError::file(st_path.display(), e))?;
     let peft_type = cfg.get("peft_type").and_then(Value::as_str).unwrap_or("");
-    let method = match peft_type {
-        "LORA" if cfg.get("use_dora").and_then(Value::as_bool) == Some(true) => Method::Dora,
-        "LORA" => Method::Lora,
-        "VERA" => Method::Vera,
-        "ADALORA" => Method::Adalora,
-        "IA3" => Method::Ia3,
-        "FLIX" => Method::Flix,
-        other => {
-            return Err(AdapterError::file(
+    let method =
+        match peft_type {
+            "LORA" if cfg.get("use_dora").and_then(Value::as_bool) == Some(true) => Method::Dora,
+            "LORA" => Method::Lora,
+            "VERA" => Method::Vera,
+            "ADALORA" => Method::Adalora,
+            "IA3" => Method::Ia3,
+            "FLIX" => Method::Flix,
+            other => return Err(AdapterError::file(
                 cfg_path.display(),
-                format!("unsupported peft_type '{other}' (supported: LORA, VERA, ADALORA, IA3, FLIX)"),
-            ))
-        }
-    };
+                format!(
+                    "unsupported peft_type '{other}' (supported: LORA, VERA, ADALORA, IA3, FLIX)"
+                ),
+            )),
+        };
     if lm.linears().iter().any(|(_, l)| l.adapter.is_some()) {
-        return Err(AdapterError::Unsupported("an adapter is already attached; remove_adapter() first".into()));
+        return Err(AdapterError::Unsupported(
+            "an adapter is already attached; remove_adapter() first".into(),
+        ));
     }
     let mut groups: BTreeMap<String, BTreeMap<String, HostTensor>> = BTreeMap::new();
     for (k, t) in &tensors {
@@ -247,13 +305,20 @@ pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState
     if let Some(missing) = groups.keys().find(|m| !names.contains(m)) {
         return Err(AdapterError::file(
             st_path.display(),
-            format!("module '{missing}' does not exist in this model (is it the right base model?)"),
+            format!(
+                "module '{missing}' does not exist in this model (is it the right base model?)"
+            ),
         ));
     }
     let device = lm.device.clone();
     let alpha = num(&cfg, "lora_alpha").unwrap_or(8.0);
-    let rslora = cfg.get("use_rslora").and_then(Value::as_bool).unwrap_or(false);
-    let dropout = num(&cfg, "lora_dropout").or(num(&cfg, "vera_dropout")).unwrap_or(0.0);
+    let rslora = cfg
+        .get("use_rslora")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let dropout = num(&cfg, "lora_dropout")
+        .or(num(&cfg, "vera_dropout"))
+        .unwrap_or(0.0);
     let init_r = num(&cfg, "init_r").unwrap_or(12.0) as usize;
     let shared = match method {
         Method::Vera => {
@@ -268,8 +333,14 @@ pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState
     };
     let shared_dev = shared.as_ref().map(|(a, b)| {
         (
-            Tensor::<B, 2>::from_data(TensorData::new(a.values_f32(), [a.shape[0], a.shape[1]]), &device),
-            Tensor::<B, 2>::from_data(TensorData::new(b.values_f32(), [b.shape[0], b.shape[1]]), &device),
+            Tensor::<B, 2>::from_data(
+                TensorData::new(a.values_f32(), [a.shape[0], a.shape[1]]),
+                &device,
+            ),
+            Tensor::<B, 2>::from_data(
+                TensorData::new(b.values_f32(), [b.shape[0], b.shape[1]]),
+                &device,
+            ),
         )
     });
     let ff_modules: Vec<String> = cfg
@@ -287,12 +358,20 @@ pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState
             })?;
             if let Some(s) = shape {
                 if t.shape != s {
-                    return Err(AdapterError::Shape { name: format!("{PREFIX}{name}.{k}"), expected: s, found: t.shape.clone() });
+                    return Err(AdapterError::Shape {
+                        name: format!("{PREFIX}{name}.{k}"),
+                        expected: s,
+                        found: t.shape.clone(),
+                    });
                 }
             }
             Ok(t.values_f32())
         };
-        let rank_of = |k: &str, axis: usize| g.get(k).and_then(|t| t.shape.get(axis).copied()).unwrap_or(0);
+        let rank_of = |k: &str, axis: usize| {
+            g.get(k)
+                .and_then(|t| t.shape.get(axis).copied())
+                .unwrap_or(0)
+        };
         let adapter: Box<dyn LinearAdapter<B>> = match method {
             Method::Lora | Method::Dora | Method::Pissa => {
                 let r = rank_of("lora_A.weight", 0);
@@ -300,9 +379,22 @@ pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState
                 let b = get("lora_B.weight", Some(vec![outf, r]))?;
                 let al = pattern_value(&cfg, "alpha_pattern", &name).unwrap_or(alpha);
                 first_r.get_or_insert(r);
-                let l = LoraLayer::from_host(a, b, r, inp, outf, scaling(al, r, rslora), dropout, &device);
+                let l = LoraLayer::from_host(
+                    a,
+                    b,
+                    r,
+                    inp,
+                    outf,
+                    scaling(al, r, rslora),
+                    dropout,
+                    &device,
+                );
                 if method == Method::Dora {
-                    let key = if g.contains_key("lora_magnitude_vector") { "lora_magnitude_vector" } else { "lora_magnitude_vector.weight" };
+                    let key = if g.contains_key("lora_magnitude_vector") {
+                        "lora_magnitude_vector"
+                    } else {
+                        "lora_magnitude_vector.weight"
+                    };
                     let m = get(key, Some(vec![outf]))?;
                     let mut d = DoraLayer::new(l, layer);
                     d.magnitude.value = Tensor::from_data(TensorData::new(m, [1, outf]), &device);
@@ -312,7 +404,9 @@ pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState
                 }
             }
             Method::Vera => {
-                let Some((sa, sb)) = &shared_dev else { unreachable_vera()? };
+                let Some((sa, sb)) = &shared_dev else {
+                    unreachable_vera()?
+                };
                 let r = sa.dims()[0];
                 if sa.dims()[1] < inp || sb.dims()[0] < outf {
                     return Err(AdapterError::Shape {
@@ -323,8 +417,14 @@ pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState
                 }
                 first_r.get_or_insert(r);
                 let mut v = VeraLayer::new(sa, sb, inp, outf, 0.0, dropout);
-                v.lambda_d.value = Tensor::from_data(TensorData::new(get("vera_lambda_d", Some(vec![r]))?, [1, r]), &device);
-                v.lambda_b.value = Tensor::from_data(TensorData::new(get("vera_lambda_b", Some(vec![outf]))?, [1, outf]), &device);
+                v.lambda_d.value = Tensor::from_data(
+                    TensorData::new(get("vera_lambda_d", Some(vec![r]))?, [1, r]),
+                    &device,
+                );
+                v.lambda_b.value = Tensor::from_data(
+                    TensorData::new(get("vera_lambda_b", Some(vec![outf]))?, [1, outf]),
+                    &device,
+                );
                 Box::new(v)
             }
             Method::Adalora => {
@@ -332,15 +432,29 @@ pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState
                 let a = get("lora_A", Some(vec![k, inp]))?;
                 let e = get("lora_E", Some(vec![k, 1]))?;
                 let b = get("lora_B", Some(vec![outf, k]))?;
-                Box::new(AdaLoraLayer::from_host(a, e, b, k, (inp, outf), alpha, init_r as f64, dropout, &device))
+                Box::new(AdaLoraLayer::from_host(
+                    a,
+                    e,
+                    b,
+                    k,
+                    (inp, outf),
+                    alpha,
+                    init_r as f64,
+                    dropout,
+                    &device,
+                ))
             }
             Method::Ia3 => {
-                let t = g.get("ia3_l").ok_or_else(|| AdapterError::file(st_path.display(), format!("missing ia3_l of {name}")))?;
-                let ff = is_feedforward(&name, &ff_modules) || t.shape == vec![1, inp] && t.shape != vec![outf, 1];
+                let t = g.get("ia3_l").ok_or_else(|| {
+                    AdapterError::file(st_path.display(), format!("missing ia3_l of {name}"))
+                })?;
+                let ff = is_feedforward(&name, &ff_modules)
+                    || t.shape == vec![1, inp] && t.shape != vec![outf, 1];
                 let mut l = Ia3Layer::new(layer, ff, &device);
                 let n = if ff { inp } else { outf };
                 let want = if ff { vec![1, inp] } else { vec![outf, 1] };
-                l.l.value = Tensor::from_data(TensorData::new(get("ia3_l", Some(want))?, [1, n]), &device);
+                l.l.value =
+                    Tensor::from_data(TensorData::new(get("ia3_l", Some(want))?, [1, n]), &device);
                 Box::new(l)
             }
             Method::Flix => {
@@ -352,19 +466,39 @@ pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState
                     let r = rank_of(k, 0);
                     let a = get(k, Some(vec![r, inp]))?;
                     let b = get(&bk, Some(vec![outf, r]))?;
-                    let mut l = LoraLayer::from_host(a, b, r, inp, outf, scaling(alpha, r, rslora), 0.0, &device);
+                    let mut l = LoraLayer::from_host(
+                        a,
+                        b,
+                        r,
+                        inp,
+                        outf,
+                        scaling(alpha, r, rslora),
+                        0.0,
+                        &device,
+                    );
                     l.a.key = k.clone();
                     l.b.key = bk;
-                    experts.push(FlixExpert { feature: f, value: v, lora: l });
+                    experts.push(FlixExpert {
+                        feature: f,
+                        value: v,
+                        lora: l,
+                    });
                 }
-                Box::new(FlixLayer { experts, active: BTreeMap::new(), dropout })
+                Box::new(FlixLayer {
+                    experts,
+                    active: BTreeMap::new(),
+                    dropout,
+                })
             }
         };
         layer.adapter = Some(adapter);
         modules.push(name);
     }
     if modules.is_empty() {
-        return Err(AdapterError::file(st_path.display(), "the adapter has no tensors"));
+        return Err(AdapterError::file(
+            st_path.display(),
+            "the adapter has no tensors",
+        ));
     }
     let mut options: AdapterOptions = cfg
         .get("peftlab_options")
@@ -385,7 +519,10 @@ pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState
         options.alpha = Some(alpha);
     }
     if method == Method::Flix {
-        if let Some(f) = cfg.get("features").and_then(|v| serde_json::from_value(v.clone()).ok()) {
+        if let Some(f) = cfg
+            .get("features")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+        {
             options.features = Some(f);
         }
     }
@@ -403,5 +540,7 @@ pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState
 }
 
 fn unreachable_vera<T>() -> Result<T, AdapterError> {
-    Err(AdapterError::Unsupported("vera: shared projections missing".into()))
+    Err(AdapterError::Unsupported(
+        "vera: shared projections missing".into(),
+    ))
 }

@@ -100,7 +100,9 @@ mod tests {
         let p = pissa_init(&w, out, inp, r, s, None, 0);
         for o in 0..out {
             for c in 0..inp {
-                let ba: f64 = (0..r).map(|j| f64::from(p.b[o * r + j]) * f64::from(p.a[j * inp + c])).sum();
+                let ba: f64 = (0..r)
+                    .map(|j| f64::from(p.b[o * r + j]) * f64::from(p.a[j * inp + c]))
+                    .sum();
                 let back = f64::from(p.residual[o * inp + c]) + s * ba;
                 assert!((back - f64::from(w[o * inp + c])).abs() < 1e-6);
             }
@@ -109,7 +111,9 @@ mod tests {
         let (a2, b2) = convert_to_lora(&p.a, &p.b, &p.a, &p.b, r, out);
         for o in 0..out {
             for c in 0..inp {
-                let d: f32 = (0..2 * r).map(|j| b2[o * 2 * r + j] * a2[j * inp + c]).sum();
+                let d: f32 = (0..2 * r)
+                    .map(|j| b2[o * 2 * r + j] * a2[j * inp + c])
+                    .sum();
                 assert!(d.abs() < 1e-6);
             }
         }

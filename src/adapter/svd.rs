@@ -39,11 +39,22 @@ pub fn svd(a: &[f64], m: usize, n: usize) -> Svd {
     if n > m {
         // SVD of the transpose: Aᵀ = V S Uᵀ.
         let t = svd(&transpose(a, m, n), n, m);
-        return Svd { u: transpose(&t.vt, t.k, m), s: t.s, vt: transpose(&t.u, m, t.k), m, n, k: t.k };
+        return Svd {
+            u: transpose(&t.vt, t.k, m),
+            s: t.s,
+            vt: transpose(&t.u, m, t.k),
+            m,
+            n,
+            k: t.k,
+        };
     }
     // Columns of W (= A V) are orthogonalised in place; V accumulates the rotations.
-    let mut w: Vec<Vec<f64>> = (0..n).map(|j| (0..m).map(|i| a[i * n + j]).collect()).collect();
-    let mut v: Vec<Vec<f64>> = (0..n).map(|j| (0..n).map(|i| if i == j { 1.0 } else { 0.0 }).collect()).collect();
+    let mut w: Vec<Vec<f64>> = (0..n)
+        .map(|j| (0..m).map(|i| a[i * n + j]).collect())
+        .collect();
+    let mut v: Vec<Vec<f64>> = (0..n)
+        .map(|j| (0..n).map(|i| if i == j { 1.0 } else { 0.0 }).collect())
+        .collect();
     for _sweep in 0..60 {
         let mut off = 0.0f64;
         for p in 0..n {
@@ -84,8 +95,9 @@ pub fn svd(a: &[f64], m: usize, n: usize) -> Svd {
             break;
         }
     }
-    let mut triplets: Vec<(f64, usize)> =
-        (0..n).map(|j| (w[j].iter().map(|x| x * x).sum::<f64>().sqrt(), j)).collect();
+    let mut triplets: Vec<(f64, usize)> = (0..n)
+        .map(|j| (w[j].iter().map(|x| x * x).sum::<f64>().sqrt(), j))
+        .collect();
     triplets.sort_by(|x, y| y.0.total_cmp(&x.0));
     let k = n;
     let mut u = vec![0.0; m * k];
@@ -144,7 +156,10 @@ fn matmul(a: &[f64], b: &[f64], m: usize, n: usize, q: usize) -> Vec<f64> {
 pub fn svd_lowrank(a: &[f64], m: usize, n: usize, r: usize, niter: usize, seed: u64) -> Svd {
     let q = (r + 10).min(m.min(n));
     let mut rng = crate::rng::derived(seed, "svd_lowrank");
-    let omega: Vec<f64> = normal(n * q, 1.0, &mut rng).into_iter().map(f64::from).collect();
+    let omega: Vec<f64> = normal(n * q, 1.0, &mut rng)
+        .into_iter()
+        .map(f64::from)
+        .collect();
     let at = transpose(a, m, n);
     let mut y = matmul(a, &omega, m, n, q); // [m, q]
     orthonormalise(&mut y, m, q);
@@ -163,7 +178,14 @@ pub fn svd_lowrank(a: &[f64], m: usize, n: usize, r: usize, niter: usize, seed: 
     for i in 0..m {
         uk[i * k..(i + 1) * k].copy_from_slice(&u[i * sb.k..i * sb.k + k]);
     }
-    Svd { u: uk, s: sb.s[..k].to_vec(), vt: sb.vt[..k * n].to_vec(), m, n, k }
+    Svd {
+        u: uk,
+        s: sb.s[..k].to_vec(),
+        vt: sb.vt[..k * n].to_vec(),
+        m,
+        n,
+        k,
+    }
 }
 
 #[cfg(test)]
@@ -184,10 +206,17 @@ mod tests {
     fn jacobi_reconstructs_and_orders() {
         let mut rng = crate::rng::seeded(1);
         for (m, n) in [(7, 5), (5, 7), (6, 6)] {
-            let a: Vec<f64> = normal(m * n, 1.0, &mut rng).into_iter().map(f64::from).collect();
+            let a: Vec<f64> = normal(m * n, 1.0, &mut rng)
+                .into_iter()
+                .map(f64::from)
+                .collect();
             let s = svd(&a, m, n);
             let back = reconstruct(&s);
-            let err = a.iter().zip(&back).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+            let err = a
+                .iter()
+                .zip(&back)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max);
             assert!(err < 1e-12, "{m}x{n}: {err}");
             assert!(s.s.windows(2).all(|w| w[0] >= w[1]));
         }
@@ -200,8 +229,14 @@ mod tests {
     fn lowrank_recovers_a_low_rank_matrix() {
         let mut rng = crate::rng::seeded(2);
         let (m, n, r) = (40, 30, 3);
-        let l: Vec<f64> = normal(m * r, 1.0, &mut rng).into_iter().map(f64::from).collect();
-        let rt: Vec<f64> = normal(r * n, 1.0, &mut rng).into_iter().map(f64::from).collect();
+        let l: Vec<f64> = normal(m * r, 1.0, &mut rng)
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let rt: Vec<f64> = normal(r * n, 1.0, &mut rng)
+            .into_iter()
+            .map(f64::from)
+            .collect();
         let a = matmul(&l, &rt, m, r, n);
         let full = svd(&a, m, n);
         let low = svd_lowrank(&a, m, n, r, 2, 0);

@@ -86,7 +86,10 @@ mod tests {
         assert_eq!(select(&m, &t, None).unwrap().len(), 4);
         assert_eq!(
             select(&m, &t, Some(&[1])).unwrap(),
-            vec!["model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"]
+            vec![
+                "model.layers.1.self_attn.q_proj",
+                "model.layers.1.self_attn.v_proj"
+            ]
         );
         let re = Targets::One(r".*\.down_proj".into());
         assert_eq!(select(&m, &re, None).unwrap().len(), 2);
@@ -94,7 +97,12 @@ mod tests {
         let partial = Targets::One("down".into());
         let e = select(&m, &partial, None).unwrap_err().to_string();
         assert!(e.contains("down_proj") && e.contains("q_proj"), "{e}");
-        assert_eq!(select(&m, &Targets::One("all-linear".into()), None).unwrap().len(), 6);
+        assert_eq!(
+            select(&m, &Targets::One("all-linear".into()), None)
+                .unwrap()
+                .len(),
+            6
+        );
         assert_eq!(layer_index("model.layers.12.mlp.up_proj"), Some(12));
     }
 }

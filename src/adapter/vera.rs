@@ -40,8 +40,20 @@ impl<B: Backend> VeraLayer<B> {
         let r = shared_a.dims()[0];
         let device = shared_a.device();
         VeraLayer {
-            lambda_d: Param::new("vera_lambda_d", vec![d_initial as f32; r], [1, r], vec![r], &device),
-            lambda_b: Param::new("vera_lambda_b", vec![0.0; out_f], [1, out_f], vec![out_f], &device),
+            lambda_d: Param::new(
+                "vera_lambda_d",
+                vec![d_initial as f32; r],
+                [1, r],
+                vec![r],
+                &device,
+            ),
+            lambda_b: Param::new(
+                "vera_lambda_b",
+                vec![0.0; out_f],
+                [1, out_f],
+                vec![out_f],
+                &device,
+            ),
             a: shared_a.clone().slice([0..r, 0..in_f]),
             b: shared_b.clone().slice([0..out_f, 0..r]),
             dropout,
@@ -76,7 +88,10 @@ impl<B: Backend> LinearAdapter<B> for VeraLayer<B> {
         vec![&mut self.lambda_d, &mut self.lambda_b]
     }
 
-    fn merged(&self, layer: &Linear<B>) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
+    fn merged(
+        &self,
+        layer: &Linear<B>,
+    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
         let (a, b) = self.scaled_factors();
         Ok((layer.dense_weight() + b.matmul(a), layer.bias.clone()))
     }

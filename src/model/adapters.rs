@@ -3,6 +3,7 @@
 //! the backend and keeps the [`AdapterState`] in step with the layers.
 
 use super::handle::{to_host, Model};
+use super::llama::CausalLm;
 use crate::adapter::attach::{attach, set_dense_weight};
 use crate::adapter::flix::FlixLayer;
 use crate::adapter::lora::{scaling, LoraLayer};
@@ -11,7 +12,6 @@ use crate::adapter::{peft_io, AdapterError, AdapterOptions, LoraFactors, Method}
 use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};
 use crate::with_lm;
-use super::llama::CausalLm;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,7 +25,8 @@ impl Model {
     pub fn add_adapter(&mut self, opts: AdapterOptions) -> Result<(), AdapterError> {
         if self.adapter.is_some() {
             return Err(AdapterError::Unsupported(
-                "an adapter is already attached; call remove_adapter() or merge_adapter() first".into(),
+                "an adapter is already attached; call remove_adapter() or merge_adapter() first"
+                    .into(),
             ));
         }
         let method = opts.validate()?;
@@ -96,13 +97,19 @@ impl Model {
         let trainable = self.trainable_params();
         r.insert("trainable_params".into(), Value::from(trainable));
         r.insert("all_params".into(), Value::from(self.all_params()));
-        r.insert("trainable_percent".into(), num(100.0 * trainable as f64 / self.all_params() as f64));
+        r.insert(
+            "trainable_percent".into(),
+            num(100.0 * trainable as f64 / self.all_params() as f64),
+        );
         r.insert("modules".into(), Value::from(st.modules.len()));
         r.insert("targets".into(), Value::from(st.modules.clone()));
         if st.method != Method::Ia3 && st.method != Method::Adalora {
             r.insert("r".into(), Value::from(st.options.rank()?));
         }
-        if matches!(st.method, Method::Lora | Method::Dora | Method::Pissa | Method::Flix) {
+        if matches!(
+            st.method,
+            Method::Lora | Method::Dora | Method::Pissa | Method::Flix
+        ) {
             r.insert("alpha".into(), num(st.options.alpha_value()?));
             r.insert("rslora".into(), Value::from(st.options.rslora));
         }
@@ -112,8 +119,14 @@ impl Model {
             r.insert("budget".into(), Value::from(a.budget));
         }
         if st.method == Method::Flix {
-            r.insert("features".into(), serde_json::to_value(&st.options.features).unwrap_or(Value::Null));
-            r.insert("active".into(), serde_json::to_value(&st.features).unwrap_or(Value::Null));
+            r.insert(
+                "features".into(),
+                serde_json::to_value(&st.options.features).unwrap_or(Value::Null),
+            );
+            r.insert(
+                "active".into(),
+                serde_json::to_value(&st.features).unwrap_or(Value::Null),
+            );
         }
         r.insert("steps".into(), Value::from(st.step));
         if let Some(s) = &st.source {
@@ -171,7 +184,11 @@ impl Model {
     pub fn remove_adapter(&mut self) -> Result<(), AdapterError> {
         let st = self.adapter.take().ok_or(AdapterError::NoAdapter)?;
         let s = if st.method == Method::Pissa {
-            scaling(st.options.alpha_value()?, st.options.rank()?, st.options.rslora)
+            scaling(
+                st.options.alpha_value()?,
+                st.options.rank()?,
+                st.options.rslora,
+            )
         } else {
             0.0
         };
@@ -212,9 +229,17 @@ impl Model {
                     b[o * r + j] = (f64::from(bv[o * k + j]) * f.scale) as f32;
                 }
             }
-            let conv = |s: Vec<usize>, v| HostTensor::f32(s, v).map_err(|e| AdapterError::Unsupported(e.to_string()));
-            tensors.insert(format!("base_model.model.{name}.lora_A.weight"), conv(vec![r, inp], a)?);
-            tensors.insert(format!("base_model.model.{name}.lora_B.weight"), conv(vec![out, r], b)?);
+            let conv = |s: Vec<usize>, v| {
+                HostTensor::f32(s, v).map_err(|e| AdapterError::Unsupported(e.to_string()))
+            };
+            tensors.insert(
+                format!("base_model.model.{name}.lora_A.weight"),
+                conv(vec![r, inp], a)?,
+            );
+            tensors.insert(
+                format!("base_model.model.{name}.lora_B.weight"),
+                conv(vec![out, r], b)?,
+            );
             modules.push(name.clone());
         }
         let cfg = serde_json::json!({
@@ -228,7 +253,8 @@ impl Model {
         std::fs::create_dir_all(dir).map_err(|e| AdapterError::file(dir.display(), e))?;
         crate::tensor::save_safetensors(&tensors, &dir.join("adapter_model.safetensors"))
             .map_err(|e| AdapterError::file(dir.display(), e))?;
-        let text = serde_json::to_string_pretty(&cfg).map_err(|e| AdapterError::file(dir.display(), e))?;
+        let text =
+            serde_json::to_string_pretty(&cfg).map_err(|e| AdapterError::file(dir.display(), e))?;
         crate::fsutil::write_atomic(&dir.join("adapter_config.json"), text.as_bytes())
             .map_err(|e| AdapterError::file(dir.display(), e))?;
         Ok(r)
@@ -243,7 +269,11 @@ impl Model {
 
 fn set_flix<B: Backend>(lm: &mut CausalLm<B>, features: &BTreeMap<String, String>) {
     for (_, l) in lm.linears_mut() {
-        if let Some(f) = l.adapter.as_mut().and_then(|a| a.as_any_mut().downcast_mut::<FlixLayer<B>>()) {
+        if let Some(f) = l
+            .adapter
+            .as_mut()
+            .and_then(|a| a.as_any_mut().downcast_mut::<FlixLayer<B>>())
+        {
             f.active = features.clone();
         }
     }
@@ -265,7 +295,10 @@ fn collect_factors<B: Backend>(
             .as_any()
             .downcast_ref::<LoraLayer<B>>()
             .ok_or_else(|| err(format!("{name}: not a PiSSA layer")))?;
-        let p = st.pissa.get(&name).ok_or_else(|| err(format!("PiSSA init of {name} missing")))?;
+        let p = st
+            .pissa
+            .get(&name)
+            .ok_or_else(|| err(format!("PiSSA init of {name} missing")))?;
         let a_host = to_host(l.a.get()).map_err(|e| err(e.to_string()))?.1;
         let b_host = to_host(l.b.get()).map_err(|e| err(e.to_string()))?.1;
         let (a2, b2) = crate::adapter::pissa::convert_to_lora(

@@ -19,11 +19,14 @@ pub const MASKED: f32 = -1.0e9;
 /// `key_valid[b][j]` says whether key position `j` (absolute, `0..S`) is a real token; query
 /// `i` sits at absolute position `offset + i`. A key is visible when it is real, not in the
 /// future, and (with a sliding window `w`) `q - k < w`, as transformers' sliding-window mask.
+///
+/// With `segments` (packed rows), a key is only visible to queries of the same segment.
 pub fn build_mask(
     key_valid: &[Vec<bool>],
     t: usize,
     offset: usize,
     window: Option<usize>,
+    segments: Option<&[Vec<u32>]>,
 ) -> (Vec<f32>, [usize; 4]) {
     let b = key_valid.len();
     let s = key_valid.first().map_or(0, Vec::len);
@@ -33,7 +36,8 @@ pub fn build_mask(
             let q = offset + i;
             let row = &mut m[(bi * t + i) * s..(bi * t + i + 1) * s];
             for (j, slot) in row.iter_mut().enumerate() {
-                let visible = valid[j] && j <= q && window.is_none_or(|w| q - j < w);
+                let same = segments.is_none_or(|sg| sg[bi][j] == sg[bi][q]);
+                let visible = valid[j] && j <= q && same && window.is_none_or(|w| q - j < w);
                 if visible {
                     *slot = 0.0;
                 }
@@ -52,7 +56,11 @@ fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 }
 
 /// Applies RoPE to `[B, H, T, d]` with cos/sin tables `[1, 1, T, d]`.
-pub fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
+pub fn apply_rope<B: Backend>(
+    x: Tensor<B, 4>,
+    cos: &Tensor<B, 4>,
+    sin: &Tensor<B, 4>,
+) -> Tensor<B, 4> {
     x.clone() * cos.clone() + rotate_half(x) * sin.clone()
 }
 
@@ -62,9 +70,9 @@ pub struct AttnInputs<B: Backend> {
     pub batch: usize,
     /// New positions in this forward.
     pub seq: usize,
-    /// cos table `[1, 1, T, d]` (compute dtype).
+    /// cos table `[1 or B, 1, T, d]` (compute dtype).
     pub cos: Tensor<B, 4>,
-    /// sin table `[1, 1, T, d]`.
+    /// sin table `[1 or B, 1, T, d]`.
     pub sin: Tensor<B, 4>,
     /// Additive mask `[B, 1, T, S]` (f32).
     pub mask: Tensor<B, 4>,
@@ -125,17 +133,29 @@ impl<B: Backend> Attention<B> {
         let rep = nh / nkv;
         let (k, v) = if rep > 1 {
             (
-                k.unsqueeze_dim::<5>(2).repeat_dim(2, rep).reshape([b, nh, s, d]),
-                v.unsqueeze_dim::<5>(2).repeat_dim(2, rep).reshape([b, nh, s, d]),
+                k.unsqueeze_dim::<5>(2)
+                    .repeat_dim(2, rep)
+                    .reshape([b, nh, s, d]),
+                v.unsqueeze_dim::<5>(2)
+                    .repeat_dim(2, rep)
+                    .reshape([b, nh, s, d]),
             )
         } else {
             (k, v)
         };
         let dtype = q.dtype();
         let scores = q.matmul(k.transpose()).mul_scalar((d as f64).powf(-0.5));
-        let scores = if dtype == DType::F32 { scores } else { scores.cast(DType::F32) };
+        let scores = if dtype == DType::F32 {
+            scores
+        } else {
+            scores.cast(DType::F32)
+        };
         let probs = softmax(scores + inp.mask.clone(), 3);
-        let probs = if dtype == DType::F32 { probs } else { probs.cast(dtype) };
+        let probs = if dtype == DType::F32 {
+            probs
+        } else {
+            probs.cast(dtype)
+        };
         let out = probs.matmul(v).swap_dims(1, 2).reshape([b * t, nh * d]);
         self.o_proj.forward(out, ctx)
     }

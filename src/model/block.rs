@@ -4,7 +4,7 @@
 //! `LlamaRMSNorm`: `w · (x / sqrt(mean(x²) + ε)).to(dtype)`. SwiGLU (Shazeer 2020,
 //! arXiv 2002.05202): `down(silu(gate(x)) · up(x))`. The layer is pre-norm with residuals.
 
-use super::attention::{AttnInputs, Attention};
+use super::attention::{Attention, AttnInputs};
 use super::kv_cache::KvCache;
 use super::linear::Linear;
 use crate::adapter::AdapterCtx;
@@ -22,10 +22,18 @@ impl<B: Backend> RmsNorm<B> {
     /// Normalises over the last axis in f32 and scales.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let dtype = x.dtype();
-        let xf = if dtype == DType::F32 { x } else { x.cast(DType::F32) };
+        let xf = if dtype == DType::F32 {
+            x
+        } else {
+            x.cast(DType::F32)
+        };
         let var = xf.clone().square().mean_dim(D - 1);
         let normed = xf * var.add_scalar(self.eps).sqrt().recip();
-        let normed = if dtype == DType::F32 { normed } else { normed.cast(dtype) };
+        let normed = if dtype == DType::F32 {
+            normed
+        } else {
+            normed.cast(dtype)
+        };
         let mut shape = [1usize; D];
         shape[D - 1] = self.weight.dims()[0];
         let w = self.weight.clone();
@@ -74,9 +82,13 @@ impl<B: Backend> DecoderLayer<B> {
         cache: Option<(&mut KvCache<B>, usize)>,
         ctx: &AdapterCtx<B>,
     ) -> Tensor<B, 2> {
-        let h = self.self_attn.forward(self.input_layernorm.forward(x.clone()), inp, cache, ctx);
+        let h = self
+            .self_attn
+            .forward(self.input_layernorm.forward(x.clone()), inp, cache, ctx);
         let x = x + h;
-        let h = self.mlp.forward(self.post_attention_layernorm.forward(x.clone()), ctx);
+        let h = self
+            .mlp
+            .forward(self.post_attention_layernorm.forward(x.clone()), ctx);
         x + h
     }
 

@@ -170,7 +170,11 @@ fn default_max_pos() -> usize {
 fn ids(v: &Option<Value>) -> Vec<u32> {
     match v {
         Some(Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64())
+            .map(|x| x as u32)
+            .collect(),
         _ => vec![],
     }
 }
@@ -200,11 +204,9 @@ fn parse_scaling(v: &Value, max_pos: usize) -> Result<RopeScaling, ModelError> {
             original_max_position_embeddings: get_f64(map, "original_max_position_embeddings")
                 .unwrap_or(max_pos as f64),
         },
-        other => {
-            return Err(ModelError::Config(format!(
-                "unsupported rope scaling type '{other}' (supported: default, linear, dynamic, llama3)"
-            )))
-        }
+        other => return Err(ModelError::Config(format!(
+            "unsupported rope scaling type '{other}' (supported: default, linear, dynamic, llama3)"
+        ))),
     })
 }
 
@@ -260,14 +262,20 @@ impl ModelConfig {
                 raw.num_attention_heads
             )));
         }
-        let head_dim = raw.head_dim.unwrap_or(raw.hidden_size / raw.num_attention_heads);
+        let head_dim = raw
+            .head_dim
+            .unwrap_or(raw.hidden_size / raw.num_attention_heads);
         if head_dim % 2 != 0 || head_dim == 0 {
-            return Err(ModelError::Config(format!("head_dim must be even (got {head_dim})")));
+            return Err(ModelError::Config(format!(
+                "head_dim must be even (got {head_dim})"
+            )));
         }
         // The newer layout keeps theta and scaling together in `rope_parameters`.
         let (theta, scaling) = match &raw.rope_parameters {
             Some(Value::Object(p)) => (
-                get_f64(p, "rope_theta").or(raw.rope_theta).unwrap_or(10_000.0),
+                get_f64(p, "rope_theta")
+                    .or(raw.rope_theta)
+                    .unwrap_or(10_000.0),
                 parse_scaling(&Value::Object(p.clone()), raw.max_position_embeddings)?,
             ),
             _ => (
@@ -366,6 +374,9 @@ mod tests {
         let t = r#"{"architectures":["GPT2LMHeadModel"],"vocab_size":10,"hidden_size":8,
             "intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2}"#;
         let e = ModelConfig::from_json_str(t).unwrap_err().to_string();
-        assert!(e.contains("GPT2LMHeadModel") && e.contains("Qwen3ForCausalLM"), "{e}");
+        assert!(
+            e.contains("GPT2LMHeadModel") && e.contains("Qwen3ForCausalLM"),
+            "{e}"
+        );
     }
 }

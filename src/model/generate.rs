@@ -34,7 +34,9 @@ pub fn generate_ids<B: Backend>(
     mut should_stop: impl FnMut(&[u32]) -> Result<bool, ModelError>,
 ) -> Result<Vec<u32>, ModelError> {
     if prompt.is_empty() {
-        return Err(ModelError::Input("generate: the prompt has no tokens".into()));
+        return Err(ModelError::Input(
+            "generate: the prompt has no tokens".into(),
+        ));
     }
     let mut rng = crate::rng::derived(settings.seed, "generate");
     let mut cache = KvCache::new(lm.layers.len());
@@ -42,7 +44,11 @@ pub fn generate_ids<B: Backend>(
     let mut next_input = prompt.to_vec();
     for _ in 0..settings.max_new_tokens {
         crate::interrupt::check().map_err(|_| ModelError::Interrupted)?;
-        let batch = Batch { valid: vec![vec![true; next_input.len()]], ids: vec![next_input] };
+        let batch = Batch {
+            valid: vec![vec![true; next_input.len()]],
+            ids: vec![next_input],
+            segments: None,
+        };
         let t = batch.seq();
         let f = lm.forward(&batch, Some(&mut cache), false, ctx)?;
         let last = f.hidden.slice([t - 1..t]);

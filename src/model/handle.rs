@@ -59,8 +59,14 @@ pub struct Model {
 }
 
 /// Reads a tensor to host f32 values.
-pub fn to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
-    let t = if t.dtype() == DType::F32 { t } else { t.cast(DType::F32) };
+pub fn to_host<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
+    let t = if t.dtype() == DType::F32 {
+        t
+    } else {
+        t.cast(DType::F32)
+    };
     let shape = t.dims().to_vec();
     let v = t
         .into_data()
@@ -100,7 +106,10 @@ impl Model {
             )));
         }
         if !path.exists() {
-            return Err(ModelError::file(path.display(), "no such file or directory"));
+            return Err(ModelError::file(
+                path.display(),
+                "no such file or directory",
+            ));
         }
         if path.is_file() {
             let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
@@ -118,7 +127,10 @@ impl Model {
         }
         let cfg_path = path.join("config.json");
         let text = std::fs::read_to_string(&cfg_path).map_err(|_| {
-            ModelError::file(path.display(), "no config.json: not a Hugging Face model directory")
+            ModelError::file(
+                path.display(),
+                "no config.json: not a Hugging Face model directory",
+            )
         })?;
         let config = ModelConfig::from_json_str(&text)
             .map_err(|e| ModelError::file(cfg_path.display(), e))?;
@@ -146,11 +158,23 @@ impl Model {
     ) -> Result<Lm, ModelError> {
         let mut on_tensor = |_name: &str| {};
         match device {
-            DeviceSpec::Cpu => Ok(Lm::Cpu(build_model(config, src, &Default::default(), dtype, &mut on_tensor)?)),
+            DeviceSpec::Cpu => Ok(Lm::Cpu(build_model(
+                config,
+                src,
+                &Default::default(),
+                dtype,
+                &mut on_tensor,
+            )?)),
             #[cfg(feature = "cuda")]
             DeviceSpec::Cuda(i) => {
                 let dev = burn::backend::cuda::CudaDevice::new(*i);
-                Ok(Lm::Cuda(build_model(config, src, &dev, dtype, &mut on_tensor)?))
+                Ok(Lm::Cuda(build_model(
+                    config,
+                    src,
+                    &dev,
+                    dtype,
+                    &mut on_tensor,
+                )?))
             }
             #[cfg(not(feature = "cuda"))]
             DeviceSpec::Cuda(_) => Err(ModelError::Device("built without CUDA".into())),
@@ -180,7 +204,10 @@ impl Model {
         r.insert("vocab".into(), Value::from(c.vocab_size));
         r.insert("params".into(), Value::from(params));
         r.insert("bytes".into(), Value::from(bytes));
-        r.insert("bits_per_param".into(), num(bytes as f64 * 8.0 / params as f64));
+        r.insert(
+            "bits_per_param".into(),
+            num(bytes as f64 * 8.0 / params as f64),
+        );
         r.insert("dtype".into(), Value::from(dtype_name(self.dtype)));
         r.insert("quant".into(), Value::from(self.options.quant.clone()));
         r.insert("device".into(), Value::from(self.device.name()));
@@ -265,7 +292,13 @@ impl Model {
     ) -> Result<String, ModelError> {
         let ids = self.encode(prompt)?;
         let tok = &self.tokenizer;
-        let found = |text: &str| stops.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min();
+        let found = |text: &str| {
+            stops
+                .iter()
+                .filter(|s| !s.is_empty())
+                .filter_map(|s| text.find(s.as_str()))
+                .min()
+        };
         let new = self.generate_ids(&ids, settings, |new| {
             let text = tok.decode_skip_special(new)?;
             Ok(found(&text).is_some())

@@ -54,7 +54,11 @@ impl<B: Backend> Linear<B> {
     pub fn weight_forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         match &self.weight {
             BaseWeight::Dense(w) => {
-                let w = if w.dtype() == x.dtype() { w.clone() } else { w.clone().cast(x.dtype()) };
+                let w = if w.dtype() == x.dtype() {
+                    w.clone()
+                } else {
+                    w.clone().cast(x.dtype())
+                };
                 x.matmul(w.transpose())
             }
         }

@@ -23,6 +23,9 @@ pub struct Batch {
     pub ids: Vec<Vec<u32>>,
     /// `true` for real tokens.
     pub valid: Vec<Vec<bool>>,
+    /// Packed rows: the segment (example) of each token; attention stays within a segment and
+    /// positions restart at each segment.
+    pub segments: Option<Vec<Vec<u32>>>,
 }
 
 impl Batch {
@@ -30,7 +33,9 @@ impl Batch {
     pub fn right_padded(rows: &[Vec<u32>], pad: u32) -> Result<Self, ModelError> {
         let t = rows.iter().map(Vec::len).max().unwrap_or(0);
         if rows.is_empty() || t == 0 {
-            return Err(ModelError::Input("empty input: at least one non-empty row of ids".into()));
+            return Err(ModelError::Input(
+                "empty input: at least one non-empty row of ids".into(),
+            ));
         }
         let mut ids = Vec::with_capacity(rows.len());
         let mut valid = Vec::with_capacity(rows.len());
@@ -42,7 +47,11 @@ impl Batch {
             ids.push(row);
             valid.push(v);
         }
-        Ok(Batch { ids, valid })
+        Ok(Batch {
+            ids,
+            valid,
+            segments: None,
+        })
     }
 
     /// Batch size.
@@ -122,11 +131,33 @@ impl<B: Backend> CausalLm<B> {
         self.check_ids(batch)?;
         let (b, t) = (batch.batch(), batch.seq());
         let offset = cache.as_ref().map_or(0, |c| c.len);
-        let positions: Vec<usize> = (offset..offset + t).collect();
+        let (rows, positions): (usize, Vec<usize>) = match &batch.segments {
+            None => (1, (offset..offset + t).collect()),
+            Some(segs) => (
+                b,
+                segs.iter()
+                    .flat_map(|s| {
+                        let mut pos = Vec::with_capacity(t);
+                        for (j, seg) in s.iter().enumerate() {
+                            let p = if j > 0 && s[j - 1] == *seg {
+                                pos[j - 1] + 1
+                            } else {
+                                0
+                            };
+                            pos.push(p);
+                        }
+                        pos
+                    })
+                    .collect(),
+            ),
+        };
         let (cos, sin) = cos_sin(&self.config, &positions, offset + t);
         let d = self.config.head_dim;
         let table = |v: Vec<f32>| {
-            let x = Tensor::<B, 4>::from_data(TensorData::new(v, [1, 1, t, d]), (&self.device, DType::F32));
+            let x = Tensor::<B, 4>::from_data(
+                TensorData::new(v, [rows, 1, t, d]),
+                (&self.device, DType::F32),
+            );
             if self.compute_dtype == DType::F32 {
                 x
             } else {
@@ -136,9 +167,19 @@ impl<B: Backend> CausalLm<B> {
         let key_valid: Vec<Vec<bool>> = batch
             .valid
             .iter()
-            .map(|v| std::iter::repeat_n(true, offset).chain(v.iter().copied()).collect())
+            .map(|v| {
+                std::iter::repeat_n(true, offset)
+                    .chain(v.iter().copied())
+                    .collect()
+            })
             .collect();
-        let mask = build_mask(&key_valid, t, offset, self.config.sliding_window);
+        let mask = build_mask(
+            &key_valid,
+            t,
+            offset,
+            self.config.sliding_window,
+            batch.segments.as_deref(),
+        );
         let inp = AttnInputs {
             batch: b,
             seq: t,
@@ -162,7 +203,10 @@ impl<B: Backend> CausalLm<B> {
         if collect_hidden {
             all.push(hidden.clone());
         }
-        Ok(Forward { hidden, all_hidden: all })
+        Ok(Forward {
+            hidden,
+            all_hidden: all,
+        })
     }
 
     /// Logits of hidden rows `[N, hidden] → [N, vocab]` (f32).

@@ -4,9 +4,9 @@
 //! the config implies, converted to the storage dtype and uploaded, so peak host memory is the
 //! model plus one tensor.
 
+use super::attention::Attention;
 use super::block::{DecoderLayer, Mlp, RmsNorm};
 use super::config::ModelConfig;
-use super::attention::Attention;
 use super::linear::Linear;
 use super::llama::CausalLm;
 use super::weights::WeightSource;
@@ -73,15 +73,23 @@ impl<'a, B: Backend> Loader<'a, B> {
         dtype: DType,
         on_tensor: &'a mut dyn FnMut(&str),
     ) -> Self {
-        Loader { src, device, dtype, on_tensor }
+        Loader {
+            src,
+            device,
+            dtype,
+            on_tensor,
+        }
     }
 
     /// Reads a tensor as host f32 after checking its shape.
     pub fn host(&mut self, name: &str, expected: &[usize]) -> Result<Vec<f32>, ModelError> {
-        let found = self.src.shape(name).ok_or_else(|| ModelError::MissingTensor {
-            name: name.to_string(),
-            source_desc: self.src.describe(),
-        })?;
+        let found = self
+            .src
+            .shape(name)
+            .ok_or_else(|| ModelError::MissingTensor {
+                name: name.to_string(),
+                source_desc: self.src.describe(),
+            })?;
         if found != expected {
             return Err(ModelError::Shape {
                 name: name.to_string(),
@@ -98,7 +106,12 @@ impl<'a, B: Backend> Loader<'a, B> {
         self.src.shape(name).is_some()
     }
 
-    fn upload<const D: usize>(&self, data: Vec<f32>, shape: [usize; D], dtype: DType) -> Tensor<B, D> {
+    fn upload<const D: usize>(
+        &self,
+        data: Vec<f32>,
+        shape: [usize; D],
+        dtype: DType,
+    ) -> Tensor<B, D> {
         Tensor::from_data(TensorData::new(data, shape), (&self.device, dtype))
     }
 
@@ -109,7 +122,12 @@ impl<'a, B: Backend> Loader<'a, B> {
     }
 
     /// A 2-D tensor in the storage dtype.
-    pub fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Tensor<B, 2>, ModelError> {
+    pub fn matrix(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Tensor<B, 2>, ModelError> {
         let v = self.host(name, &[rows, cols])?;
         Ok(self.upload(v, [rows, cols], self.dtype))
     }
@@ -123,7 +141,11 @@ impl<'a, B: Backend> Loader<'a, B> {
         bias: bool,
     ) -> Result<Linear<B>, ModelError> {
         let w = self.matrix(&format!("{prefix}.weight"), out, inp)?;
-        let b = if bias { Some(self.vector(&format!("{prefix}.bias"), out)?) } else { None };
+        let b = if bias {
+            Some(self.vector(&format!("{prefix}.bias"), out)?)
+        } else {
+            None
+        };
         Ok(Linear::dense(prefix.to_string(), w, b))
     }
 }
@@ -144,7 +166,10 @@ pub fn build_model<B: Backend>(
     for i in 0..cfg.num_layers {
         let p = format!("model.layers.{i}");
         let norm = |ld: &mut Loader<B>, name: &str, n: usize| -> Result<RmsNorm<B>, ModelError> {
-            Ok(RmsNorm { weight: ld.vector(name, n)?, eps: cfg.rms_norm_eps })
+            Ok(RmsNorm {
+                weight: ld.vector(name, n)?,
+                eps: cfg.rms_norm_eps,
+            })
         };
         let self_attn = Attention {
             q_proj: ld.linear(&format!("{p}.self_attn.q_proj"), q_out, h, cfg.qkv_bias)?,
@@ -166,18 +191,40 @@ pub fn build_model<B: Backend>(
             head_dim: hd,
         };
         let mlp = Mlp {
-            gate_proj: ld.linear(&format!("{p}.mlp.gate_proj"), cfg.intermediate_size, h, cfg.mlp_bias)?,
-            up_proj: ld.linear(&format!("{p}.mlp.up_proj"), cfg.intermediate_size, h, cfg.mlp_bias)?,
-            down_proj: ld.linear(&format!("{p}.mlp.down_proj"), h, cfg.intermediate_size, cfg.mlp_bias)?,
+            gate_proj: ld.linear(
+                &format!("{p}.mlp.gate_proj"),
+                cfg.intermediate_size,
+                h,
+                cfg.mlp_bias,
+            )?,
+            up_proj: ld.linear(
+                &format!("{p}.mlp.up_proj"),
+                cfg.intermediate_size,
+                h,
+                cfg.mlp_bias,
+            )?,
+            down_proj: ld.linear(
+                &format!("{p}.mlp.down_proj"),
+                h,
+                cfg.intermediate_size,
+                cfg.mlp_bias,
+            )?,
         };
         layers.push(DecoderLayer {
             input_layernorm: norm(&mut ld, &format!("{p}.input_layernorm.weight"), h)?,
             self_attn,
-            post_attention_layernorm: norm(&mut ld, &format!("{p}.post_attention_layernorm.weight"), h)?,
+            post_attention_layernorm: norm(
+                &mut ld,
+                &format!("{p}.post_attention_layernorm.weight"),
+                h,
+            )?,
             mlp,
         });
     }
-    let norm = RmsNorm { weight: ld.vector("model.norm.weight", h)?, eps: cfg.rms_norm_eps };
+    let norm = RmsNorm {
+        weight: ld.vector("model.norm.weight", h)?,
+        eps: cfg.rms_norm_eps,
+    };
     let lm_head = if cfg.tie_word_embeddings || !ld.has("lm_head.weight") {
         if !cfg.tie_word_embeddings {
             return Err(ModelError::MissingTensor {

@@ -19,6 +19,7 @@ pub mod rope;
 pub mod sampling;
 pub mod scoring;
 pub mod tokenizer;
+pub mod training;
 pub mod weights;
 
 pub use config::{Arch, ModelConfig, RopeScaling};
@@ -88,6 +89,9 @@ pub enum ModelError {
 impl ModelError {
     /// Shorthand for a file error.
     pub fn file(path: impl std::fmt::Display, msg: impl std::fmt::Display) -> Self {
-        ModelError::File { path: path.to_string(), msg: msg.to_string() }
+        ModelError::File {
+            path: path.to_string(),
+            msg: msg.to_string(),
+        }
     }
 }

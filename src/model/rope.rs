@@ -18,9 +18,10 @@ pub fn inv_freq(cfg: &ModelConfig, seq_len: usize) -> Vec<f32> {
     };
     match &cfg.rope_scaling {
         RopeScaling::None => base_for(cfg.rope_theta),
-        RopeScaling::Linear { factor } => {
-            base_for(cfg.rope_theta).into_iter().map(|f| f / *factor as f32).collect()
-        }
+        RopeScaling::Linear { factor } => base_for(cfg.rope_theta)
+            .into_iter()
+            .map(|f| f / *factor as f32)
+            .collect(),
         RopeScaling::Dynamic { factor } => {
             let max = cfg.max_position_embeddings;
             if seq_len > max {

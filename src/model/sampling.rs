@@ -79,15 +79,25 @@ mod tests {
     #[test]
     fn greedy_takes_first_max_and_sampling_is_seeded() {
         assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
-        let s = Sampler { temperature: 1.0, top_k: 0, top_p: 1.0 };
+        let s = Sampler {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+        };
         let logits = [0.0f32, 0.5, 1.0, 1.5];
         let draw = |seed| {
             let mut rng = crate::rng::seeded(seed);
-            (0..20).map(|_| s.pick(&logits, &mut rng)).collect::<Vec<_>>()
+            (0..20)
+                .map(|_| s.pick(&logits, &mut rng))
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));
         assert_ne!(draw(7), draw(8));
-        let k1 = Sampler { temperature: 1.0, top_k: 1, top_p: 1.0 };
+        let k1 = Sampler {
+            temperature: 1.0,
+            top_k: 1,
+            top_p: 1.0,
+        };
         let mut rng = crate::rng::seeded(1);
         assert!((0..10).all(|_| k1.pick(&logits, &mut rng) == 3));
     }

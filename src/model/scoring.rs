@@ -46,7 +46,9 @@ pub fn encode_pair(
         })?;
         let cont = tok.encode_plain(continuation)?;
         if cont.is_empty() {
-            return Err(ModelError::Input("the continuation encodes to no tokens".into()));
+            return Err(ModelError::Input(
+                "the continuation encodes to no tokens".into(),
+            ));
         }
         let n = cont.len();
         let mut tokens = vec![bos];
@@ -69,9 +71,15 @@ pub fn encode_pair(
         let bos = tok.bos_id.or(tok.eos_ids.first().copied()).unwrap_or(0);
         let mut tokens = vec![bos];
         tokens.extend(whole.iter().copied());
-        return Ok(TokenRequest { n_cont: whole.len(), tokens });
+        return Ok(TokenRequest {
+            n_cont: whole.len(),
+            tokens,
+        });
     }
-    Ok(TokenRequest { n_cont: whole.len() - ctx_len, tokens: whole })
+    Ok(TokenRequest {
+        n_cont: whole.len() - ctx_len,
+        tokens: whole,
+    })
 }
 
 /// Log-softmax over the last axis, stabilised by the (detached) row maximum.
@@ -96,8 +104,10 @@ pub fn score_tokens<B: Backend>(
     for chunk in requests.chunks(batch_size.max(1)) {
         crate::interrupt::check().map_err(|_| ModelError::Interrupted)?;
         // The last token is never an input (it is only predicted).
-        let inputs: Vec<Vec<u32>> =
-            chunk.iter().map(|r| r.tokens[..r.tokens.len() - 1].to_vec()).collect();
+        let inputs: Vec<Vec<u32>> = chunk
+            .iter()
+            .map(|r| r.tokens[..r.tokens.len() - 1].to_vec())
+            .collect();
         let batch = Batch::right_padded(&inputs, pad)?;
         let t = batch.seq();
         let f = lm.forward(&batch, None, false, ctx)?;
@@ -134,7 +144,11 @@ pub fn score_tokens<B: Backend>(
                 }
                 k += 1;
             }
-            out.push(Score { logprob: sum, is_greedy: greedy, tokens: r.n_cont });
+            out.push(Score {
+                logprob: sum,
+                is_greedy: greedy,
+                tokens: r.n_cont,
+            });
         }
         on_batch(chunk.len())?;
     }

@@ -43,7 +43,14 @@ impl Tokenizer {
         chat_template: Option<String>,
     ) -> Self {
         let pad_id = eos_ids.first().copied().unwrap_or(0);
-        Tokenizer { inner, bos_id, eos_ids, pad_id, add_bos, chat_template }
+        Tokenizer {
+            inner,
+            bos_id,
+            eos_ids,
+            pad_id,
+            add_bos,
+            chat_template,
+        }
     }
 
     /// Loads `tokenizer.json` and `tokenizer_config.json` from a hub directory.
@@ -76,16 +83,33 @@ impl Tokenizer {
                 eos_ids.push(*e);
             }
         }
-        let pad_id = id_of(cfg.get("pad_token")).or(eos_ids.first().copied()).unwrap_or(0);
-        let add_bos = cfg.get("add_bos_token").and_then(Value::as_bool).unwrap_or(false);
-        let chat_template = cfg.get("chat_template").and_then(Value::as_str).map(String::from);
-        Ok(Tokenizer { inner, bos_id, eos_ids, pad_id, add_bos, chat_template })
+        let pad_id = id_of(cfg.get("pad_token"))
+            .or(eos_ids.first().copied())
+            .unwrap_or(0);
+        let add_bos = cfg
+            .get("add_bos_token")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let chat_template = cfg
+            .get("chat_template")
+            .and_then(Value::as_str)
+            .map(String::from);
+        Ok(Tokenizer {
+            inner,
+            bos_id,
+            eos_ids,
+            pad_id,
+            add_bos,
+            chat_template,
+        })
     }
 
     /// Encodes text the way `AutoTokenizer(text).input_ids` does (BOS per the config).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
-        let enc =
-            self.inner.encode(text, true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        let enc = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         let mut ids = enc.get_ids().to_vec();
         if self.add_bos {
             if let Some(b) = self.bos_id {
@@ -99,19 +123,25 @@ impl Tokenizer {
 
     /// Encodes text without any special tokens (lm-eval's `add_special_tokens=False`).
     pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>, ModelError> {
-        let enc =
-            self.inner.encode(text, false).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Decodes ids to text (special tokens kept, as `tokenizer.decode(ids)`).
     pub fn decode(&self, ids: &[u32]) -> Result<String, ModelError> {
-        self.inner.decode(ids, false).map_err(|e| ModelError::Tokenizer(e.to_string()))
+        self.inner
+            .decode(ids, false)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))
     }
 
     /// Decodes ids to text, dropping special tokens.
     pub fn decode_skip_special(&self, ids: &[u32]) -> Result<String, ModelError> {
-        self.inner.decode(ids, true).map_err(|e| ModelError::Tokenizer(e.to_string()))
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))
     }
 
     /// The string of one token id, if it exists.

@@ -46,7 +46,10 @@ fn map_file(path: &Path) -> Result<Shard, ModelError> {
     // SAFETY: the file is opened read-only; peftlab never writes checkpoint files it maps.
     let mmap = unsafe { Mmap::map(&file) }.map_err(|e| ModelError::file(path.display(), e))?;
     let (header_len, meta) = SafeTensors::read_metadata(&mmap).map_err(|e| {
-        ModelError::file(path.display(), format!("not a valid safetensors file ({e:?})"))
+        ModelError::file(
+            path.display(),
+            format!("not a valid safetensors file ({e:?})"),
+        )
     })?;
     let data_len = mmap.len().saturating_sub(8 + header_len);
     for (name, info) in meta.tensors() {
@@ -60,14 +63,24 @@ fn map_file(path: &Path) -> Result<Shard, ModelError> {
             ));
         }
     }
-    Ok(Shard { path: path.to_path_buf(), mmap, header_len, meta })
+    Ok(Shard {
+        path: path.to_path_buf(),
+        mmap,
+        header_len,
+        meta,
+    })
 }
 
 impl SafetensorsSource {
     /// Opens a single `.safetensors` file.
     pub fn open_file(path: &Path) -> Result<Self, ModelError> {
         let shard = map_file(path)?;
-        let index = shard.meta.tensors().keys().map(|k| (k.clone(), 0)).collect();
+        let index = shard
+            .meta
+            .tensors()
+            .keys()
+            .map(|k| (k.clone(), 0))
+            .collect();
         Ok(SafetensorsSource {
             shards: vec![shard],
             index,
@@ -85,11 +98,14 @@ impl SafetensorsSource {
                 .map_err(|e| ModelError::file(index_path.display(), e))?;
             let v: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| ModelError::file(index_path.display(), e))?;
-            let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| {
-                ModelError::file(index_path.display(), "no 'weight_map' object")
-            })?;
-            let mut files: Vec<String> =
-                map.values().filter_map(|f| f.as_str().map(String::from)).collect();
+            let map = v
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| ModelError::file(index_path.display(), "no 'weight_map' object"))?;
+            let mut files: Vec<String> = map
+                .values()
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect();
             files.sort();
             files.dedup();
             let mut shards = Vec::new();
@@ -109,7 +125,11 @@ impl SafetensorsSource {
                     ));
                 }
             }
-            return Ok(SafetensorsSource { shards, index, desc: dir.display().to_string() });
+            return Ok(SafetensorsSource {
+                shards,
+                index,
+                desc: dir.display().to_string(),
+            });
         }
         if single.exists() {
             let mut s = Self::open_file(&single)?;
@@ -128,7 +148,10 @@ impl SafetensorsSource {
         if st.is_empty() {
             let pickles: Vec<String> = files
                 .iter()
-                .filter(|p| p.extension().is_some_and(|e| e == "bin" || e == "pt" || e == "pth"))
+                .filter(|p| {
+                    p.extension()
+                        .is_some_and(|e| e == "bin" || e == "pt" || e == "pth")
+                })
                 .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect();
             if !pickles.is_empty() {
@@ -143,7 +166,10 @@ impl SafetensorsSource {
                     ),
                 ));
             }
-            return Err(ModelError::file(dir.display(), "no *.safetensors weights found"));
+            return Err(ModelError::file(
+                dir.display(),
+                "no *.safetensors weights found",
+            ));
         }
         let mut shards = Vec::new();
         let mut index = HashMap::new();
@@ -154,23 +180,36 @@ impl SafetensorsSource {
             }
             shards.push(shard);
         }
-        Ok(SafetensorsSource { shards, index, desc: dir.display().to_string() })
+        Ok(SafetensorsSource {
+            shards,
+            index,
+            desc: dir.display().to_string(),
+        })
     }
 
     fn view(&self, name: &str) -> Result<(Dtype, Vec<usize>, &[u8], &Path), ModelError> {
-        let i = *self.index.get(name).ok_or_else(|| ModelError::MissingTensor {
-            name: name.to_string(),
-            source_desc: self.desc.clone(),
-        })?;
+        let i = *self
+            .index
+            .get(name)
+            .ok_or_else(|| ModelError::MissingTensor {
+                name: name.to_string(),
+                source_desc: self.desc.clone(),
+            })?;
         let shard = &self.shards[i];
-        let info = shard.meta.info(name).ok_or_else(|| ModelError::MissingTensor {
-            name: name.to_string(),
-            source_desc: self.desc.clone(),
-        })?;
+        let info = shard
+            .meta
+            .info(name)
+            .ok_or_else(|| ModelError::MissingTensor {
+                name: name.to_string(),
+                source_desc: self.desc.clone(),
+            })?;
         let (b, e) = info.data_offsets;
         let start = 8 + shard.header_len;
         let bytes = shard.mmap.get(start + b..start + e).ok_or_else(|| {
-            ModelError::file(shard.path.display(), format!("tensor '{name}' is out of bounds"))
+            ModelError::file(
+                shard.path.display(),
+                format!("tensor '{name}' is out of bounds"),
+            )
         })?;
         Ok((info.dtype, info.shape.clone(), bytes, &shard.path))
     }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 /// A path under tests/fixtures.
 pub fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 /// Loads a fixture model in f32 on the CPU.
@@ -34,7 +36,13 @@ pub fn probe(name: &str) -> (Vec<Vec<u32>>, Vec<Vec<i64>>) {
     let unpadded = ids
         .iter()
         .zip(&mask)
-        .map(|(r, m)| r.iter().zip(m).filter(|(_, &k)| k == 1).map(|(&i, _)| i as u32).collect())
+        .map(|(r, m)| {
+            r.iter()
+                .zip(m)
+                .filter(|(_, &k)| k == 1)
+                .map(|(&i, _)| i as u32)
+                .collect()
+        })
         .collect();
     (unpadded, mask)
 }

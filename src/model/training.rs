@@ -1,0 +1,168 @@
+//! Training operations on the model handle: `loss`, `gradients`, `train_step` and `train`.
+
+use super::handle::Model;
+use super::llama::{Batch, CausalLm};
+use crate::adapter::state::AdapterState;
+use crate::adapter::{AdapterCtx, Method};
+use crate::tensor::HostTensor;
+use crate::train::batch::TrainBatch;
+use crate::train::optim::{adamw, clip_global};
+use crate::train::step::{loss_and_grads, loss_tensor, trainable};
+use crate::train::trainer::{train, Hooks, StepLog, TrainReport};
+use crate::train::{StepOptions, TrainError, TrainOptions};
+use crate::value::Row;
+use crate::with_lm;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor};
+use std::collections::BTreeMap;
+
+/// Builds a training batch from id rows and label rows of the same shape.
+pub fn label_batch(
+    ids: &[Vec<u32>],
+    labels: &[Vec<i64>],
+    pad: u32,
+) -> Result<TrainBatch, TrainError> {
+    if ids.len() != labels.len() || ids.iter().zip(labels).any(|(a, b)| a.len() != b.len()) {
+        return Err(TrainError::Data(format!(
+            "labels must have the shape of the batch (batch rows {:?}, label rows {:?})",
+            ids.iter().map(Vec::len).collect::<Vec<_>>(),
+            labels.iter().map(Vec::len).collect::<Vec<_>>()
+        )));
+    }
+    let batch = Batch::right_padded(ids, pad)?;
+    let t = batch.seq();
+    let labels: Vec<Vec<i64>> = labels
+        .iter()
+        .map(|l| {
+            let mut l = l.clone();
+            l.resize(t, -100);
+            l
+        })
+        .collect();
+    let n_targets = labels
+        .iter()
+        .map(|l| l.iter().skip(1).filter(|&&x| x != -100).count())
+        .sum();
+    let example_of = (0..ids.len()).map(|i| vec![i; t]).collect();
+    Ok(TrainBatch {
+        batch,
+        labels,
+        example_of,
+        features: vec![BTreeMap::new(); ids.len()],
+        n_targets,
+    })
+}
+
+fn orth(st: &Option<AdapterState>) -> Option<f64> {
+    st.as_ref()
+        .filter(|s| s.method == Method::Adalora)
+        .map(|s| s.options.orth_reg)
+}
+
+fn step_generic<B: AutodiffBackend>(
+    lm: &mut CausalLm<B>,
+    st: &mut AdapterState,
+    tb: &TrainBatch,
+    o: &StepOptions,
+) -> Result<f64, TrainError> {
+    let orth = (st.method == Method::Adalora).then_some(st.options.orth_reg);
+    let (loss, grads) = loss_and_grads(lm, tb, &AdapterCtx::eval(), orth)?;
+    if !loss.is_finite() {
+        return Err(TrainError::NonFinite {
+            step: st.step + 1,
+            loss,
+            checkpoint: String::new(),
+        });
+    }
+    let present: Vec<usize> = (0..grads.len()).filter(|&i| grads[i].is_some()).collect();
+    let mut gs: Vec<Tensor<B, 2>> = grads.into_iter().flatten().collect();
+    if let Some(m) = o.max_grad_norm {
+        clip_global(&mut gs, m);
+    }
+    let t = st.step + 1;
+    let mut params = trainable(lm);
+    for (gi, &pi) in present.iter().enumerate() {
+        adamw(params[pi].1, gs[gi].clone(), t, o, o.lr);
+    }
+    st.step = t;
+    Ok(loss)
+}
+
+fn grads_generic<B: AutodiffBackend>(
+    lm: &mut CausalLm<B>,
+    tb: &TrainBatch,
+    orth: Option<f64>,
+) -> Result<(f64, BTreeMap<String, HostTensor>), TrainError> {
+    let (loss, grads) = loss_and_grads(lm, tb, &AdapterCtx::eval(), orth)?;
+    let names: Vec<String> = trainable(lm).into_iter().map(|(n, _)| n).collect();
+    let mut out = BTreeMap::new();
+    for (name, g) in names.into_iter().zip(grads) {
+        if let Some(g) = g {
+            let (s, v) = super::handle::to_host(g)?;
+            out.insert(
+                name,
+                HostTensor::f32(s, v).map_err(|e| TrainError::Data(e.to_string()))?,
+            );
+        }
+    }
+    Ok((loss, out))
+}
+
+impl Model {
+    /// Mean next-token cross-entropy (HF convention) of `batch` with `labels` (`-100` ignored).
+    pub fn loss(&self, batch: &[Vec<u32>], labels: &[Vec<i64>]) -> Result<f64, TrainError> {
+        let tb = label_batch(batch, labels, self.tokenizer.pad_id)?;
+        with_lm!(&self.lm, lm => {
+            let l = loss_tensor(lm, &tb, &AdapterCtx::eval())?;
+            let v: f32 = l.into_scalar().elem();
+            Ok(f64::from(v))
+        })
+    }
+
+    /// The loss and the gradient of every trainable adapter tensor, keyed
+    /// `<module>.<param key>` (AdaLoRA's regulariser included).
+    pub fn gradients(
+        &mut self,
+        batch: &[Vec<u32>],
+        labels: &[Vec<i64>],
+    ) -> Result<(f64, BTreeMap<String, HostTensor>), TrainError> {
+        if self.adapter.is_none() {
+            return Err(crate::adapter::AdapterError::NoAdapter.into());
+        }
+        let tb = label_batch(batch, labels, self.tokenizer.pad_id)?;
+        let orth = orth(&self.adapter);
+        with_lm!(&mut self.lm, lm => grads_generic(lm, &tb, orth))
+    }
+
+    /// One AdamW step on the adapter; returns the loss before the step.
+    pub fn train_step(
+        &mut self,
+        batch: &[Vec<u32>],
+        labels: &[Vec<i64>],
+        o: &StepOptions,
+    ) -> Result<f64, TrainError> {
+        o.validate()?;
+        let tb = label_batch(batch, labels, self.tokenizer.pad_id)?;
+        let st = self
+            .adapter
+            .as_mut()
+            .ok_or(crate::adapter::AdapterError::NoAdapter)?;
+        with_lm!(&mut self.lm, lm => step_generic(lm, st, &tb, o))
+    }
+
+    /// Trains the adapter on dataset rows.
+    pub fn train(
+        &mut self,
+        rows: &[Row],
+        opts: &TrainOptions,
+        on_step: &mut dyn FnMut(&StepLog),
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<TrainReport, TrainError> {
+        let st = self
+            .adapter
+            .as_mut()
+            .ok_or(crate::adapter::AdapterError::NoAdapter)?;
+        let tok = &self.tokenizer;
+        with_lm!(&mut self.lm, lm => train(lm, st, tok, rows, opts, Hooks { on_step, interrupted }))
+    }
+}

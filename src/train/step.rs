@@ -1,0 +1,133 @@
+//! Loss and gradients on an autodiff backend.
+//!
+//! The loss is transformers' `ForCausalLMLoss`: labels shifted left by one, `-100` ignored, mean
+//! cross-entropy over the remaining tokens, in f32. Only hidden rows with a target go through
+//! the output head. AdaLoRA's orthogonality regulariser is added when asked. Gradients are read
+//! for the trainable adapter tensors only; base weights are never tracked.
+
+use super::batch::TrainBatch;
+use crate::adapter::adalora::{orth_regulariser, AdaLoraLayer};
+use crate::adapter::{AdapterCtx, Param, RowMask};
+use crate::model::llama::CausalLm;
+use crate::model::scoring::log_softmax;
+use crate::model::ModelError;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+
+/// Trainable adapter tensors in model order.
+pub fn trainable<B: Backend>(lm: &mut CausalLm<B>) -> Vec<(String, &mut Param<B>)> {
+    let mut out = Vec::new();
+    for (name, layer) in lm.linears_mut() {
+        if let Some(a) = layer.adapter.as_mut() {
+            for p in a.params_mut() {
+                if p.trainable {
+                    out.push((format!("{name}.{}", p.key), p));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Mean next-token cross-entropy of a batch (a scalar tensor).
+pub fn loss_tensor<B: Backend>(
+    lm: &CausalLm<B>,
+    tb: &TrainBatch,
+    ctx: &AdapterCtx<B>,
+) -> Result<Tensor<B, 1>, ModelError> {
+    let t = tb.batch.seq();
+    let mut rows = Vec::new();
+    let mut targets = Vec::new();
+    for (b, labels) in tb.labels.iter().enumerate() {
+        for pos in 0..t.saturating_sub(1) {
+            let l = labels[pos + 1];
+            if l != -100 {
+                if l < 0 || l as usize >= lm.config.vocab_size {
+                    return Err(ModelError::Input(format!(
+                        "label {l} at row {b}, position {} is outside the vocabulary (size {}) and is not -100",
+                        pos + 1,
+                        lm.config.vocab_size
+                    )));
+                }
+                rows.push((b * t + pos) as i64);
+                targets.push(l);
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Err(ModelError::Input(
+            "no label other than -100: nothing to learn from".into(),
+        ));
+    }
+    let n = rows.len();
+    let f = lm.forward(&tb.batch, None, false, ctx)?;
+    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [n]), &lm.device);
+    let tgt = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), &lm.device);
+    let lp = log_softmax(lm.head(f.hidden.select(0, idx), ctx));
+    Ok(lp.gather(1, tgt).neg().mean())
+}
+
+/// FLix routing masks `[N, 1]` from the examples' (already dropped-out) features.
+pub fn routing<B: Backend>(
+    tb: &TrainBatch,
+    keys: &[(String, String)],
+    device: &B::Device,
+) -> Vec<(String, RowMask<B>)> {
+    let n: usize = tb.example_of.iter().map(Vec::len).sum();
+    keys.iter()
+        .map(|(f, v)| {
+            let m: Vec<f32> = tb
+                .example_of
+                .iter()
+                .flatten()
+                .map(|&e| {
+                    let on = tb.features.get(e).and_then(|fs| fs.get(f)) == Some(v);
+                    if on {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            (
+                format!("{f}={v}"),
+                RowMask::Rows(Tensor::from_data(TensorData::new(m, [n, 1]), device)),
+            )
+        })
+        .collect()
+}
+
+/// Loss, gradient of each trainable tensor (`None` when it got none) and the plain loss value.
+pub fn loss_and_grads<B: AutodiffBackend>(
+    lm: &mut CausalLm<B>,
+    tb: &TrainBatch,
+    ctx: &AdapterCtx<B>,
+    orth_reg: Option<f64>,
+) -> Result<(f64, Vec<Option<Tensor<B, 2>>>), ModelError> {
+    for (_, p) in trainable(lm) {
+        p.value = p.value.clone().detach().require_grad();
+    }
+    let mut loss = loss_tensor(lm, tb, ctx)?;
+    if let Some(w) = orth_reg {
+        let layers: Vec<&AdaLoraLayer<B>> = lm
+            .linears()
+            .into_iter()
+            .filter_map(|(_, l)| {
+                l.adapter
+                    .as_ref()
+                    .and_then(|a| a.as_any().downcast_ref::<AdaLoraLayer<B>>())
+            })
+            .collect();
+        if let Some(r) = orth_regulariser(&layers) {
+            loss = loss + r.mul_scalar(w);
+        }
+    }
+    let value: f32 = loss.clone().into_scalar().elem();
+    let grads = loss.backward();
+    let mut out = Vec::new();
+    for (_, p) in trainable(lm) {
+        out.push(p.value.grad(&grads).map(Tensor::from_inner));
+        p.value = p.value.clone().detach();
+    }
+    Ok((f64::from(value), out))
+}

@@ -1,0 +1,455 @@
+//! The training loop of `m.train(data, opts)`.
+//!
+//! Per optimizer step: `grad_accum` micro-batches (each `batch_size` examples, shuffled per epoch
+//! with the seed), mean loss, gradients averaged over micro-batches (HF divides each
+//! micro-batch loss by `grad_accum`), global clipping, AdamW with the scheduled rate, then
+//! AdaLoRA's budget allocation. Total steps: `max_steps`, else `epochs · ⌈⌈N/batch⌉/accum⌉`.
+//! Every random draw is derived from `(seed, purpose, step)`, which makes runs reproducible and
+//! resumption exact.
+
+use super::batch::{collate, tokenize, Example};
+use super::checkpoint::{self, TrainState};
+use super::optim::{adamw, clip_global};
+use super::schedule::{factor, warmup_steps};
+use super::step::{loss_and_grads, routing, trainable};
+use super::{StepOptions, TrainError, TrainOptions};
+use crate::adapter::adalora::{AdaLoraLayer, LayerStats};
+use crate::adapter::state::AdapterState;
+use crate::adapter::{AdapterCtx, Method};
+use crate::model::handle::to_host;
+use crate::model::llama::CausalLm;
+use crate::model::tokenizer::Tokenizer;
+use crate::tensor::HostTensor;
+use crate::value::Row;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::RngExt;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What one optimizer step reports (to the log file and the progress bar).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepLog {
+    /// Optimizer step (1-based).
+    pub step: usize,
+    /// Total planned steps.
+    pub total: usize,
+    /// Epoch (0-based, fractional).
+    pub epoch: f64,
+    /// Mean loss of the step's micro-batches.
+    pub loss: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Tokens in this step.
+    pub tokens: usize,
+    /// Seconds since the start of this run.
+    pub seconds: f64,
+}
+
+/// The result of `train`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainReport {
+    /// Optimizer steps taken in total (including resumed ones).
+    pub steps: usize,
+    /// Epochs covered.
+    pub epochs: f64,
+    /// Loss of the last step.
+    pub final_loss: f64,
+    /// Loss of every step.
+    pub losses: Vec<f64>,
+    /// Tokens processed.
+    pub tokens: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Throughput.
+    pub tokens_per_s: f64,
+    /// Peak resident memory of the process (bytes), where the OS reports it.
+    pub peak_bytes: Option<u64>,
+    /// Examples cut to `max_len`.
+    pub truncated: usize,
+    /// Step the run resumed from (0 = fresh).
+    pub resumed_from: usize,
+}
+
+/// Peak resident set size from `/proc/self/status` (Linux).
+pub fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn fingerprint(opts: &TrainOptions, examples: &[Example]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut o = opts.clone();
+    o.max_steps = None;
+    o.resume = false;
+    o.progress = false;
+    o.log_file = None;
+    o.checkpoint_every = None;
+    h.update(serde_json::to_string(&o).unwrap_or_default());
+    for e in examples {
+        for t in &e.ids {
+            h.update(t.to_le_bytes());
+        }
+    }
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Host copies of every trainable tensor and its Adam moments (checkpoint content).
+pub fn snapshot<B: AutodiffBackend>(
+    lm: &mut CausalLm<B>,
+) -> Result<BTreeMap<String, HostTensor>, TrainError> {
+    let mut out = BTreeMap::new();
+    for (name, p) in trainable(lm) {
+        let mut put = |suffix: &str, t: &Tensor<B, 2>| -> Result<(), TrainError> {
+            let (s, v) = to_host(t.clone())?;
+            out.insert(
+                format!("{name}{suffix}"),
+                HostTensor::f32(s, v).map_err(|e| TrainError::Data(e.to_string()))?,
+            );
+            Ok(())
+        };
+        put("", &p.value)?;
+        if let (Some(m), Some(v)) = (&p.exp_avg, &p.exp_avg_sq) {
+            put(".exp_avg", m)?;
+            put(".exp_avg_sq", v)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Restores tensors written by [`snapshot`].
+pub fn restore<B: AutodiffBackend>(
+    lm: &mut CausalLm<B>,
+    t: &BTreeMap<String, HostTensor>,
+) -> Result<(), TrainError> {
+    let device = lm.device.clone();
+    for (name, p) in trainable(lm) {
+        let get = |suffix: &str| -> Result<Option<Tensor<B, 2>>, TrainError> {
+            let Some(h) = t.get(&format!("{name}{suffix}")) else {
+                return Ok(None);
+            };
+            if h.shape.len() != 2 {
+                return Err(TrainError::Data(format!(
+                    "checkpoint tensor {name}{suffix} is not 2-D"
+                )));
+            }
+            Ok(Some(Tensor::from_data(
+                TensorData::new(h.values_f32(), [h.shape[0], h.shape[1]]),
+                &device,
+            )))
+        };
+        p.value = get("")?.ok_or_else(|| {
+            TrainError::Data(format!("checkpoint lacks {name} (different adapter?)"))
+        })?;
+        p.exp_avg = get(".exp_avg")?;
+        p.exp_avg_sq = get(".exp_avg_sq")?;
+    }
+    Ok(())
+}
+
+/// Applies AdaLoRA's allocation after an optimizer step.
+fn adalora_allocate<B: AutodiffBackend>(
+    lm: &mut CausalLm<B>,
+    st: &mut AdapterState,
+    grads: &BTreeMap<String, Tensor<B, 2>>,
+) -> Result<(), TrainError> {
+    let Some(alloc) = st.allocator.as_mut() else {
+        return Ok(());
+    };
+    let mut stats = Vec::new();
+    for (name, layer) in lm.linears() {
+        let Some(l) = layer
+            .adapter
+            .as_ref()
+            .and_then(|a| a.as_any().downcast_ref::<AdaLoraLayer<B>>())
+        else {
+            continue;
+        };
+        let host = |t: Tensor<B, 2>| to_host(t).map(|x| x.1);
+        let g = |k: &str, like: &Tensor<B, 2>| -> Result<Vec<f32>, TrainError> {
+            Ok(match grads.get(&format!("{name}.{k}")) {
+                Some(t) => host(t.clone())?,
+                None => host(like.zeros_like())?,
+            })
+        };
+        stats.push(LayerStats {
+            module: name.clone(),
+            r: l.mask.len(),
+            values: [host(l.a.get())?, host(l.e.get())?, host(l.b.get())?],
+            grads: [
+                g("lora_A", &l.a.value)?,
+                g("lora_E", &l.e.value)?,
+                g("lora_B", &l.b.value)?,
+            ],
+            in_f: layer.in_features,
+            out_f: layer.out_features,
+        });
+    }
+    if let Some(pattern) = alloc.update_and_allocate(st.step, &stats) {
+        apply_pattern(lm, &pattern);
+    }
+    Ok(())
+}
+
+/// Sets AdaLoRA masks from a rank pattern and zeroes the pruned `E` entries.
+pub fn apply_pattern<B: AutodiffBackend>(
+    lm: &mut CausalLm<B>,
+    pattern: &BTreeMap<String, Vec<bool>>,
+) {
+    for (name, layer) in lm.linears_mut() {
+        if let Some(l) = layer
+            .adapter
+            .as_mut()
+            .and_then(|a| a.as_any_mut().downcast_mut::<AdaLoraLayer<B>>())
+        {
+            if let Some(m) = pattern.get(&format!("{name}.lora_E")) {
+                l.mask = m.clone();
+                l.apply_mask();
+            }
+        }
+    }
+}
+
+/// Hooks the caller provides (progress, interrupt, logging).
+pub struct Hooks<'a> {
+    /// Called after every optimizer step.
+    pub on_step: &'a mut dyn FnMut(&StepLog),
+    /// Returns true when the user asked to stop.
+    pub interrupted: &'a dyn Fn() -> bool,
+}
+
+/// Runs training on `rows`.
+pub fn train<B: AutodiffBackend>(
+    lm: &mut CausalLm<B>,
+    st: &mut AdapterState,
+    tok: &Tokenizer,
+    rows: &[Row],
+    opts: &TrainOptions,
+    hooks: Hooks<'_>,
+) -> Result<TrainReport, TrainError> {
+    opts.validate()?;
+    if rows.is_empty() {
+        return Err(TrainError::Data("train: the dataset is empty".into()));
+    }
+    let flix_keys: Vec<(String, String)> = if st.method == Method::Flix {
+        st.options
+            .features
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(f, vs)| vs.into_iter().map(move |v| (f.clone(), v)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let feature_names: Vec<String> = st
+        .options
+        .features
+        .clone()
+        .unwrap_or_default()
+        .into_keys()
+        .collect();
+    let (examples, truncated) = tokenize(
+        rows,
+        tok,
+        &opts.template,
+        opts.max_len,
+        opts.train_on_prompt,
+        &feature_names,
+    )?;
+    let n = examples.len();
+    let n_batches = n.div_ceil(opts.batch_size);
+    let per_epoch = n_batches.div_ceil(opts.grad_accum);
+    let total = opts.max_steps.unwrap_or(opts.epochs * per_epoch);
+    if total == 0 {
+        return Err(TrainError::Option(
+            "train: zero steps (epochs or max_steps is 0)".into(),
+        ));
+    }
+    let warmup = warmup_steps(opts.warmup_steps, opts.warmup_ratio, total);
+    let fp = fingerprint(opts, &examples);
+    let step_opts = StepOptions {
+        lr: opts.lr,
+        betas: opts.betas,
+        eps: opts.eps,
+        weight_decay: opts.weight_decay,
+        max_grad_norm: opts.max_grad_norm,
+    };
+    let ck_dir = opts.checkpoint_dir.as_ref().map(PathBuf::from);
+    let ck_every = opts.checkpoint_every.unwrap_or(per_epoch).max(1);
+    let mut losses = Vec::new();
+    let mut tokens = 0usize;
+    let mut prior_seconds = 0.0;
+    let mut start_step = 0;
+    let mut last_ck = String::new();
+    if let (Some(dir), true) = (&ck_dir, opts.resume) {
+        if let Some((state, tensors, path)) = checkpoint::read_latest(dir)? {
+            if state.fingerprint != fp {
+                return Err(TrainError::file(
+                    path.display(),
+                    "this checkpoint belongs to a run with other options or data; use another checkpoint_dir or resume: false",
+                ));
+            }
+            restore(lm, &tensors)?;
+            if let Some(a) = &state.allocator {
+                if let Some(p) = &a.rank_pattern {
+                    apply_pattern(lm, p);
+                }
+            }
+            st.allocator = state.allocator.clone().or(st.allocator.take());
+            st.step = state.step;
+            start_step = state.step;
+            losses = state.losses;
+            tokens = state.tokens;
+            prior_seconds = state.seconds;
+            last_ck = format!(" (last checkpoint: {})", path.display());
+        }
+    }
+    let t0 = Instant::now();
+    let orth = (st.method == Method::Adalora).then_some(st.options.orth_reg);
+    let mut order: Vec<usize> = Vec::new();
+    let mut order_epoch = usize::MAX;
+    for step in start_step..total {
+        if (hooks.interrupted)() {
+            return Err(TrainError::Interrupted {
+                step,
+                checkpoint: last_ck,
+            });
+        }
+        let epoch = step / per_epoch;
+        if epoch != order_epoch {
+            order = (0..n).collect();
+            order.shuffle(&mut crate::rng::derived(
+                opts.seed,
+                &format!("data-order-{epoch}"),
+            ));
+            order_epoch = epoch;
+        }
+        let first = (step % per_epoch) * opts.grad_accum;
+        let last = (first + opts.grad_accum).min(n_batches);
+        let micro = last - first;
+        let mut acc: Vec<Option<Tensor<B, 2>>> = Vec::new();
+        let mut loss_sum = 0.0;
+        let mut step_tokens = 0;
+        for (k, bi) in (first..last).enumerate() {
+            let idx = &order[bi * opts.batch_size..((bi + 1) * opts.batch_size).min(n)];
+            let mut exs: Vec<Example> = idx.iter().map(|&i| examples[i].clone()).collect();
+            if st.options.feature_dropout > 0.0 {
+                let mut r = crate::rng::derived(opts.seed, &format!("feature-dropout-{step}-{k}"));
+                for e in &mut exs {
+                    e.features
+                        .retain(|_, _| r.random::<f64>() >= st.options.feature_dropout);
+                }
+            }
+            let refs: Vec<&Example> = exs.iter().collect();
+            let tb = collate(&refs, tok.pad_id, opts.packing, opts.max_len)?;
+            step_tokens += tb.batch.valid.iter().flatten().filter(|&&v| v).count();
+            let mut ctx = AdapterCtx::train(crate::rng::derived(
+                opts.seed,
+                &format!("dropout-{step}-{k}"),
+            ));
+            ctx.routing = routing(&tb, &flix_keys, &lm.device).into_iter().collect();
+            let (loss, grads) = loss_and_grads(lm, &tb, &ctx, orth)?;
+            if !loss.is_finite() {
+                return Err(TrainError::NonFinite {
+                    step: step + 1,
+                    loss,
+                    checkpoint: last_ck,
+                });
+            }
+            loss_sum += loss;
+            if acc.is_empty() {
+                acc = grads;
+            } else {
+                for (a, g) in acc.iter_mut().zip(grads) {
+                    *a = match (a.take(), g) {
+                        (Some(x), Some(y)) => Some(x + y),
+                        (x, y) => x.or(y),
+                    };
+                }
+            }
+        }
+        let loss = loss_sum / micro as f64;
+        let scale = 1.0 / micro as f64;
+        let present: Vec<usize> = (0..acc.len()).filter(|&i| acc[i].is_some()).collect();
+        let mut gs: Vec<Tensor<B, 2>> = present
+            .iter()
+            .filter_map(|&i| acc[i].take().map(|g| g.mul_scalar(scale)))
+            .collect();
+        let grad_norm = match opts.max_grad_norm {
+            Some(m) => clip_global(&mut gs, m),
+            None => super::optim::global_norm(&gs),
+        };
+        let lr = opts.lr * factor(&opts.schedule, step, warmup, total);
+        let t_next = st.step + 1;
+        let mut named_grads = BTreeMap::new();
+        {
+            let mut params = trainable(lm);
+            for (gi, &pi) in present.iter().enumerate() {
+                let (name, p) = &mut params[pi];
+                adamw(p, gs[gi].clone(), t_next, &step_opts, lr);
+                named_grads.insert(name.clone(), gs[gi].clone());
+            }
+        }
+        st.step = t_next;
+        if st.method == Method::Adalora {
+            adalora_allocate(lm, st, &named_grads)?;
+        }
+        losses.push(loss);
+        tokens += step_tokens;
+        let log = StepLog {
+            step: st.step,
+            total,
+            epoch: (step + 1) as f64 / per_epoch as f64,
+            loss,
+            lr,
+            grad_norm,
+            tokens: step_tokens,
+            seconds: prior_seconds + t0.elapsed().as_secs_f64(),
+        };
+        (hooks.on_step)(&log);
+        if let Some(dir) = &ck_dir {
+            if (step + 1) % ck_every == 0 || step + 1 == total {
+                let state = TrainState {
+                    step: st.step,
+                    losses: losses.clone(),
+                    tokens,
+                    seconds: log.seconds,
+                    allocator: st.allocator.clone(),
+                    fingerprint: fp.clone(),
+                };
+                let path = checkpoint::write(dir, &state, &snapshot(lm)?)?;
+                last_ck = format!(" (last checkpoint: {})", path.display());
+            }
+        }
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let run_tokens: usize = tokens;
+    Ok(TrainReport {
+        steps: st.step,
+        epochs: total as f64 / per_epoch as f64,
+        final_loss: losses.last().copied().unwrap_or(f64::NAN),
+        losses,
+        tokens: run_tokens,
+        seconds: prior_seconds + seconds,
+        tokens_per_s: if seconds > 0.0 {
+            run_tokens as f64 / (prior_seconds + seconds)
+        } else {
+            0.0
+        },
+        peak_bytes: peak_rss(),
+        truncated,
+        resumed_from: start_step,
+    })
+}

@@ -1,0 +1,93 @@
+//! One AdamW step against PyTorch + PEFT (tests/fixtures/adapters/{lora,dora}/train_step):
+//! the loss, every gradient and every parameter after `torch.optim.AdamW(lr=1e-3, betas=(0.9,
+//! 0.999), eps=1e-8, weight_decay=0.01)` must agree within 1e-5.
+
+mod common;
+use common::*;
+use peftlab::train::StepOptions;
+
+fn peft_name(ours: &str) -> String {
+    // model.layers.0.mlp.down_proj.lora_A.weight → …lora_A.default.weight
+    if let Some(m) = ours.strip_suffix(".lora_magnitude_vector") {
+        format!("{m}.lora_magnitude_vector.default.weight")
+    } else if let Some(m) = ours.strip_suffix(".weight") {
+        format!("{m}.default.weight")
+    } else {
+        ours.to_string()
+    }
+}
+
+fn check(method: &str) {
+    let fx = tensors(&format!("adapters/{method}/train_step.safetensors"));
+    let r = tensors("models/tiny-llama/reference.safetensors");
+    let ids: Vec<Vec<u32>> = rows(&r["input_ids"])
+        .iter()
+        .map(|r| r.iter().map(|&x| x as u32).collect())
+        .collect();
+    let labels = rows(&fx["labels"]);
+    let mut m = model("tiny-llama");
+    m.load_adapter(&fixture(&format!("adapters/{method}")))
+        .unwrap();
+    let want_loss = f64::from(fx["loss"].values_f32()[0]);
+    let loss = m.loss(&ids, &labels).unwrap();
+    assert!(
+        (loss - want_loss).abs() <= 1e-5,
+        "{method}: loss {loss} vs {want_loss}"
+    );
+    let (gl, grads) = m.gradients(&ids, &labels).unwrap();
+    assert!((gl - want_loss).abs() <= 1e-5);
+    let mut n = 0;
+    for (name, g) in &grads {
+        let want = &fx[&format!("grad.{}", peft_name(name))];
+        let d = g
+            .values_f32()
+            .iter()
+            .zip(want.values_f32())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert_eq!(g.numel(), want.numel(), "{name}");
+        assert!(d <= 1e-5, "{method}: gradient of {name} differs by {d}");
+        n += 1;
+    }
+    assert_eq!(n, fx.keys().filter(|k| k.starts_with("grad.")).count());
+    let opts = StepOptions {
+        lr: 1e-3,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+        weight_decay: 0.01,
+        max_grad_norm: None,
+    };
+    let step_loss = m.train_step(&ids, &labels, &opts).unwrap();
+    assert!((step_loss - want_loss).abs() <= 1e-5);
+    let after = m.adapter_tensors().unwrap();
+    let mut checked = 0;
+    for (key, t) in &after {
+        let ours = key.strip_prefix("base_model.model.").unwrap();
+        let want = &fx[&format!("after_step.{}", peft_name(ours))];
+        let d = t
+            .values_f32()
+            .iter()
+            .zip(want.values_f32())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            d <= 1e-5,
+            "{method}: {ours} after one AdamW step differs by {d}"
+        );
+        checked += 1;
+    }
+    assert_eq!(
+        checked,
+        fx.keys().filter(|k| k.starts_with("after_step.")).count()
+    );
+}
+
+#[test]
+fn lora_step_matches_torch_adamw() {
+    check("lora");
+}
+
+#[test]
+fn dora_step_matches_torch_adamw() {
+    check("dora");
+}
