@@ -10,6 +10,7 @@
 pub mod adapter;
 pub mod backend;
 pub mod fsutil;
+pub mod gguf;
 pub mod interrupt;
 pub mod model;
 pub mod rng;
