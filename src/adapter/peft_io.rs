@@ -271,21 +271,22 @@ pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState
     let tensors =
         load_safetensors(&st_path).map_err(|e| AdapterError::file(st_path.display(), e))?;
     let peft_type = cfg.get("peft_type").and_then(Value::as_str).unwrap_or("");
-    let method =
-        match peft_type {
-            "LORA" if cfg.get("use_dora").and_then(Value::as_bool) == Some(true) => Method::Dora,
-            "LORA" => Method::Lora,
-            "VERA" => Method::Vera,
-            "ADALORA" => Method::Adalora,
-            "IA3" => Method::Ia3,
-            "FLIX" => Method::Flix,
-            other => return Err(AdapterError::file(
+    let method = match peft_type {
+        "LORA" if cfg.get("use_dora").and_then(Value::as_bool) == Some(true) => Method::Dora,
+        "LORA" => Method::Lora,
+        "VERA" => Method::Vera,
+        "ADALORA" => Method::Adalora,
+        "IA3" => Method::Ia3,
+        "FLIX" => Method::Flix,
+        other => {
+            return Err(AdapterError::file(
                 cfg_path.display(),
                 format!(
                     "unsupported peft_type '{other}' (supported: LORA, VERA, ADALORA, IA3, FLIX)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     if lm.linears().iter().any(|(_, l)| l.adapter.is_some()) {
         return Err(AdapterError::Unsupported(
             "an adapter is already attached; remove_adapter() first".into(),

@@ -204,9 +204,11 @@ fn parse_scaling(v: &Value, max_pos: usize) -> Result<RopeScaling, ModelError> {
             original_max_position_embeddings: get_f64(map, "original_max_position_embeddings")
                 .unwrap_or(max_pos as f64),
         },
-        other => return Err(ModelError::Config(format!(
+        other => {
+            return Err(ModelError::Config(format!(
             "unsupported rope scaling type '{other}' (supported: default, linear, dynamic, llama3)"
-        ))),
+        )))
+        }
     })
 }
 

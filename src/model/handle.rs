@@ -89,6 +89,29 @@ fn dtype_name(d: DType) -> &'static str {
     }
 }
 
+/// GGUF tensors seen as HF-named f32 weights.
+struct GgufSource {
+    g: crate::gguf::GgufModel,
+    desc: String,
+}
+
+impl WeightSource for GgufSource {
+    fn names(&self) -> Vec<String> {
+        self.g.hf_tensor_names()
+    }
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.g.hf_shape(name)
+    }
+    fn read_f32(&self, name: &str) -> Result<Vec<f32>, ModelError> {
+        self.g
+            .read_hf_tensor_f32(name)
+            .map_err(|e| ModelError::file(&self.desc, e))
+    }
+    fn describe(&self) -> String {
+        self.desc.clone()
+    }
+}
+
 impl Model {
     /// Loads a hub directory (config.json, safetensors, tokenizer.json) or a `.gguf` file.
     pub fn load(path: &Path, options: LoadOptions) -> Result<Model, ModelError> {
@@ -114,6 +137,7 @@ impl Model {
         if path.is_file() {
             let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
             return match ext.as_deref() {
+                Some("gguf") => Self::load_gguf(path, options, device, dtype),
                 Some("bin") | Some("pt") | Some("pth") => Err(ModelError::file(
                     path.display(),
                     "PyTorch pickle files are refused (unpickling executes code); convert to \
@@ -145,6 +169,60 @@ impl Model {
             device,
             dtype,
             config_hash: sha256_hex(text.as_bytes()),
+            adapter: None,
+        })
+    }
+
+    /// Loads a `.gguf` file (llama.cpp's format): weights dequantised to f32 one tensor at a time
+    /// and mapped to the transformers layout, tokenizer and chat template from the metadata.
+    fn load_gguf(
+        path: &Path,
+        options: LoadOptions,
+        device: DeviceSpec,
+        dtype: DType,
+    ) -> Result<Model, ModelError> {
+        let g =
+            crate::gguf::GgufModel::open(path).map_err(|e| ModelError::file(path.display(), e))?;
+        let cfg_json = g
+            .hf_config()
+            .map_err(|e| ModelError::file(path.display(), e))?;
+        let config = ModelConfig::from_json(&cfg_json)?;
+        let gt = g
+            .tokenizer()
+            .map_err(|e| ModelError::file(path.display(), e))?;
+        let (bos, eos, add_bos, template) = (
+            gt.bos_id(),
+            gt.eos_id(),
+            gt.add_bos(),
+            gt.chat_template().map(String::from),
+        );
+        let mut tokenizer = Tokenizer::from_parts(
+            gt.into_tokenizer(),
+            bos,
+            eos.into_iter().collect(),
+            add_bos,
+            template,
+        );
+        if let Some(p) = config
+            .eos_token_ids
+            .iter()
+            .find(|e| !tokenizer.eos_ids.contains(e))
+        {
+            tokenizer.eos_ids.push(*p);
+        }
+        let src = GgufSource {
+            g,
+            desc: path.display().to_string(),
+        };
+        let lm = Self::build(&config, &src, &device, dtype)?;
+        Ok(Model {
+            lm,
+            tokenizer,
+            path: path.to_path_buf(),
+            options,
+            device,
+            dtype,
+            config_hash: sha256_hex(cfg_json.to_string().as_bytes()),
             adapter: None,
         })
     }
