@@ -12,6 +12,7 @@ pub mod backend;
 pub mod fsutil;
 pub mod gguf;
 pub mod interrupt;
+pub mod lens;
 pub mod model;
 pub mod rng;
 pub mod tensor;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod generate;
 pub mod handle;
 pub mod kv_cache;
+pub mod lens;
 pub mod linear;
 pub mod llama;
 pub mod load;
