@@ -9,6 +9,7 @@
 
 pub mod adapter;
 pub mod backend;
+pub mod bench;
 pub mod fsutil;
 pub mod gguf;
 pub mod interrupt;
