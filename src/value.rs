@@ -30,5 +30,7 @@ pub fn as_key(v: &Value) -> String {
 
 /// Builds a JSON number from an `f64`; non-finite values become `null`.
 pub fn num(x: f64) -> Value {
-    serde_json::Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null)
+    serde_json::Number::from_f64(x)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
