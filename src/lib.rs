@@ -8,5 +8,6 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod eval;
 pub mod rng;
 pub mod value;

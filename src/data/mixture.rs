@@ -44,6 +44,9 @@ impl FromStr for MixBy {
     }
 }
 
+/// A token counter for mixtures counted in tokens (the host builds it from the model).
+pub type TokenCounter<'a, E> = &'a mut dyn FnMut(&Row) -> Result<usize, E>;
+
 /// Options of [`mixture`].
 #[derive(Debug, Clone)]
 pub struct MixtureOptions {
@@ -87,7 +90,7 @@ pub fn mixture_counts(ratios: &[f64], total: usize) -> Result<Vec<usize>, DataEr
 pub fn mixture<E: From<DataError>>(
     datasets: &[&Dataset],
     opts: &MixtureOptions,
-    mut count_tokens: Option<&mut dyn FnMut(&Row) -> Result<usize, E>>,
+    mut count_tokens: Option<TokenCounter<'_, E>>,
 ) -> Result<Dataset, E> {
     if datasets.len() != opts.ratios.len() {
         return Err(invalid(

@@ -18,7 +18,10 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 pub use io::{load_dataset, LoadOptions};
-pub use mixture::{bactrian_assignment, bactrian_partition, mixture, MixBy, MixtureOptions};
+pub use mixture::{
+    bactrian_assignment, bactrian_partition, mixture, mixture_counts, MixBy, MixtureOptions,
+    TokenCounter,
+};
 
 use crate::rng;
 use crate::value::{as_key, Row, Value};

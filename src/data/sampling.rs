@@ -79,11 +79,8 @@ pub fn largest_remainder(weights: &[f64], total: usize) -> Result<Vec<usize>, St
     let mut missing = total.saturating_sub(assigned);
     let mut order: Vec<usize> = (0..weights.len()).collect();
     // Largest fractional part first; the sort is stable, so ties keep the lower index first.
-    order.sort_by(|&a, &b| {
-        let fa = quotas[a] - quotas[a].floor();
-        let fb = quotas[b] - quotas[b].floor();
-        fb.total_cmp(&fa)
-    });
+    let frac = |i: usize| quotas.get(i).map_or(0.0, |q| q - q.floor());
+    order.sort_by(|&a, &b| frac(b).total_cmp(&frac(a)));
     let mut k = 0;
     while missing > 0 {
         if let Some(&i) = order.get(k % order.len()) {

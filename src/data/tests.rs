@@ -272,7 +272,7 @@ fn save_round_trips_and_hash_is_canonical() {
     );
 }
 
-fn no_tokens() -> Option<&'static mut dyn FnMut(&Row) -> Result<usize, DataError>> {
+fn no_tokens() -> Option<TokenCounter<'static, DataError>> {
     None
 }
 
