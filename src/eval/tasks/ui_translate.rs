@@ -26,6 +26,7 @@
 //! the response. `plain`: `English: {en}\n{Language}:` with each string scored as
 //! `" " + string`. Metrics: acc, acc_norm, acc_bytes.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::BufReader;
 use std::sync::OnceLock;
@@ -77,19 +78,20 @@ const NEAREST: usize = 10;
 
 static BUILTIN: OnceLock<Result<Vec<Row>, String>> = OnceLock::new();
 
-fn corpus(data: Option<&str>) -> Result<Vec<Row>, EvalError> {
+fn corpus(data: Option<&str>) -> Result<Cow<'static, [Row]>, EvalError> {
     match data {
-        Some(path) => Ok(read_rows(std::path::Path::new(path), None)?),
+        Some(path) => Ok(Cow::Owned(read_rows(std::path::Path::new(path), None)?)),
         None => BUILTIN
             .get_or_init(|| {
                 parse_jsonl(BufReader::new(CORPUS.as_bytes()), CORPUS_PATH, None)
                     .map_err(|e| e.to_string())
             })
-            .clone()
+            .as_ref()
+            .map(|rows| Cow::Borrowed(rows.as_slice()))
             .map_err(|m| {
                 EvalError::Data(crate::data::DataError::Invalid {
                     func: "ui_translate",
-                    msg: m,
+                    msg: m.clone(),
                 })
             }),
     }
@@ -235,28 +237,31 @@ impl Task for UiTranslate {
     ) -> Result<Vec<Doc>, EvalError> {
         check_split(split)?;
         let rows = corpus(data)?;
-        let mut pool: Vec<(String, String, String)> = Vec::new();
+        // (id, English, translation, length of the translation in code points)
+        let mut pool: Vec<(String, String, String, usize)> = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             if field(r, "lang", i)? != lang.code {
                 continue;
             }
             let en = field(r, "en", i)?;
             if split_of(en) == split {
+                let text = field(r, "text", i)?;
                 pool.push((
                     field(r, "id", i)?.to_string(),
                     en.to_string(),
-                    field(r, "text", i)?.to_string(),
+                    text.to_string(),
+                    text.chars().count(),
                 ));
             }
         }
         let origin = format!("{} ({}, {split})", data.unwrap_or(CORPUS_PATH), lang.code);
         let mut docs = Vec::with_capacity(pool.len());
-        for (id, en, text) in &pool {
+        for (id, en, text, len) in &pool {
             let mut seen: HashSet<&str> = HashSet::new();
-            let mut cands: Vec<&(String, String, String)> = pool
+            let mut cands: Vec<&(String, String, String, usize)> = pool
                 .iter()
-                .filter(|(_, e, t)| e != en && t != text)
-                .filter(|(_, _, t)| seen.insert(t.as_str()))
+                .filter(|(_, e, t, _)| e != en && t != text)
+                .filter(|(_, _, t, _)| seen.insert(t.as_str()))
                 .collect();
             if cands.len() < 3 {
                 return Err(EvalError::NoData {
@@ -267,11 +272,10 @@ impl Task for UiTranslate {
                     found: origin.clone(),
                 });
             }
-            let len = text.chars().count();
             cands.sort_by(|a, b| {
-                let da = a.2.chars().count().abs_diff(len);
-                let db = b.2.chars().count().abs_diff(len);
-                da.cmp(&db).then_with(|| a.0.cmp(&b.0))
+                a.3.abs_diff(*len)
+                    .cmp(&b.3.abs_diff(*len))
+                    .then_with(|| a.0.cmp(&b.0))
             });
             cands.truncate(NEAREST);
             let mut g = rng::derived(seed, &format!("ui_translate/{id}"));
