@@ -240,17 +240,41 @@ fn build_items(
     Ok((langs, items))
 }
 
-fn check_interrupt(hooks: &EvalHooks<'_>) -> Result<(), EvalError> {
-    match hooks.interrupt {
-        Some(f) => f(),
-        None => Ok(()),
+/// Sends `requests` to `call` in chunks of `batch_size`, in order: the interrupt hook runs
+/// before every chunk, the progress hook after it, and a chunk answered with the wrong number of
+/// results is a model error (`what` names the model method).
+fn in_batches<Q, A>(
+    requests: &[Q],
+    batch_size: usize,
+    task: &str,
+    what: &str,
+    hooks: &mut EvalHooks<'_>,
+    mut call: impl FnMut(&[Q]) -> Result<Vec<A>, EvalError>,
+) -> Result<Vec<A>, EvalError> {
+    let total = requests.len();
+    let mut out = Vec::with_capacity(total);
+    for chunk in requests.chunks(batch_size) {
+        if let Some(stop) = hooks.interrupt {
+            stop()?;
+        }
+        let answers = call(chunk)?;
+        if answers.len() != chunk.len() {
+            return Err(EvalError::Model(format!(
+                "{what} returned {} results for {} requests",
+                answers.len(),
+                chunk.len()
+            )));
+        }
+        out.extend(answers);
+        if let Some(p) = hooks.progress.as_mut() {
+            p(Progress {
+                task,
+                done: out.len(),
+                total,
+            });
+        }
     }
-}
-
-fn report(hooks: &mut EvalHooks<'_>, task: &str, done: usize, total: usize) {
-    if let Some(p) = hooks.progress.as_mut() {
-        p(Progress { task, done, total });
-    }
+    Ok(out)
 }
 
 fn prompt_hash(s: &str) -> String {
@@ -321,21 +345,14 @@ fn run_choice(
                 .map(|c| (it.context.clone(), format!("{delim}{c}")))
         })
         .collect();
-    let total = requests.len();
-    let mut lls = Vec::with_capacity(total);
-    for chunk in requests.chunks(r.batch_size) {
-        check_interrupt(hooks)?;
-        let out = model.loglikelihood(chunk, r.batch_size)?;
-        if out.len() != chunk.len() {
-            return Err(EvalError::Model(format!(
-                "loglikelihood returned {} results for {} requests",
-                out.len(),
-                chunk.len()
-            )));
-        }
-        lls.extend(out);
-        report(hooks, t.name(), lls.len(), total);
-    }
+    let lls = in_batches(
+        &requests,
+        r.batch_size,
+        t.name(),
+        "loglikelihood",
+        hooks,
+        |chunk| model.loglikelihood(chunk, r.batch_size),
+    )?;
     let mut records = Vec::with_capacity(items.len());
     let mut k = 0;
     for it in items {
@@ -382,21 +399,14 @@ fn run_generate(
 ) -> Result<Vec<Row>, EvalError> {
     let prompts: Vec<String> = items.iter().map(|it| it.context.clone()).collect();
     let stop = t.stop();
-    let total = prompts.len();
-    let mut outs = Vec::with_capacity(total);
-    for chunk in prompts.chunks(r.batch_size) {
-        check_interrupt(hooks)?;
-        let out = model.generate_until(chunk, r.max_new_tokens, &stop, r.batch_size)?;
-        if out.len() != chunk.len() {
-            return Err(EvalError::Model(format!(
-                "generate_until returned {} results for {} prompts",
-                out.len(),
-                chunk.len()
-            )));
-        }
-        outs.extend(out);
-        report(hooks, t.name(), outs.len(), total);
-    }
+    let outs = in_batches(
+        &prompts,
+        r.batch_size,
+        t.name(),
+        "generate_until",
+        hooks,
+        |chunk| model.generate_until(chunk, r.max_new_tokens, &stop, r.batch_size),
+    )?;
     let mut records = Vec::with_capacity(items.len());
     for (it, raw) in items.iter().zip(&outs) {
         let pred = raw.trim_matches(is_py_space).to_string();

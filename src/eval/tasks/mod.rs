@@ -401,3 +401,16 @@ pub(crate) fn qa_prompt(
         gold: Gold::Texts(answers),
     })
 }
+
+/// SQuAD v1.1 `exact_match` and `f1` of a generation, maximum over the gold answers (XQuAD and
+/// TyDiQA-GoldP, as XTREME scores them).
+pub(crate) fn squad_scores(
+    pred: &str,
+    golds: &[String],
+) -> Result<Vec<(&'static str, f64)>, EvalError> {
+    use super::metrics::squad::{squad_em, squad_f1};
+    Ok(vec![
+        ("exact_match", squad_em(pred, golds)?),
+        ("f1", squad_f1(pred, golds)?),
+    ])
+}

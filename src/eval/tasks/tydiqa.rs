@@ -16,8 +16,7 @@
 //! Metrics: SQuAD v1.1 exact_match and f1, maximum over the gold answers, as XTREME scores
 //! TyDiQA-GoldP (the lm-eval pull request uses an MLQA-style normalisation instead).
 
-use super::{qa_prompt, Doc, Kind, Lang, Prompted, Task};
-use crate::eval::metrics::squad::{squad_em, squad_f1};
+use super::{qa_prompt, squad_scores, Doc, Kind, Lang, Prompted, Task};
 use crate::eval::prompt::Family;
 use crate::eval::EvalError;
 use crate::value::{Row, Value};
@@ -99,9 +98,6 @@ impl Task for Tydiqa {
         golds: &[String],
         _lang: &Lang,
     ) -> Result<Vec<(&'static str, f64)>, EvalError> {
-        Ok(vec![
-            ("exact_match", squad_em(pred, golds)?),
-            ("f1", squad_f1(pred, golds)?),
-        ])
+        squad_scores(pred, golds)
     }
 }

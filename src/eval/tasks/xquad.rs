@@ -16,8 +16,7 @@
 //! question, so the two agree except that `squad_metrics` gives F1 = 1 when both normalised
 //! strings are empty.
 
-use super::{qa_prompt, Doc, Kind, Lang, Prompted, Task};
-use crate::eval::metrics::squad::{squad_em, squad_f1};
+use super::{qa_prompt, squad_scores, Doc, Kind, Lang, Prompted, Task};
 use crate::eval::prompt::Family;
 use crate::eval::EvalError;
 
@@ -84,9 +83,6 @@ impl Task for Xquad {
         golds: &[String],
         _lang: &Lang,
     ) -> Result<Vec<(&'static str, f64)>, EvalError> {
-        Ok(vec![
-            ("exact_match", squad_em(pred, golds)?),
-            ("f1", squad_f1(pred, golds)?),
-        ])
+        squad_scores(pred, golds)
     }
 }
