@@ -10,6 +10,8 @@
 pub mod adapter;
 pub mod backend;
 pub mod bench;
+pub mod data;
+pub mod eval;
 pub mod fsutil;
 pub mod gguf;
 pub mod interrupt;

@@ -1,0 +1,137 @@
+//! Evaluation: built-in multilingual tasks (XNLI, XCOPA, Belebele, MLQA, XQuAD, TyDiQA-GoldP,
+//! XL-Sum and the offline demo task `ui_translate`), their metrics, and a generic runner over
+//! any [`LanguageModel`].
+//!
+//! Scoring follows EleutherAI/lm-evaluation-harness (`lm_eval/api/task.py`,
+//! `ConfigurableTask.construct_requests` / `process_results`): multiple-choice tasks send one
+//! `(context, delimiter + choice)` log-likelihood request per choice and report `acc`,
+//! `acc_norm` (per code point) and `acc_bytes`; generation tasks decode greedily until a stop
+//! string and are scored with the metrics in [`metrics`]. Results are one row per language,
+//! `#{ task, lang, n, <metric>: value, ... }`, with metrics as fractions in [0, 1].
+
+pub mod metrics;
+pub mod model;
+pub mod prompt;
+pub mod runner;
+pub mod taskdata;
+pub mod tasks;
+
+pub use metrics::MetricError;
+pub use model::{LanguageModel, LogLik};
+pub use prompt::{alpaca_prompt, Family};
+pub use runner::{evaluate, evaluate_with, write_items, EvalHooks, EvalOutput, Progress};
+pub use tasks::ui_translate::ui_strings;
+pub use tasks::{tasks, Kind, TaskInfo};
+
+use serde::Deserialize;
+
+use crate::data::DataError;
+
+/// Errors of evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The language model failed.
+    #[error("model: {0}")]
+    Model(String),
+    /// Reading or interpreting data failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A metric got bad input (e.g. a NaN log-likelihood).
+    #[error(transparent)]
+    Metric(#[from] MetricError),
+    /// No such task.
+    #[error("evaluate: unknown task '{name}' (expected one of: {known})")]
+    UnknownTask {
+        /// The name given.
+        name: String,
+        /// The built-in tasks.
+        known: String,
+    },
+    /// The task has no such language.
+    #[error("evaluate: task '{task}' has no language '{lang}' (expected one of: {known})")]
+    UnknownLang {
+        /// The task.
+        task: String,
+        /// The language given.
+        lang: String,
+        /// The task's languages.
+        known: String,
+    },
+    /// A bad option value.
+    #[error("evaluate: option '{option}': {msg}")]
+    Option {
+        /// The option.
+        option: &'static str,
+        /// What is wrong.
+        msg: String,
+    },
+    /// No data files matched.
+    #[error("evaluate: {msg} (files found: {found})")]
+    NoData {
+        /// What was looked for.
+        msg: String,
+        /// The data files that exist.
+        found: String,
+    },
+    /// Stopped by the interrupt hook.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+    /// Writing the items file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Options of `m.evaluate(task, opts)`: exactly the keys of the API; unknown keys are
+/// rejected by the deserialiser (`deny_unknown_fields`), every key may be missing or `null`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EvalOptions {
+    /// Path of the task data (HF dataset directory or a file); `ui_translate` has built-in data.
+    pub data: Option<String>,
+    /// Languages to evaluate (default: every language of the task that has data).
+    pub langs: Option<Vec<String>>,
+    /// Evaluation split (default: the task's, as in lm-eval).
+    pub split: Option<String>,
+    /// Number of few-shot examples (default 0).
+    pub shots: Option<i64>,
+    /// Split the few-shot examples come from (default: the task's).
+    pub shot_split: Option<String>,
+    /// Evaluate only the first `limit` documents of each language.
+    pub limit: Option<i64>,
+    /// Seed of few-shot sampling and of `ui_translate`'s distractors (default 1234).
+    pub seed: Option<i64>,
+    /// Requests per model call (default 8); never changes a score.
+    pub batch_size: Option<i64>,
+    /// Prompt family: `"alpaca"` (default), `"lm-eval"`, or `"plain"` for `ui_translate`.
+    pub prompt: Option<String>,
+    /// Generation length limit (default: the task's, 32 for QA, 64 for XL-Sum).
+    pub max_new_tokens: Option<i64>,
+    /// Where to write one JSON line per item.
+    pub items_file: Option<String>,
+}
+
+impl EvalOptions {
+    /// The option keys, for "unknown option" messages.
+    pub const KEYS: [&'static str; 11] = [
+        "data",
+        "langs",
+        "split",
+        "shots",
+        "shot_split",
+        "limit",
+        "seed",
+        "batch_size",
+        "prompt",
+        "max_new_tokens",
+        "items_file",
+    ];
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,178 @@
+//! Options, errors, hooks and the task listing.
+
+use serde_json::json;
+
+use super::{fixture, opts, Mock};
+use crate::eval::{evaluate, evaluate_with, tasks, EvalError, EvalHooks, EvalOptions};
+
+#[test]
+fn options_reject_unknown_keys_and_accept_null() {
+    let e = serde_json::from_value::<EvalOptions>(json!({"alpah": 1}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown field `alpah`") && e.contains("items_file"),
+        "{e}"
+    );
+    let o = opts(json!({"limit": null, "langs": null, "seed": 5, "items_file": null}));
+    assert_eq!(o.seed, Some(5));
+    assert_eq!(o.limit, None);
+    assert_eq!(EvalOptions::KEYS.len(), 11);
+}
+
+#[test]
+fn errors_name_the_bad_value() {
+    let mut m = Mock::new();
+    let e = evaluate(&mut m, "xnlj", &EvalOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("evaluate: unknown task 'xnlj' (expected one of: xnli, xcopa, belebele"),
+        "{e}"
+    );
+    let o = opts(json!({"data": fixture("xnli"), "langs": ["xx"]}));
+    let e = evaluate(&mut m, "xnli", &o).unwrap_err().to_string();
+    assert!(
+        e.contains("no language 'xx'") && e.contains("ar, bg, de"),
+        "{e}"
+    );
+    let o = opts(json!({"data": fixture("xnli"), "prompt": "plain"}));
+    let e = evaluate(&mut m, "xnli", &o).unwrap_err().to_string();
+    assert!(
+        e.contains("unknown prompt family 'plain'") && e.contains("alpaca, lm-eval"),
+        "{e}"
+    );
+    let e = evaluate(&mut m, "xnli", &opts(json!({"langs": ["de"]})))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("option 'data'") && e.contains("facebook/xnli"),
+        "{e}"
+    );
+    let o = opts(json!({"data": fixture("xnli"), "batch_size": 0}));
+    assert!(evaluate(&mut m, "xnli", &o)
+        .unwrap_err()
+        .to_string()
+        .contains("batch_size"));
+    let o = opts(json!({"data": fixture("xnli"), "limit": -1}));
+    assert!(evaluate(&mut m, "xnli", &o)
+        .unwrap_err()
+        .to_string()
+        .contains("'limit': must be >= 0, got -1"));
+    // A language without files: the error lists what is there.
+    let o = opts(json!({"data": fixture("xnli"), "langs": ["fr"]}));
+    let e = evaluate(&mut m, "xnli", &o).unwrap_err().to_string();
+    assert!(e.contains("no data for language 'fr'"), "{e}");
+    assert!(
+        e.contains("de/validation-00000-of-00001.parquet") && e.contains("en/train.jsonl"),
+        "{e}"
+    );
+}
+
+#[test]
+fn malformed_rows_name_the_field_and_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let en = dir.path().join("en");
+    std::fs::create_dir_all(&en).unwrap();
+    std::fs::write(en.join("validation.jsonl"), "{\"premise\": \"p\", \"hypothesis\": \"h\", \"label\": 0}\n{\"premise\": \"p\", \"label\": 1}\n").unwrap();
+    let o = opts(json!({"data": dir.path().display().to_string(), "langs": ["en"]}));
+    let e = evaluate(&mut Mock::new(), "xnli", &o)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with(
+            "validation.jsonl row 2: missing field 'hypothesis' (fields present: premise, label)"
+        ),
+        "{e}"
+    );
+    std::fs::write(
+        en.join("validation.jsonl"),
+        "{\"premise\": \"p\", \"hypothesis\": \"h\", \"label\": 7}\n",
+    )
+    .unwrap();
+    let e = evaluate(&mut Mock::new(), "xnli", &o)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("label 7 is not 0, 1 or 2"), "{e}");
+    std::fs::write(en.join("validation.jsonl"), "{\"premise\": \"p\"\n").unwrap();
+    let e = evaluate(&mut Mock::new(), "xnli", &o)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("validation.jsonl, line 1: invalid JSON"), "{e}");
+}
+
+#[test]
+fn default_langs_are_those_with_data() {
+    let rows = evaluate(
+        &mut Mock::new(),
+        "xnli",
+        &opts(json!({"data": fixture("xnli"), "prompt": "lm-eval"})),
+    )
+    .unwrap();
+    let langs: Vec<_> = rows.iter().map(|r| r["lang"].clone()).collect();
+    assert_eq!(langs, [json!("de"), json!("en")]);
+}
+
+#[test]
+fn interrupt_hook_stops_between_batches_and_nan_is_an_error() {
+    let calls = std::cell::Cell::new(0);
+    let stop = || -> Result<(), EvalError> {
+        calls.set(calls.get() + 1);
+        if calls.get() > 2 {
+            Err(EvalError::Interrupted("ctrl-c".into()))
+        } else {
+            Ok(())
+        }
+    };
+    let mut hooks = EvalHooks {
+        progress: None,
+        interrupt: Some(&stop),
+    };
+    let mut m = Mock::new();
+    let o = opts(json!({"data": fixture("xnli"), "langs": ["en"], "batch_size": 2}));
+    let e = evaluate_with(&mut m, "xnli", &o, &mut hooks)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "interrupted: ctrl-c");
+    assert_eq!(m.ll_calls.len(), 2);
+    let mut nan = Mock::new();
+    nan.ll = Box::new(|_, _| f64::NAN);
+    let e = evaluate(&mut nan, "xnli", &o).unwrap_err().to_string();
+    assert!(e.contains("NaN"), "{e}");
+}
+
+#[test]
+fn task_listing() {
+    let ts = tasks();
+    let names: Vec<&str> = ts.iter().map(|t| t.name).collect();
+    assert_eq!(
+        names,
+        [
+            "xnli",
+            "xcopa",
+            "belebele",
+            "mlqa",
+            "xquad",
+            "tydiqa",
+            "xlsum",
+            "ui_translate"
+        ]
+    );
+    let kinds: Vec<&str> = ts.iter().map(|t| t.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["choice", "choice", "choice", "generate", "generate", "generate", "generate", "choice"]
+    );
+    assert_eq!(ts[0].langs.len(), 15);
+    assert_eq!(ts[1].langs.len(), 11);
+    assert_eq!(ts[2].langs.len(), 122);
+    assert_eq!(ts[3].langs.len(), 49);
+    assert_eq!(ts[4].langs.len(), 12);
+    assert_eq!(ts[5].langs.len(), 11);
+    assert_eq!(ts[6].langs.len(), 45);
+    assert_eq!(ts[7].langs.len(), 21);
+    let row = ts[3].to_row();
+    assert_eq!(row["metrics"], json!(["exact_match", "f1"]));
+    assert_eq!(row["split"], json!("test"));
+    assert_eq!(ts[7].to_row()["prompts"], json!(["alpaca", "plain"]));
+}
