@@ -88,15 +88,22 @@ impl WeightSource for RandomSource {
         self.shapes.get(name).cloned()
     }
     fn read_f32(&self, name: &str) -> Result<Vec<f32>, ModelError> {
-        let s = self.shapes.get(name).ok_or_else(|| ModelError::MissingTensor {
-            name: name.into(),
-            source_desc: "random weights".into(),
-        })?;
+        let s = self
+            .shapes
+            .get(name)
+            .ok_or_else(|| ModelError::MissingTensor {
+                name: name.into(),
+                source_desc: "random weights".into(),
+            })?;
         if s.len() == 1 {
             return Ok(vec![1.0; s[0]]);
         }
         let mut rng = crate::rng::derived(self.seed, name);
-        Ok(crate::adapter::init::normal(s.iter().product(), 0.02, &mut rng))
+        Ok(crate::adapter::init::normal(
+            s.iter().product(),
+            0.02,
+            &mut rng,
+        ))
     }
     fn describe(&self) -> String {
         "random weights".into()
@@ -104,7 +111,11 @@ impl WeightSource for RandomSource {
 }
 
 /// A model with random weights and a placeholder-free byte tokenizer of the config's size.
-pub fn random_model(config_json: &serde_json::Value, options: LoadOptions, seed: u64) -> Result<Model, ModelError> {
+pub fn random_model(
+    config_json: &serde_json::Value,
+    options: LoadOptions,
+    seed: u64,
+) -> Result<Model, ModelError> {
     let cfg = ModelConfig::from_json(config_json)?;
     let device = DeviceSpec::parse(&options.device)?;
     device.check_available()?;
@@ -115,8 +126,9 @@ pub fn random_model(config_json: &serde_json::Value, options: LoadOptions, seed:
     };
     let src = RandomSource::new(&cfg, seed);
     let lm = Model::build(&cfg, &src, &device, dtype)?;
-    let vocab: std::collections::HashMap<String, u32> =
-        (0..cfg.vocab_size as u32).map(|i| (format!("<{i}>"), i)).collect();
+    let vocab: std::collections::HashMap<String, u32> = (0..cfg.vocab_size as u32)
+        .map(|i| (format!("<{i}>"), i))
+        .collect();
     let wl = tokenizers::models::wordlevel::WordLevel::builder()
         .vocab(vocab.into_iter().collect())
         .unk_token("<0>".into())
@@ -139,7 +151,13 @@ pub fn random_model(config_json: &serde_json::Value, options: LoadOptions, seed:
 pub fn random_ids(batch: usize, seq: usize, vocab: usize, seed: u64) -> Vec<Vec<u32>> {
     use rand::RngExt;
     let mut rng = crate::rng::derived(seed, "bench-ids");
-    (0..batch).map(|_| (0..seq).map(|_| rng.random_range(1..vocab as u32)).collect()).collect()
+    (0..batch)
+        .map(|_| {
+            (0..seq)
+                .map(|_| rng.random_range(1..vocab as u32))
+                .collect()
+        })
+        .collect()
 }
 
 /// One benchmark's numbers.
@@ -165,7 +183,10 @@ impl BenchResult {
         r.insert("tokens_per_s".into(), num(self.tokens_per_s));
         r.insert("seconds".into(), num(self.seconds));
         r.insert("mfu".into(), self.mfu.map_or(Value::Null, num));
-        r.insert("peak_bytes".into(), self.peak_bytes.map_or(Value::Null, Value::from));
+        r.insert(
+            "peak_bytes".into(),
+            self.peak_bytes.map_or(Value::Null, Value::from),
+        );
         r
     }
 }
@@ -200,68 +221,93 @@ pub fn run(m: &mut Model, spec: &BenchSpec) -> Result<BenchResult, String> {
     let params = cfg.num_params() as f64;
     let ids = random_ids(spec.batch, spec.seq, cfg.vocab_size, 1);
     let mut times = Vec::new();
-    let (tokens, flops_per_token) = match spec.kind.as_str() {
-        "forward" => {
-            for i in 0..=spec.iters {
-                let t = Instant::now();
-                m.logits(&ids).map_err(|e| e.to_string())?;
-                if i > 0 {
-                    times.push(t.elapsed().as_secs_f64());
+    let (tokens, flops_per_token) =
+        match spec.kind.as_str() {
+            "forward" => {
+                for i in 0..=spec.iters {
+                    let t = Instant::now();
+                    m.logits(&ids).map_err(|e| e.to_string())?;
+                    if i > 0 {
+                        times.push(t.elapsed().as_secs_f64());
+                    }
                 }
+                (spec.batch * spec.seq, 2.0 * params)
             }
-            (spec.batch * spec.seq, 2.0 * params)
-        }
-        "generate" => {
-            let settings = GenSettings {
-                max_new_tokens: spec.new_tokens,
-                sampler: Sampler { temperature: 0.0, top_k: 0, top_p: 1.0 },
-                seed: 0,
-                stop_at_eos: false,
-            };
-            for i in 0..=spec.iters {
-                let t = Instant::now();
-                m.generate_ids(&ids[0], &settings, |_| Ok(false)).map_err(|e| e.to_string())?;
-                if i > 0 {
-                    times.push(t.elapsed().as_secs_f64());
+            "generate" => {
+                let settings = GenSettings {
+                    max_new_tokens: spec.new_tokens,
+                    sampler: Sampler {
+                        temperature: 0.0,
+                        top_k: 0,
+                        top_p: 1.0,
+                    },
+                    seed: 0,
+                    stop_at_eos: false,
+                };
+                for i in 0..=spec.iters {
+                    let t = Instant::now();
+                    m.generate_ids(&ids[0], &settings, |_| Ok(false))
+                        .map_err(|e| e.to_string())?;
+                    if i > 0 {
+                        times.push(t.elapsed().as_secs_f64());
+                    }
                 }
+                (spec.new_tokens, 2.0 * params)
             }
-            (spec.new_tokens, 2.0 * params)
-        }
-        "train" => {
-            if m.adapter.is_none() {
-                m.add_adapter(AdapterOptions { r: Some(spec.rank), alpha: Some(2.0 * spec.rank as f64), ..Default::default() })
+            "train" => {
+                if m.adapter.is_none() {
+                    m.add_adapter(AdapterOptions {
+                        r: Some(spec.rank),
+                        alpha: Some(2.0 * spec.rank as f64),
+                        ..Default::default()
+                    })
                     .map_err(|e| e.to_string())?;
-            }
-            let labels: Vec<Vec<i64>> = ids.iter().map(|r| r.iter().map(|&x| i64::from(x)).collect()).collect();
-            let o = StepOptions { lr: 1e-4, ..Default::default() };
-            for i in 0..=spec.iters {
-                let t = Instant::now();
-                m.train_step(&ids, &labels, &o).map_err(|e| e.to_string())?;
-                if i > 0 {
-                    times.push(t.elapsed().as_secs_f64());
                 }
-            }
-            (spec.batch * spec.seq, 6.0 * params)
-        }
-        "score" => {
-            let pairs: Vec<(String, String)> = (0..spec.batch)
-                .map(|b| {
-                    let ctx: Vec<String> = ids[b][..spec.seq / 2].iter().map(|t| format!("<{t}>")).collect();
-                    let cont: Vec<String> = ids[b][spec.seq / 2..].iter().map(|t| format!("<{t}>")).collect();
-                    (ctx.join(" "), format!(" {}", cont.join(" ")))
-                })
-                .collect();
-            for i in 0..=spec.iters {
-                let t = Instant::now();
-                m.loglikelihoods(&pairs, spec.batch).map_err(|e| e.to_string())?;
-                if i > 0 {
-                    times.push(t.elapsed().as_secs_f64());
+                let labels: Vec<Vec<i64>> = ids
+                    .iter()
+                    .map(|r| r.iter().map(|&x| i64::from(x)).collect())
+                    .collect();
+                let o = StepOptions {
+                    lr: 1e-4,
+                    ..Default::default()
+                };
+                for i in 0..=spec.iters {
+                    let t = Instant::now();
+                    m.train_step(&ids, &labels, &o).map_err(|e| e.to_string())?;
+                    if i > 0 {
+                        times.push(t.elapsed().as_secs_f64());
+                    }
                 }
+                (spec.batch * spec.seq, 6.0 * params)
             }
-            (spec.batch * spec.seq, 2.0 * params)
-        }
-        other => return Err(format!("unknown benchmark '{other}' (expected one of: forward, generate, train, score)")),
-    };
+            "score" => {
+                let pairs: Vec<(String, String)> = (0..spec.batch)
+                    .map(|b| {
+                        let ctx: Vec<String> = ids[b][..spec.seq / 2]
+                            .iter()
+                            .map(|t| format!("<{t}>"))
+                            .collect();
+                        let cont: Vec<String> = ids[b][spec.seq / 2..]
+                            .iter()
+                            .map(|t| format!("<{t}>"))
+                            .collect();
+                        (ctx.join(" "), format!(" {}", cont.join(" ")))
+                    })
+                    .collect();
+                for i in 0..=spec.iters {
+                    let t = Instant::now();
+                    m.loglikelihoods(&pairs, spec.batch)
+                        .map_err(|e| e.to_string())?;
+                    if i > 0 {
+                        times.push(t.elapsed().as_secs_f64());
+                    }
+                }
+                (spec.batch * spec.seq, 2.0 * params)
+            }
+            other => return Err(format!(
+                "unknown benchmark '{other}' (expected one of: forward, generate, train, score)"
+            )),
+        };
     let s = median(times);
     let tps = tokens as f64 / s;
     Ok(BenchResult {

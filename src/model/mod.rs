@@ -9,6 +9,7 @@ pub mod adapters;
 pub mod attention;
 pub mod block;
 pub mod config;
+pub mod eval_impl;
 pub mod generate;
 pub mod handle;
 pub mod kv_cache;

@@ -10,13 +10,8 @@
 //! placeholders that ends with `{output}`: everything before `{output}` is the prompt.
 
 use super::TrainError;
+use crate::eval::prompt::alpaca_prompt;
 use crate::value::{Row, Value};
-
-/// The Alpaca preamble with an input.
-pub const ALPACA_WITH_INPUT: &str = "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.";
-/// The Alpaca preamble without an input.
-pub const ALPACA_NO_INPUT: &str =
-    "Below is an instruction that describes a task. Write a response that appropriately completes the request.";
 
 fn field<'a>(row: &'a Row, name: &str, i: usize) -> Result<&'a Value, TrainError> {
     row.get(name).ok_or_else(|| {
@@ -32,17 +27,6 @@ fn text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
-    }
-}
-
-/// The Alpaca prompt for an instruction and optional input.
-pub fn alpaca_prompt(instruction: &str, input: &str) -> String {
-    if input.trim().is_empty() {
-        format!("{ALPACA_NO_INPUT}\n\n### Instruction:\n{instruction}\n\n### Response:\n")
-    } else {
-        format!(
-            "{ALPACA_WITH_INPUT}\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
-        )
     }
 }
 
@@ -96,7 +80,10 @@ mod tests {
         assert_eq!(r, "فائل کھولیں");
         row.insert("input".into(), "".into());
         let (p, _) = render("alpaca", &row, 0).unwrap();
-        assert!(p.starts_with(ALPACA_NO_INPUT) && !p.contains("### Input"));
+        assert!(
+            p.starts_with("Below is an instruction that describes a task. Write")
+                && !p.contains("### Input")
+        );
         let (p, r) = render("Q: {instruction}\nA: {output}", &row, 0).unwrap();
         assert_eq!(
             (p.as_str(), r.as_str()),

@@ -1,0 +1,79 @@
+//! The model as an evaluation backend: lm-eval log-likelihoods and greedy generation.
+
+use super::generate::GenSettings;
+use super::handle::Model;
+use super::sampling::Sampler;
+use crate::eval::{EvalError, LanguageModel, LogLik};
+
+fn err(e: impl std::fmt::Display) -> EvalError {
+    EvalError::Model(e.to_string())
+}
+
+impl LanguageModel for Model {
+    fn loglikelihood(
+        &mut self,
+        requests: &[(String, String)],
+        batch_size: usize,
+    ) -> Result<Vec<LogLik>, EvalError> {
+        Ok(self
+            .loglikelihoods(requests, batch_size)
+            .map_err(err)?
+            .into_iter()
+            .map(|s| LogLik {
+                logprob: s.logprob,
+                is_greedy: s.is_greedy,
+            })
+            .collect())
+    }
+
+    /// Prompts are encoded as lm-eval does (no special tokens; an empty prompt becomes BOS) and
+    /// decoded greedily one at a time, so the batch size cannot change an output.
+    fn generate_until(
+        &mut self,
+        prompts: &[String],
+        max_new_tokens: usize,
+        stop: &[String],
+        _batch_size: usize,
+    ) -> Result<Vec<String>, EvalError> {
+        let settings = GenSettings {
+            max_new_tokens,
+            sampler: Sampler {
+                temperature: 0.0,
+                top_k: 0,
+                top_p: 1.0,
+            },
+            seed: 0,
+            stop_at_eos: true,
+        };
+        let tok = self.tokenizer.clone();
+        prompts
+            .iter()
+            .map(|p| {
+                let mut ids = tok.encode_plain(p).map_err(err)?;
+                if ids.is_empty() {
+                    ids.extend(tok.bos_id.or(tok.eos_ids.first().copied()));
+                }
+                let found = |text: &str| {
+                    stop.iter()
+                        .filter(|s| !s.is_empty())
+                        .filter_map(|s| text.find(s.as_str()))
+                        .min()
+                };
+                let new = self
+                    .generate_ids(&ids, &settings, |new| {
+                        Ok(found(&tok.decode_skip_special(new)?).is_some())
+                    })
+                    .map_err(err)?;
+                let text = tok.decode_skip_special(&new).map_err(err)?;
+                Ok(match found(&text) {
+                    Some(i) => text[..i].to_string(),
+                    None => text,
+                })
+            })
+            .collect()
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<usize, EvalError> {
+        Ok(self.tokenizer.encode_plain(text).map_err(err)?.len())
+    }
+}

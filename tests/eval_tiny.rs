@@ -1,0 +1,88 @@
+//! End-to-end evaluation on tiny-llama: every task on its HF-schema fixture produces one row per
+//! language with the task's metrics, and batching never changes a score.
+
+mod common;
+use common::*;
+use peftlab::eval::{evaluate, EvalOptions};
+use serde_json::json;
+
+fn opts(v: serde_json::Value) -> EvalOptions {
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn every_task_runs_on_tiny_llama_with_the_expected_rows() {
+    let mut m = model("tiny-llama");
+    let cases = [
+        ("xnli", json!(["de", "en"]), vec!["acc"]),
+        ("xcopa", json!(["et"]), vec!["acc"]),
+        ("belebele", json!(null), vec!["acc", "acc_norm"]),
+        ("mlqa", json!(["ar", "zh"]), vec!["exact_match", "f1"]),
+        ("xquad", json!(["de"]), vec!["exact_match", "f1"]),
+        ("tydiqa", json!(["ar", "en"]), vec!["exact_match", "f1"]),
+        ("xlsum", json!(["hi"]), vec!["rougeL"]),
+    ];
+    for (task, langs, metrics) in cases {
+        let data = fixture(&format!("evaldata/{task}")).display().to_string();
+        let o = opts(json!({"data": data, "langs": langs, "max_new_tokens": 8, "batch_size": 4}));
+        let rows = evaluate(&mut m, task, &o).unwrap_or_else(|e| panic!("{task}: {e}"));
+        assert!(!rows.is_empty(), "{task}: no rows");
+        for r in &rows {
+            assert_eq!(r["task"], task);
+            assert!(r["n"].as_u64().unwrap() > 0, "{task}: n");
+            for k in &metrics {
+                let v = r
+                    .get(*k)
+                    .and_then(|x| x.as_f64())
+                    .unwrap_or_else(|| panic!("{task}: metric {k} missing in {r:?}"));
+                assert!((0.0..=1.0).contains(&v), "{task}: {k} = {v}");
+            }
+        }
+    }
+}
+
+#[test]
+fn scoring_is_batch_size_invariant() {
+    let m = model("tiny-llama");
+    let pairs: Vec<(String, String)> = [
+        ("Open the file", " in a new window"),
+        ("फ़ाइल", " खोलें"),
+        ("", "Mở tệp"),
+        ("Save as  ", "PDF"),
+        (
+            "A much longer context so that padding is needed in a batch",
+            " ok",
+        ),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    let one = m.loglikelihoods(&pairs, 1).unwrap();
+    let all = m.loglikelihoods(&pairs, 8).unwrap();
+    for (a, b) in one.iter().zip(&all) {
+        assert!(
+            (a.logprob - b.logprob).abs() <= 1e-5,
+            "{} vs {}",
+            a.logprob,
+            b.logprob
+        );
+        assert_eq!(a.is_greedy, b.is_greedy);
+        assert_eq!(a.tokens, b.tokens);
+        assert!(a.logprob < 0.0);
+    }
+    // lm-eval moves the context's trailing spaces to the continuation.
+    let moved = m
+        .loglikelihoods(&[("Save as".into(), "  PDF".into())], 1)
+        .unwrap();
+    assert!((moved[0].logprob - one[3].logprob).abs() < 1e-6);
+}
+
+#[test]
+fn ui_translate_runs_offline_on_the_builtin_corpus() {
+    let mut m = model("tiny-llama");
+    let o = opts(json!({"langs": ["de", "ur"], "limit": 5, "batch_size": 8}));
+    let rows = evaluate(&mut m, "ui_translate", &o).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["lang"], "de");
+    assert_eq!(rows[0]["n"], 5);
+}
