@@ -7,5 +7,11 @@
 //! exposes them to study scripts. The Rhai surface is documented in `docs/API.md`.
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod cli;
+pub mod host;
+pub mod interrupt;
+pub mod progress;
+pub mod repl;
 pub mod rng;
 pub mod value;
