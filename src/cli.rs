@@ -119,6 +119,11 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!(
+            "internal error: this is a bug in peftlab, please report it with the script.\n{info}"
+        );
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -141,7 +146,11 @@ pub fn run_cli(cli: Cli) -> u8 {
 }
 
 fn builder(settings: &SetArgs, quiet: bool) -> crate::host::HostBuilder {
-    let parsed = settings.set.iter().filter_map(|s| parse_assignment(s).ok()).collect();
+    let parsed = settings
+        .set
+        .iter()
+        .filter_map(|s| parse_assignment(s).ok())
+        .collect();
     Host::builder().settings(parsed).quiet(quiet)
 }
 
@@ -158,7 +167,10 @@ fn cmd_run(a: RunArgs, quiet: bool) -> u8 {
         return EXIT_USAGE;
     }
     crate::interrupt::install();
-    let mut b = builder(&a.settings, quiet).script(&a.script).shard(a.shard).collect(a.collect);
+    let mut b = builder(&a.settings, quiet)
+        .script(&a.script)
+        .shard(a.shard)
+        .collect(a.collect);
     if let Some(out) = &a.out {
         b = b.out_dir(out);
     }
@@ -180,11 +192,15 @@ fn cmd_run(a: RunArgs, quiet: bool) -> u8 {
 /// Warns about `--set` keys that the script never reads (likely typos).
 fn warn_unused_settings(host: &Host, script: &Path) {
     let text = std::fs::read_to_string(script).unwrap_or_default();
-    let words: std::collections::HashSet<&str> =
-        text.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
+    let words: std::collections::HashSet<&str> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .collect();
     for k in host.session().settings().keys() {
         if !words.contains(k.as_str()) {
-            host.session().reporter().warn(&format!("--set {k}=... is not used by {}", script.display()));
+            host.session().reporter().warn(&format!(
+                "--set {k}=... is not used by {}",
+                script.display()
+            ));
         }
     }
 }
@@ -230,7 +246,11 @@ fn cmd_check(a: CheckArgs) -> u8 {
     for e in &errors {
         eprintln!("{}", e.rendered);
     }
-    eprintln!("{name}: {} error{}", errors.len(), if errors.len() == 1 { "" } else { "s" });
+    eprintln!(
+        "{name}: {} error{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
     EXIT_SCRIPT
 }
 
@@ -261,7 +281,9 @@ fn cmd_doc(a: DocArgs) -> u8 {
                 EXIT_OK
             }
             None => {
-                eprintln!("error: no function or std module named '{name}' (`peftlab doc` lists all)");
+                eprintln!(
+                    "error: no function or std module named '{name}' (`peftlab doc` lists all)"
+                );
                 EXIT_SCRIPT
             }
         },

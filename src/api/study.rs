@@ -36,7 +36,7 @@ const DOC: &str = "
     `<out>/<name>/<key>.json` as `{cell, metrics, provenance}`, where `key` is the first 12 hex
     characters of the SHA-256 of the cell's canonical JSON (sorted keys, no spaces; `8` and
     `8.0` differ). Provenance: peftlab version, git commit of the script's directory (if any),
-    start/finish time (RFC 3339 UTC), seconds, cell key and index, `seed` when the cell has one,
+    start/finish time (RFC 3339 UTC), seconds, cell key and 0-based index, `seed` when the cell has one,
     the `--set` settings, then the closure's `provenance` entries.
 
     Re-running skips cells whose file exists (a file holding another cell is an error).
@@ -57,14 +57,26 @@ const DOC: &str = "
 /// Registers `run_cells`.
 pub fn register(engine: &mut Engine, session: &Session) {
     let s = session.clone();
-    bind(engine, FN, ["name", "cells", "f"], DOC, move |ctx: NativeCallContext, name: &str, cells: Array, f: FnPtr| {
-        run_cells(&ctx, &s, name, cells, f, Map::new())
-    });
+    bind(
+        engine,
+        FN,
+        ["name", "cells", "f"],
+        DOC,
+        move |ctx: NativeCallContext, name: &str, cells: Array, f: FnPtr| {
+            run_cells(&ctx, &s, name, cells, f, Map::new())
+        },
+    );
     let s = session.clone();
     let doc_opts = format!("{DOC}\n\n    Options: `rerun` (bool, default false): recompute this shard's cells even if stored.");
-    bind(engine, FN, ["name", "cells", "f", "opts"], &doc_opts, move |ctx: NativeCallContext, name: &str, cells: Array, f: FnPtr, opts: Map| {
-        run_cells(&ctx, &s, name, cells, f, opts)
-    });
+    bind(
+        engine,
+        FN,
+        ["name", "cells", "f", "opts"],
+        &doc_opts,
+        move |ctx: NativeCallContext, name: &str, cells: Array, f: FnPtr, opts: Map| {
+            run_cells(&ctx, &s, name, cells, f, opts)
+        },
+    );
 }
 
 /// A cell ready to run: its map, JSON form and key.
@@ -75,8 +87,13 @@ struct Cell {
 }
 
 fn label(json: &Value) -> String {
-    let Value::Object(m) = json else { return json.to_string() };
-    let text: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", crate::value::as_key(v))).collect();
+    let Value::Object(m) = json else {
+        return json.to_string();
+    };
+    let text: Vec<String> = m
+        .iter()
+        .map(|(k, v)| format!("{k}={}", crate::value::as_key(v)))
+        .collect();
     let mut s = text.join(" ");
     if s.chars().count() > 100 {
         s = s.chars().take(97).collect::<String>() + "...";
@@ -90,13 +107,21 @@ fn prepare(cells: Array) -> RhaiResult<Vec<Cell>> {
         let c = if c.is_shared() { c.flatten() } else { c };
         let tname = c.type_name();
         let Some(map) = c.try_cast::<Map>() else {
-            return Err(fail(format!("{FN}: cell {} is not a map (got {tname})", i + 1)));
+            return Err(fail(format!(
+                "{FN}: cell {} is not a map (got {tname})",
+                i + 1
+            )));
         };
         let json = to_json(&Dynamic::from_map(map.clone()))
             .map_err(|e| fail(format!("{FN}: cell {}: {e}", i + 1)))?;
         let key = cell_key(&json);
         if let Some(j) = out.iter().position(|o| o.key == key) {
-            return Err(fail(format!("{FN}: cells {} and {} are identical ({})", j + 1, i + 1, label(&json))));
+            return Err(fail(format!(
+                "{FN}: cells {} and {} are identical ({})",
+                j + 1,
+                i + 1,
+                label(&json)
+            )));
         }
         out.push(Cell { map, json, key });
     }
@@ -104,14 +129,25 @@ fn prepare(cells: Array) -> RhaiResult<Vec<Cell>> {
 }
 
 /// Splits the closure's result into metrics and provenance and builds the record.
-fn make_record(s: &Session, name: &str, cell: &Cell, index: usize, out: Dynamic, started: SystemTime) -> RhaiResult<CellRecord> {
+fn make_record(
+    s: &Session,
+    name: &str,
+    cell: &Cell,
+    index: usize,
+    out: Dynamic,
+    started: SystemTime,
+) -> RhaiResult<CellRecord> {
     let finished = SystemTime::now();
     let tname = out.type_name();
     let Some(mut metrics) = out.try_cast::<Map>() else {
-        return Err(fail(format!("{FN}: the cell function must return a map of metrics (got {tname})")));
+        return Err(fail(format!(
+            "{FN}: the cell function must return a map of metrics (got {tname})"
+        )));
     };
     let extra = metrics.remove("provenance").unwrap_or(Dynamic::UNIT);
-    let metrics = match to_json(&Dynamic::from_map(metrics)).map_err(|e| fail(format!("{FN}: metric {e}")))? {
+    let metrics = match to_json(&Dynamic::from_map(metrics))
+        .map_err(|e| fail(format!("{FN}: metric {e}")))?
+    {
         Value::Object(m) => m,
         _ => Row::new(),
     };
@@ -128,7 +164,10 @@ fn make_record(s: &Session, name: &str, cell: &Cell, index: usize, out: Dynamic,
         prov.insert("git_commit".into(), commit.into());
     }
     if let Some(script) = s.script() {
-        prov.insert("script".into(), script.to_string_lossy().into_owned().into());
+        prov.insert(
+            "script".into(),
+            script.to_string_lossy().into_owned().into(),
+        );
     }
     prov.insert("study".into(), name.into());
     prov.insert("cell_key".into(), cell.key.clone().into());
@@ -136,24 +175,46 @@ fn make_record(s: &Session, name: &str, cell: &Cell, index: usize, out: Dynamic,
     prov.insert("started".into(), rfc3339_utc(started).into());
     prov.insert("finished".into(), rfc3339_utc(finished).into());
     let secs = unix_seconds(finished) - unix_seconds(started);
-    prov.insert("seconds".into(), crate::value::num((secs * 1000.0).round() / 1000.0));
+    prov.insert(
+        "seconds".into(),
+        crate::value::num((secs * 1000.0).round() / 1000.0),
+    );
     if let Some(seed) = cell.json.get("seed") {
         prov.insert("seed".into(), seed.clone());
     }
-    let settings: Row = s.settings().iter().map(|(k, v)| (k.clone(), Value::String(v.raw.clone()))).collect();
+    let settings: Row = s
+        .settings()
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.raw.clone())))
+        .collect();
     if !settings.is_empty() {
         prov.insert("settings".into(), Value::Object(settings));
     }
     if !extra.is_unit() {
         match to_json(&extra).map_err(|e| fail(format!("{FN}: provenance {e}")))? {
             Value::Object(m) => prov.extend(m),
-            other => return Err(fail(format!("{FN}: 'provenance' must be a map, got {other}"))),
+            other => {
+                return Err(fail(format!(
+                    "{FN}: 'provenance' must be a map, got {other}"
+                )))
+            }
         }
     }
-    Ok(CellRecord { cell: cell.json.clone(), metrics, provenance: prov })
+    Ok(CellRecord {
+        cell: cell.json.clone(),
+        metrics,
+        provenance: prov,
+    })
 }
 
-fn run_cells(ctx: &NativeCallContext, s: &Session, name: &str, cells: Array, f: FnPtr, opts: Map) -> RhaiResult<Array> {
+fn run_cells(
+    ctx: &NativeCallContext,
+    s: &Session,
+    name: &str,
+    cells: Array,
+    f: FnPtr,
+    opts: Map,
+) -> RhaiResult<Array> {
     let o: CellOpts = parse_opts(FN, &opts)?;
     let store = CellStore::new(s.out_dir(), name).ctx(FN)?;
     let cells = prepare(cells)?;
@@ -162,7 +223,11 @@ fn run_cells(ctx: &NativeCallContext, s: &Session, name: &str, cells: Array, f: 
     let mut records: Vec<Option<CellRecord>> = Vec::with_capacity(n);
     for (i, c) in cells.iter().enumerate() {
         let mine = shard.is_none_or(|sh| sh.owns(i));
-        let stored = if o.rerun && mine && !collect { None } else { store.load(&c.key, &c.json).ctx(FN)? };
+        let stored = if o.rerun && mine && !collect {
+            None
+        } else {
+            store.load(&c.key, &c.json).ctx(FN)?
+        };
         records.push(stored);
     }
     let done = records.iter().filter(|r| r.is_some()).count();
@@ -173,11 +238,19 @@ fn run_cells(ctx: &NativeCallContext, s: &Session, name: &str, cells: Array, f: 
         (false, Some(sh)) => format!(" (shard {sh})"),
         _ => String::new(),
     };
-    rep.info(&format!("{FN} '{name}': {n} cells, {done} done, {todo} to run{mode}; results in {}", store.dir().display()));
+    rep.info(&format!(
+        "{FN} '{name}': {n} cells, {done} done, {todo} to run{mode}; results in {}",
+        store.dir().display()
+    ));
     for (i, c) in cells.iter().enumerate() {
         if records[i].is_some() {
             if runs(i) {
-                rep.info(&format!("  skip [{}/{n}] {} {} (done)", i + 1, c.key, label(&c.json)));
+                rep.info(&format!(
+                    "  skip [{}/{n}] {} {} (done)",
+                    i + 1,
+                    c.key,
+                    label(&c.json)
+                ));
             }
             continue;
         }
@@ -185,7 +258,12 @@ fn run_cells(ctx: &NativeCallContext, s: &Session, name: &str, cells: Array, f: 
             continue;
         }
         interrupted()?;
-        rep.info(&format!("  run  [{}/{n}] {} {}", i + 1, c.key, label(&c.json)));
+        rep.info(&format!(
+            "  run  [{}/{n}] {} {}",
+            i + 1,
+            c.key,
+            label(&c.json)
+        ));
         let started = SystemTime::now();
         let out: Dynamic = f.call_within_context(ctx, (Dynamic::from_map(c.map.clone()),))?;
         let rec = make_record(s, name, c, i, out, started)?;
@@ -194,9 +272,22 @@ fn run_cells(ctx: &NativeCallContext, s: &Session, name: &str, cells: Array, f: 
     }
     let missing: Vec<usize> = (0..n).filter(|&i| records[i].is_none()).collect();
     if !missing.is_empty() {
-        let list: Vec<String> = missing.iter().take(5).map(|&i| format!("[{}] {}", i + 1, label(&cells[i].json))).collect();
-        let more = if missing.len() > 5 { format!(", ... ({} more)", missing.len() - 5) } else { String::new() };
-        let msg = format!("{} of {n} cells have no result in {}: {}{more}", missing.len(), store.dir().display(), list.join(", "));
+        let list: Vec<String> = missing
+            .iter()
+            .take(5)
+            .map(|&i| format!("[{}] {}", i + 1, label(&cells[i].json)))
+            .collect();
+        let more = if missing.len() > 5 {
+            format!(", ... ({} more)", missing.len() - 5)
+        } else {
+            String::new()
+        };
+        let msg = format!(
+            "{} of {n} cells have no result in {}: {}{more}",
+            missing.len(),
+            store.dir().display(),
+            list.join(", ")
+        );
         if collect && shard.is_none() {
             return Err(fail(format!("{FN}: {msg}; run all shards first")));
         }

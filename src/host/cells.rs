@@ -22,7 +22,9 @@ pub const KEY_LEN: usize = 12;
 #[derive(Debug, thiserror::Error)]
 pub enum CellError {
     /// The study name is not a safe relative path.
-    #[error("invalid study name '{0}' (use letters, digits, '_', '-', '.', and '/' between parts)")]
+    #[error(
+        "invalid study name '{0}' (use letters, digits, '_', '-', '.', and '/' between parts)"
+    )]
     BadName(String),
     /// A result file exists but cannot be used.
     #[error("result file '{path}' is unusable ({reason}); delete it to recompute the cell")]
@@ -56,11 +58,20 @@ pub fn canonical_json(v: &Value) -> String {
             keys.sort();
             let parts: Vec<String> = keys
                 .iter()
-                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical_json(&m[k.as_str()])))
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        Value::String((*k).clone()),
+                        canonical_json(&m[k.as_str()])
+                    )
+                })
                 .collect();
             format!("{{{}}}", parts.join(","))
         }
-        Value::Array(a) => format!("[{}]", a.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical_json).collect::<Vec<_>>().join(",")
+        ),
         other => other.to_string(),
     }
 }
@@ -85,12 +96,15 @@ impl CellStore {
             !p.is_empty()
                 && p != "."
                 && p != ".."
-                && p.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
         };
         if name.is_empty() || !name.split('/').all(ok_part) {
             return Err(CellError::BadName(name.to_string()));
         }
-        Ok(CellStore { dir: out_dir.join(name) })
+        Ok(CellStore {
+            dir: out_dir.join(name),
+        })
     }
 
     /// The store's directory.
@@ -110,7 +124,10 @@ impl CellStore {
         if !path.exists() {
             return Ok(None);
         }
-        let corrupt = |reason: String| CellError::Corrupt { path: path.clone(), reason };
+        let corrupt = |reason: String| CellError::Corrupt {
+            path: path.clone(),
+            reason,
+        };
         let value = files::read_json(&path).map_err(|e| corrupt(e.to_string()))?;
         let rec: CellRecord = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
         if canonical_json(&rec.cell) != canonical_json(cell) {
@@ -142,7 +159,10 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_recursively() {
         let v = json!({"r": 8, "method": "lora", "opts": {"z": [1, 2.5], "a": null}});
-        assert_eq!(canonical_json(&v), r#"{"method":"lora","opts":{"a":null,"z":[1,2.5]},"r":8}"#);
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"method":"lora","opts":{"a":null,"z":[1,2.5]},"r":8}"#
+        );
         // Key order does not change the key; int vs float does.
         let w = json!({"opts": {"a": null, "z": [1, 2.5]}, "method": "lora", "r": 8});
         assert_eq!(cell_key(&v), cell_key(&w));
@@ -161,7 +181,11 @@ mod tests {
         assert!(store.load(&key, &cell).unwrap().is_none());
         let mut metrics = Row::new();
         metrics.insert("acc".into(), json!(0.5));
-        let rec = CellRecord { cell: cell.clone(), metrics, provenance: Row::new() };
+        let rec = CellRecord {
+            cell: cell.clone(),
+            metrics,
+            provenance: Row::new(),
+        };
         store.save(&key, &rec).unwrap();
         assert_eq!(store.load(&key, &cell).unwrap(), Some(rec));
         let e = store.load(&key, &json!({"r": 9})).unwrap_err().to_string();

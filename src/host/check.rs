@@ -19,17 +19,26 @@ use super::resolver::{std_names, std_source};
 pub const MAX_ERRORS: usize = 20;
 
 /// All problems found in `text` (named `name`, in directory `dir` for relative imports).
-pub fn check_source(engine: &Engine, scope: &Scope, text: &str, name: &str, dir: &Path) -> Vec<ScriptError> {
+pub fn check_source(
+    engine: &Engine,
+    scope: &Scope,
+    text: &str,
+    name: &str,
+    dir: &Path,
+) -> Vec<ScriptError> {
     let lookup = |n: &str| (n == name).then(|| text.to_string());
     let mut errors = Vec::new();
     let mut work: Vec<String> = text.split('\n').map(str::to_string).collect();
     let mut blanked = Vec::new();
     loop {
         let joined = work.join("\n");
-        let Err(mut pe) = engine.compile_with_scope(scope, &joined) else { break };
+        let Err(mut pe) = engine.compile_with_scope(scope, &joined) else {
+            break;
+        };
         super::error::adjust_parse_error(&joined, &mut pe);
         let pos = pe.position();
-        let cascade = matches!(pe.err_type(), ParseErrorType::UnexpectedEOF) || at_end(&joined, pos);
+        let cascade =
+            matches!(pe.err_type(), ParseErrorType::UnexpectedEOF) || at_end(&joined, pos);
         if !errors.is_empty() && cascade {
             break;
         }
@@ -47,7 +56,10 @@ pub fn check_source(engine: &Engine, scope: &Scope, text: &str, name: &str, dir:
             let pos = Position::new(line_no as u16 + 1, col as u16);
             let problem = if path.starts_with("std/") {
                 std_source(&path).is_none().then(|| {
-                    format!("no std module '{path}' (std modules: {})", std_names().join(", "))
+                    format!(
+                        "no std module '{path}' (std modules: {})",
+                        std_names().join(", ")
+                    )
                 })
             } else {
                 let file = dir.join(&path).with_extension("rhai");
@@ -78,7 +90,12 @@ fn make_error(
     if let Some(l) = &location {
         rendered.push_str(&snippet(l, lookup));
     }
-    ScriptError { kind, message, location, rendered }
+    ScriptError {
+        kind,
+        message,
+        location,
+        rendered,
+    }
 }
 
 /// Whether `pos` is at or after the last non-blank character of `text`.
@@ -88,7 +105,11 @@ fn at_end(text: &str, pos: Position) -> bool {
     let last_line = last.split('\n').count();
     line > last_line
         || (line == last_line
-            && pos.position().unwrap_or(0) > last.split('\n').next_back().map_or(0, |l| l.chars().count()))
+            && pos.position().unwrap_or(0)
+                > last
+                    .split('\n')
+                    .next_back()
+                    .map_or(0, |l| l.chars().count()))
 }
 
 /// Replaces a line by blanks, keeping a `let`/`const` declaration of its variable.
@@ -96,8 +117,11 @@ fn neutralize(line: &str) -> String {
     let trimmed = line.trim_start();
     for kw in ["let ", "const "] {
         if let Some(rest) = trimmed.strip_prefix(kw) {
-            let ident: String =
-                rest.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let ident: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
             if !ident.is_empty() {
                 return format!("let {ident}=();");
             }
@@ -110,7 +134,10 @@ fn neutralize(line: &str) -> String {
 fn import_path(line: &str) -> Option<(usize, String)> {
     let code = line.split("//").next().unwrap_or("");
     let idx = code.find("import")?;
-    let before_ok = code[..idx].chars().next_back().is_none_or(|c| !c.is_alphanumeric() && c != '_');
+    let before_ok = code[..idx]
+        .chars()
+        .next_back()
+        .is_none_or(|c| !c.is_alphanumeric() && c != '_');
     let rest = &code[idx + "import".len()..];
     let q = rest.find('"')?;
     if !before_ok || !rest[..q].trim().is_empty() {
@@ -136,9 +163,16 @@ mod tests {
     fn reports_several_errors_without_cascades() {
         let src = "let a = 1;\nlet b = a +;\nprint(b);\nlet c = (2;\nprint(a)\nprint(c);\n";
         let errs = check_source(&engine(), &Scope::new(), src, "x.rhai", Path::new("."));
-        let lines: Vec<usize> = errs.iter().map(|e| e.location.as_ref().unwrap().line).collect();
+        let lines: Vec<usize> = errs
+            .iter()
+            .map(|e| e.location.as_ref().unwrap().line)
+            .collect();
         assert_eq!(lines, vec![2, 4, 5], "{errs:#?}");
-        assert!(errs[0].rendered.contains("x.rhai:2:"), "{}", errs[0].rendered);
+        assert!(
+            errs[0].rendered.contains("x.rhai:2:"),
+            "{}",
+            errs[0].rendered
+        );
     }
 
     #[test]
@@ -149,14 +183,21 @@ mod tests {
         let bad = "import \"std/nope\" as n;\nimport \"missing/mod\" as m;\n";
         let errs = check_source(&e, &Scope::new(), bad, "b.rhai", Path::new("/nonexistent"));
         assert_eq!(errs.len(), 2);
-        assert!(errs[0].message.starts_with("no std module 'std/nope'"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.starts_with("no std module 'std/nope'"),
+            "{}",
+            errs[0].message
+        );
         assert_eq!(errs[0].location.as_ref().unwrap().column, 8);
         assert!(errs[1].message.contains("does not exist"));
     }
 
     #[test]
     fn import_path_parsing() {
-        assert_eq!(import_path(r#"  import "std/x" as x;"#), Some((10, "std/x".into())));
+        assert_eq!(
+            import_path(r#"  import "std/x" as x;"#),
+            Some((10, "std/x".into()))
+        );
         assert_eq!(import_path(r#"let reimport = "a";"#), None);
         assert_eq!(import_path(r#"// import "a""#), None);
     }

@@ -16,7 +16,11 @@ pub fn to_json(v: &Dynamic) -> Result<Value, String> {
 }
 
 fn to_json_at(v: &Dynamic, path: &str) -> Result<Value, String> {
-    let v = if v.is_shared() { v.flatten_clone() } else { v.clone() };
+    let v = if v.is_shared() {
+        v.flatten_clone()
+    } else {
+        v.clone()
+    };
     if v.is_unit() {
         return Ok(Value::Null);
     }
@@ -36,14 +40,21 @@ fn to_json_at(v: &Dynamic, path: &str) -> Result<Value, String> {
         return Ok(Value::String(v.to_string()));
     }
     if let Some(a) = v.read_lock::<Array>() {
-        let items: Result<Vec<Value>, String> =
-            a.iter().enumerate().map(|(i, x)| to_json_at(x, &format!("{path}[{i}]"))).collect();
+        let items: Result<Vec<Value>, String> = a
+            .iter()
+            .enumerate()
+            .map(|(i, x)| to_json_at(x, &format!("{path}[{i}]")))
+            .collect();
         return items.map(Value::Array);
     }
     if let Some(m) = v.read_lock::<Map>() {
         let mut row = Row::new();
         for (k, x) in m.iter() {
-            let p = if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+            let p = if path.is_empty() {
+                k.to_string()
+            } else {
+                format!("{path}.{k}")
+            };
             row.insert(k.to_string(), to_json_at(x, &p)?);
         }
         return Ok(Value::Object(row));
@@ -83,7 +94,9 @@ pub fn from_json(v: &Value) -> Dynamic {
 
 /// A domain row as a script map.
 pub fn row_to_map(row: &Row) -> Map {
-    row.iter().map(|(k, v)| (k.as_str().into(), from_json(v))).collect()
+    row.iter()
+        .map(|(k, v)| (k.as_str().into(), from_json(v)))
+        .collect()
 }
 
 /// A script map as a domain row (errors name the offending field).
@@ -101,9 +114,14 @@ mod tests {
     #[test]
     fn roundtrip_and_refusals() {
         let e = Engine::new();
-        let v: Dynamic = e.eval(r#"#{ a: 1, b: [2.5, "x", ()], c: #{ d: true } }"#).unwrap();
+        let v: Dynamic = e
+            .eval(r#"#{ a: 1, b: [2.5, "x", ()], c: #{ d: true } }"#)
+            .unwrap();
         let j = to_json(&v).unwrap();
-        assert_eq!(j, serde_json::json!({"a": 1, "b": [2.5, "x", null], "c": {"d": true}}));
+        assert_eq!(
+            j,
+            serde_json::json!({"a": 1, "b": [2.5, "x", null], "c": {"d": true}})
+        );
         let back = from_json(&j);
         assert_eq!(to_json(&back).unwrap(), j);
         #[derive(Clone)]
@@ -111,7 +129,13 @@ mod tests {
         let mut m = Map::new();
         m.insert("model".into(), Dynamic::from(vec![Dynamic::from(Opaque)]));
         let err = map_to_row(&m).unwrap_err();
-        assert!(err.starts_with("'model[0]': a value of type Opaque cannot be stored as JSON"), "{err}");
-        assert_eq!(to_json(&Dynamic::from_float(f64::NAN)).unwrap(), Value::Null);
+        assert!(
+            err.starts_with("'model[0]': a value of type Opaque cannot be stored as JSON"),
+            "{err}"
+        );
+        assert_eq!(
+            to_json(&Dynamic::from_float(f64::NAN)).unwrap(),
+            Value::Null
+        );
     }
 }

@@ -40,9 +40,19 @@ impl FnDoc {
         let params: Vec<String> = self
             .params
             .iter()
-            .map(|p| if p.typ.is_empty() { p.name.clone() } else { format!("{}: {}", p.name, p.typ) })
+            .map(|p| {
+                if p.typ.is_empty() {
+                    p.name.clone()
+                } else {
+                    format!("{}: {}", p.name, p.typ)
+                }
+            })
             .collect();
-        let prefix = if self.module.is_empty() { String::new() } else { format!("{}::", self.module) };
+        let prefix = if self.module.is_empty() {
+            String::new()
+        } else {
+            format!("{}::", self.module)
+        };
         let ret = if self.returns.is_empty() || self.returns == "()" {
             String::new()
         } else {
@@ -51,9 +61,15 @@ impl FnDoc {
         format!("{prefix}{}({}){ret}", self.name, params.join(", "))
     }
 
-    /// The first line of the documentation.
-    pub fn summary(&self) -> &str {
-        self.doc.lines().next().unwrap_or("")
+    /// The first paragraph of the documentation, on one line.
+    pub fn summary(&self) -> String {
+        let lines: Vec<&str> = self
+            .doc
+            .lines()
+            .map(str::trim)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        lines.join(" ")
     }
 }
 
@@ -61,7 +77,12 @@ impl FnDoc {
 /// followed by the public functions of the std modules.
 pub fn collect(engine: &Engine) -> Vec<FnDoc> {
     let mut docs = native_docs(engine);
-    docs.sort_by(|a, b| a.name.cmp(&b.name).then(a.params.len().cmp(&b.params.len())));
+    docs.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then(a.params.len().cmp(&b.params.len()))
+            .then(a.signature().cmp(&b.signature()))
+    });
     docs.extend(std_docs(engine));
     docs
 }
@@ -70,22 +91,39 @@ fn native_docs(engine: &Engine) -> Vec<FnDoc> {
     let json = engine.gen_fn_metadata_to_json(false).unwrap_or_default();
     let value: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
     let empty = Vec::new();
-    let functions = value.get("functions").and_then(|f| f.as_array()).unwrap_or(&empty);
+    let functions = value
+        .get("functions")
+        .and_then(|f| f.as_array())
+        .unwrap_or(&empty);
     functions
         .iter()
         .filter(|f| f.get("type").and_then(|t| t.as_str()) == Some("native"))
         .map(|f| {
             let name = f["name"].as_str().unwrap_or_default().to_string();
             let n = f["numParams"].as_u64().unwrap_or(0) as usize;
-            let given = f.get("params").and_then(|p| p.as_array()).cloned().unwrap_or_default();
+            let given = f
+                .get("params")
+                .and_then(|p| p.as_array())
+                .cloned()
+                .unwrap_or_default();
             let params = (0..n)
                 .map(|i| {
                     let p = given.get(i);
-                    let pname = p.and_then(|p| p.get("name")).and_then(|n| n.as_str()).unwrap_or("_");
-                    let ptype = p.and_then(|p| p.get("type")).and_then(|t| t.as_str()).unwrap_or("");
+                    let pname = p
+                        .and_then(|p| p.get("name"))
+                        .and_then(|n| n.as_str())
+                        .unwrap_or("_");
+                    let ptype = p
+                        .and_then(|p| p.get("type"))
+                        .and_then(|t| t.as_str())
+                        .unwrap_or("");
                     ParamDoc {
                         name: pname.to_string(),
-                        typ: if ptype.is_empty() { String::new() } else { friendly_type(engine, ptype) },
+                        typ: if ptype.is_empty() {
+                            String::new()
+                        } else {
+                            friendly_type(engine, ptype)
+                        },
                     }
                 })
                 .collect();
@@ -93,13 +131,21 @@ fn native_docs(engine: &Engine) -> Vec<FnDoc> {
             let comments: Vec<String> = f
                 .get("docComments")
                 .and_then(|d| d.as_array())
-                .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             FnDoc {
                 name,
                 module: String::new(),
                 params,
-                returns: if ret.is_empty() { String::new() } else { friendly_type(engine, ret) },
+                returns: if ret.is_empty() {
+                    String::new()
+                } else {
+                    friendly_type(engine, ret)
+                },
                 doc: doc_text(&comments),
             }
         })
@@ -110,19 +156,32 @@ fn native_docs(engine: &Engine) -> Vec<FnDoc> {
 pub fn std_docs(engine: &Engine) -> Vec<FnDoc> {
     let mut out = Vec::new();
     for (path, text) in STDLIB {
-        let Ok(ast) = engine.compile(text) else { continue };
+        let Ok(ast) = engine.compile(text) else {
+            continue;
+        };
         let mut fns: Vec<FnDoc> = ast
             .iter_functions()
-            .filter(|f| f.access == rhai::FnAccess::Public)
+            .filter(|f| f.access == rhai::FnAccess::Public && !f.name.starts_with("anon$"))
             .map(|f| FnDoc {
                 name: f.name.to_string(),
                 module: path.to_string(),
-                params: f.params.iter().map(|p| ParamDoc { name: p.to_string(), typ: String::new() }).collect(),
+                params: f
+                    .params
+                    .iter()
+                    .map(|p| ParamDoc {
+                        name: p.to_string(),
+                        typ: String::new(),
+                    })
+                    .collect(),
                 returns: String::new(),
                 doc: doc_text(&f.comments),
             })
             .collect();
-        fns.sort_by(|a, b| a.name.cmp(&b.name).then(a.params.len().cmp(&b.params.len())));
+        fns.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then(a.params.len().cmp(&b.params.len()))
+        });
         out.extend(fns);
     }
     out
@@ -133,7 +192,12 @@ pub fn module_doc(engine: &Engine, path: &str) -> Option<String> {
     let text = super::resolver::std_source(path)?;
     let ast = engine.compile(text).ok()?;
     let lines: Vec<&str> = ast.doc().lines().collect();
-    Some(doc_text(&lines.iter().map(|l| l.replacen("//!", "///", 1)).collect::<Vec<_>>()))
+    Some(doc_text(
+        &lines
+            .iter()
+            .map(|l| l.replacen("//!", "///", 1))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// The overview: one line per function (signature and summary).
@@ -142,7 +206,11 @@ pub fn render_list(docs: &[FnDoc]) -> String {
     let mut module = None;
     for d in docs.iter().filter(|d| !d.name.contains('$')) {
         if module != Some(&d.module) {
-            let title = if d.module.is_empty() { "native functions" } else { &d.module };
+            let title = if d.module.is_empty() {
+                "native functions"
+            } else {
+                &d.module
+            };
             out.push_str(&format!("\n{title}\n"));
             module = Some(&d.module);
         }
@@ -157,7 +225,11 @@ pub fn render_list(docs: &[FnDoc]) -> String {
 /// Full documentation of the functions called `name` (all overloads), of a std module
 /// (`std/study` or `study`), or, failing that, of functions whose name contains `name`.
 pub fn render_topic(engine: &Engine, docs: &[FnDoc], name: &str) -> Option<String> {
-    let module_path = if name.starts_with("std/") { name.to_string() } else { format!("std/{name}") };
+    let module_path = if name.starts_with("std/") {
+        name.to_string()
+    } else {
+        format!("std/{name}")
+    };
     if let Some(mdoc) = module_doc(engine, &module_path) {
         let mut out = format!("{module_path}\n\n{mdoc}\n\nfunctions:\n");
         for d in docs.iter().filter(|d| d.module == module_path) {
@@ -171,10 +243,15 @@ pub fn render_topic(engine: &Engine, docs: &[FnDoc], name: &str) -> Option<Strin
     };
     let exact: Vec<&FnDoc> = docs
         .iter()
-        .filter(|d| d.name == fname && module.is_none_or(|m| d.module == m || d.module == format!("std/{m}")))
+        .filter(|d| {
+            d.name == fname
+                && module.is_none_or(|m| d.module == m || d.module == format!("std/{m}"))
+        })
         .collect();
     let chosen: Vec<&FnDoc> = if exact.is_empty() {
-        docs.iter().filter(|d| d.name.contains(fname) && !d.name.contains('$')).collect()
+        docs.iter()
+            .filter(|d| d.name.contains(fname) && !d.name.contains('$'))
+            .collect()
     } else {
         exact
     };
@@ -186,7 +263,7 @@ pub fn render_topic(engine: &Engine, docs: &[FnDoc], name: &str) -> Option<Strin
         out.push_str(&d.signature());
         out.push('\n');
         for line in d.doc.lines() {
-            out.push_str(&format!("    {line}").trim_end().to_string());
+            out.push_str(format!("    {line}").trim_end());
             out.push('\n');
         }
         out.push('\n');

@@ -130,7 +130,11 @@ impl<F: Fn(&str) -> Option<String>> SourceLookup for F {
 }
 
 fn location(source: &str, pos: Position) -> Option<Location> {
-    Some(Location { source: source.to_string(), line: pos.line()?, column: pos.position().unwrap_or(1) })
+    Some(Location {
+        source: source.to_string(),
+        line: pos.line()?,
+        column: pos.position().unwrap_or(1),
+    })
 }
 
 /// The message of one error without its position.
@@ -157,7 +161,11 @@ fn pretty_fn_name(name: &str) -> String {
 /// Nested errors (inside script functions, closures and modules) are unwound: the innermost
 /// position gets the source line and caret; each enclosing call becomes a note with its call
 /// site.
-pub fn render(err: Box<EvalAltResult>, main_source: &str, lookup: &dyn SourceLookup) -> ScriptError {
+pub fn render(
+    err: Box<EvalAltResult>,
+    main_source: &str,
+    lookup: &dyn SourceLookup,
+) -> ScriptError {
     let mut notes = Vec::new();
     let mut src = main_source.to_string();
     let mut err = err;
@@ -178,7 +186,7 @@ pub fn render(err: Box<EvalAltResult>, main_source: &str, lookup: &dyn SourceLoo
                 inner
             }
             other => {
-                err = Box::new(other);
+                *err = other;
                 break;
             }
         };
@@ -198,23 +206,37 @@ pub fn render(err: Box<EvalAltResult>, main_source: &str, lookup: &dyn SourceLoo
     }
     for (what, at) in notes.iter().rev() {
         match at {
-            Some(l) => out.push_str(&format!("  = note: {what}, called at {}:{}:{}\n", l.source, l.line, l.column)),
+            Some(l) => out.push_str(&format!(
+                "  = note: {what}, called at {}:{}:{}\n",
+                l.source, l.line, l.column
+            )),
             None => out.push_str(&format!("  = note: {what}\n")),
         }
     }
-    ScriptError { kind, message, location: loc, rendered: out }
+    ScriptError {
+        kind,
+        message,
+        location: loc,
+        rendered: out,
+    }
 }
 
 /// A better position for some parse errors: rhai reports a missing `;` at the *next* token,
 /// often the start of the following line; the user needs the end of the unterminated line.
 pub fn adjust_parse_error(text: &str, err: &mut rhai::ParseError) {
-    let rhai::ParseErrorType::MissingToken(token, _) = err.err_type() else { return };
+    let rhai::ParseErrorType::MissingToken(token, _) = err.err_type() else {
+        return;
+    };
     if token != ";" {
         return;
     }
-    let (Some(line), Some(col)) = (err.1.line(), err.1.position()) else { return };
+    let (Some(line), Some(col)) = (err.1.line(), err.1.position()) else {
+        return;
+    };
     let lines: Vec<&str> = text.split('\n').collect();
-    let Some(current) = lines.get(line - 1) else { return };
+    let Some(current) = lines.get(line - 1) else {
+        return;
+    };
     let indent = current.chars().take_while(|c| c.is_whitespace()).count();
     if col > indent + 1 {
         return;
@@ -244,9 +266,15 @@ pub fn snippet(l: &Location, lookup: &dyn SourceLookup) -> String {
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         out.push_str(&format!("{gutter} |\n{line_no} | {line}\n"));
-        out.push_str(&format!("{gutter} | {pad}^ line {}, column {}\n", l.line, l.column));
+        out.push_str(&format!(
+            "{gutter} | {pad}^ line {}, column {}\n",
+            l.line, l.column
+        ));
     } else {
-        out.push_str(&format!("{gutter} = at line {}, column {}\n", l.line, l.column));
+        out.push_str(&format!(
+            "{gutter} = at line {}, column {}\n",
+            l.line, l.column
+        ));
     }
     out
 }
@@ -267,8 +295,8 @@ mod tests {
         Stop(#[from] Interrupted),
     }
 
-    fn runtime_msg(e: Box<EvalAltResult>) -> String {
-        match *e {
+    fn runtime_msg(e: EvalAltResult) -> String {
+        match e {
             EvalAltResult::ErrorRuntime(d, p) => {
                 assert!(p.is_none());
                 d.to_string()
@@ -283,7 +311,10 @@ mod tests {
             path: "x.json".into(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
-        assert_eq!(runtime_msg(r.ctx("read_json").unwrap_err()), "read_json: cannot read 'x.json': no such file");
+        assert_eq!(
+            runtime_msg(*r.ctx("read_json").unwrap_err()),
+            "read_json: cannot read 'x.json': no such file"
+        );
     }
 
     #[test]
@@ -303,10 +334,32 @@ mod tests {
         let lookup = |name: &str| (name == "s.rhai").then(|| src.to_string());
         let r = render(err, "s.rhai", &lookup);
         assert_eq!(r.kind, ErrorKind::Runtime);
-        assert_eq!(r.location, Some(Location { source: "s.rhai".into(), line: 3, column: 4 }));
-        assert!(r.rendered.starts_with("error: Function not found: foo (i64)\n"), "{}", r.rendered);
+        assert_eq!(
+            r.location,
+            Some(Location {
+                source: "s.rhai".into(),
+                line: 3,
+                column: 4
+            })
+        );
+        assert!(
+            r.rendered
+                .starts_with("error: Function not found: foo (i64)\n"),
+            "{}",
+            r.rendered
+        );
         assert!(r.rendered.contains(" --> s.rhai:3:4\n"), "{}", r.rendered);
-        assert!(r.rendered.contains("3 | \tx.foo()\n  | \t  ^ line 3, column 4\n"), "{}", r.rendered);
-        assert!(r.rendered.contains("= note: in call to function 'f', called at s.rhai:5:1"), "{}", r.rendered);
+        assert!(
+            r.rendered
+                .contains("3 | \tx.foo()\n  | \t  ^ line 3, column 4\n"),
+            "{}",
+            r.rendered
+        );
+        assert!(
+            r.rendered
+                .contains("= note: in call to function 'f', called at s.rhai:5:1"),
+            "{}",
+            r.rendered
+        );
     }
 }

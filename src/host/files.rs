@@ -42,15 +42,25 @@ pub enum FileError {
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> FileError + 'a {
-    move |source| FileError::Io { action, path: path.to_path_buf(), source }
+    move |source| FileError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename.
 /// Creates missing parent directories.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io("cannot create directory", dir))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
@@ -60,7 +70,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     };
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        FileError::Io { action: "cannot write", path: path.to_path_buf(), source: e }
+        FileError::Io {
+            action: "cannot write",
+            path: path.to_path_buf(),
+            source: e,
+        }
     })
 }
 
@@ -92,7 +106,10 @@ fn hex(bytes: &[u8]) -> String {
 /// Reads and parses a JSON file.
 pub fn read_json(path: &Path) -> Result<serde_json::Value, FileError> {
     let text = fs::read_to_string(path).map_err(io("cannot read", path))?;
-    serde_json::from_str(&text).map_err(|source| FileError::Json { path: path.to_path_buf(), source })
+    serde_json::from_str(&text).map_err(|source| FileError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes a JSON value (pretty-printed, with a final newline) atomically.
@@ -102,7 +119,10 @@ pub fn write_json(path: &Path, value: &serde_json::Value, pretty: bool) -> Resul
     } else {
         serde_json::to_string(value)
     }
-    .map_err(|source| FileError::Json { path: path.to_path_buf(), source })?;
+    .map_err(|source| FileError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
     text.push('\n');
     write_atomic(path, text.as_bytes())
 }
@@ -121,7 +141,12 @@ pub fn rfc3339_utc(t: SystemTime) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// (year, month, day) of a day count since 1970-01-01 (proleptic Gregorian calendar).
@@ -166,7 +191,9 @@ mod tests {
         assert_eq!(sha256_bytes(b"abc"), sha256_file(&p).unwrap());
         let leftovers: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1);
-        let e = sha256_file(&dir.path().join("missing")).unwrap_err().to_string();
+        let e = sha256_file(&dir.path().join("missing"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("cannot open '"), "{e}");
     }
 }

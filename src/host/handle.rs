@@ -71,8 +71,20 @@ pub fn register_handle<T: Display + 'static>(engine: &mut Engine, name: &'static
             Err(_) => format!("{name}(in use)"),
         }
     };
-    bind(engine, "to_string", ["x"], &format!("One-line summary of a {name}."), summary);
-    bind(engine, "to_debug", ["x"], &format!("One-line summary of a {name}."), summary);
+    bind(
+        engine,
+        "to_string",
+        ["x"],
+        &format!("One-line summary of a {name}."),
+        summary,
+    );
+    bind(
+        engine,
+        "to_debug",
+        ["x"],
+        &format!("One-line summary of a {name}."),
+        summary,
+    );
 }
 
 #[cfg(test)]
@@ -91,12 +103,22 @@ mod tests {
     fn handles_share_print_and_never_panic_on_reentry() {
         let mut e = Engine::new();
         register_handle::<Counter>(&mut e, "Counter");
-        bind(&mut e, "counter", [], "New counter.", || Handle::new(Counter(0)));
-        bind(&mut e, "bump", ["c"], "Adds one.", |c: &mut Handle<Counter>| -> RhaiResult<()> {
-            c.borrow_mut("bump")?.0 += 1;
-            Ok(())
+        bind(&mut e, "counter", [], "New counter.", || {
+            Handle::new(Counter(0))
         });
-        let s: String = e.eval("let a = counter(); let b = a; b.bump(); a.bump(); `${a}`").unwrap();
+        bind(
+            &mut e,
+            "bump",
+            ["c"],
+            "Adds one.",
+            |c: &mut Handle<Counter>| -> RhaiResult<()> {
+                c.borrow_mut("bump")?.0 += 1;
+                Ok(())
+            },
+        );
+        let s: String = e
+            .eval("let a = counter(); let b = a; b.bump(); a.bump(); `${a}`")
+            .unwrap();
         assert_eq!(s, "Counter(2)");
         let h = Handle::new(Counter(1));
         let _guard = h.borrow_mut("x").unwrap();

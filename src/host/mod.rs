@@ -123,8 +123,11 @@ impl HostBuilder {
 
     /// Creates the host.
     pub fn build(self) -> Host {
-        let reporter =
-            if self.capture { Reporter::capturing() } else { Reporter::stdio(self.quiet) };
+        let reporter = if self.capture {
+            Reporter::capturing()
+        } else {
+            Reporter::stdio(self.quiet)
+        };
         let session = Session::new(self.config, reporter);
         let engine = engine::build_engine(&session, !self.reload_modules);
         let mut host = Host {
@@ -211,10 +214,13 @@ impl Host {
     /// Compiles `code` under the source name `name` (used in messages and for relative imports).
     pub fn compile_named(&mut self, code: &str, name: &str) -> Result<AST, ScriptError> {
         self.sources.insert(name.to_string(), code.to_string());
-        let mut ast = self.engine.compile_with_scope(&self.scope, code).map_err(|mut e| {
-            error::adjust_parse_error(code, &mut e);
-            self.render_error(e.into(), name)
-        })?;
+        let mut ast = self
+            .engine
+            .compile_with_scope(&self.scope, code)
+            .map_err(|mut e| {
+                error::adjust_parse_error(code, &mut e);
+                self.render_error(e.into(), name)
+            })?;
         ast.set_source(name);
         Ok(ast)
     }
@@ -222,7 +228,10 @@ impl Host {
     /// Runs the session's script (from [`HostBuilder::script`]).
     pub fn run_script(&mut self) -> Result<Dynamic, ScriptError> {
         let Some(path) = self.session.script().map(Path::to_path_buf) else {
-            return Err(io_error("<none>", &std::io::Error::other("no script given")));
+            return Err(io_error(
+                "<none>",
+                &std::io::Error::other("no script given"),
+            ));
         };
         self.run_file(&path)
     }
@@ -246,7 +255,9 @@ impl Host {
         let name = ast.source().unwrap_or("<input>").to_string();
         interrupt::reset();
         let mut merged = self.functions.merge(&ast);
-        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
+        let result = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
         merged.clear_statements();
         self.functions = merged;
         result.map_err(|e| self.render_error(e, &name))
@@ -261,7 +272,9 @@ impl Host {
             if let Some(t) = resolver::std_source(name) {
                 return Some(t.to_string());
             }
-            std::fs::read_to_string(name).ok().or_else(|| std::fs::read_to_string(format!("{name}.rhai")).ok())
+            std::fs::read_to_string(name)
+                .ok()
+                .or_else(|| std::fs::read_to_string(format!("{name}.rhai")).ok())
         };
         error::render(err, main_source, &lookup)
     }
@@ -270,6 +283,7 @@ impl Host {
     pub fn user_functions(&self) -> Vec<String> {
         self.functions
             .iter_functions()
+            .filter(|f| !f.name.starts_with("anon$"))
             .map(|f| format!("{}({})", f.name, f.params.join(", ")))
             .collect()
     }
@@ -302,7 +316,11 @@ const SUMMARY_ITEMS: usize = 12;
 const SUMMARY_CHARS: usize = 400;
 
 fn summarize(engine: &Engine, v: &Dynamic, depth: usize) -> String {
-    let v = if v.is_shared() { v.flatten_clone() } else { v.clone() };
+    let v = if v.is_shared() {
+        v.flatten_clone()
+    } else {
+        v.clone()
+    };
     if v.is_unit() {
         return "()".into();
     }
@@ -323,8 +341,11 @@ fn summarize(engine: &Engine, v: &Dynamic, depth: usize) -> String {
         if depth > 3 {
             return format!("[... {} items]", a.len());
         }
-        let mut parts: Vec<String> =
-            a.iter().take(SUMMARY_ITEMS).map(|x| summarize(engine, x, depth + 1)).collect();
+        let mut parts: Vec<String> = a
+            .iter()
+            .take(SUMMARY_ITEMS)
+            .map(|x| summarize(engine, x, depth + 1))
+            .collect();
         if a.len() > SUMMARY_ITEMS {
             parts.push(format!("... ({} items)", a.len()));
         }

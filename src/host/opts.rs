@@ -111,7 +111,10 @@ impl std::error::Error for OptsError {}
 
 impl de::Error for OptsError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        OptsError { path: String::new(), msg: msg.to_string() }
+        OptsError {
+            path: String::new(),
+            msg: msg.to_string(),
+        }
     }
 
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
@@ -131,11 +134,17 @@ impl de::Error for OptsError {
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
-        Self::custom(format!("unknown value '{variant}' (expected one of: {})", expected.join(", ")))
+        Self::custom(format!(
+            "unknown value '{variant}' (expected one of: {})",
+            expected.join(", ")
+        ))
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
-        Self::custom(format!("unknown option '{field}' (expected one of: {})", expected.join(", ")))
+        Self::custom(format!(
+            "unknown option '{field}' (expected one of: {})",
+            expected.join(", ")
+        ))
     }
 
     fn missing_field(field: &'static str) -> Self {
@@ -205,8 +214,14 @@ struct MapDe<'a> {
 
 impl<'a> MapDe<'a> {
     fn new(map: &'a Map) -> Self {
-        let entries = map.iter().filter(|(_, v)| !v.is_unit()).map(|(k, v)| (k.as_str(), v));
-        MapDe { entries: entries.collect(), pos: 0 }
+        let entries = map
+            .iter()
+            .filter(|(_, v)| !v.is_unit())
+            .map(|(k, v)| (k.as_str(), v));
+        MapDe {
+            entries: entries.collect(),
+            pos: 0,
+        }
     }
 }
 
@@ -218,7 +233,10 @@ struct SeqDe<'a> {
 impl<'de> MapAccess<'de> for MapDe<'_> {
     type Error = OptsError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, OptsError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, OptsError> {
         match self.entries.get(self.pos) {
             Some((k, _)) => seed.deserialize((*k).into_deserializer()).map(Some),
             None => Ok(None),
@@ -242,12 +260,17 @@ impl<'de> MapAccess<'de> for MapDe<'_> {
 impl<'de> SeqAccess<'de> for SeqDe<'_> {
     type Error = OptsError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, OptsError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, OptsError> {
         match self.items.get(self.pos) {
             Some(v) => {
                 let i = self.pos;
                 self.pos += 1;
-                seed.deserialize(ValueDe(v)).map(Some).map_err(|e| e.under_index(i))
+                seed.deserialize(ValueDe(v))
+                    .map(Some)
+                    .map_err(|e| e.under_index(i))
             }
             None => Ok(None),
         }
@@ -493,14 +516,21 @@ mod tests {
             total_steps: u64,
         }
         let e = parse_opts::<Req>("g", &Map::new()).unwrap_err().to_string();
-        assert!(e.contains("g: missing required option 'total_steps'"), "{e}");
-        let v: Vec<f64> = from_value("g", "argument 'x'", &Dynamic::from_array(vec![
-            Dynamic::from_int(1),
-            Dynamic::from_float(0.5),
-        ]))
+        assert!(
+            e.contains("g: missing required option 'total_steps'"),
+            "{e}"
+        );
+        let v: Vec<f64> = from_value(
+            "g",
+            "argument 'x'",
+            &Dynamic::from_array(vec![Dynamic::from_int(1), Dynamic::from_float(0.5)]),
+        )
         .unwrap();
         assert_eq!(v, vec![1.0, 0.5]);
         let e = from_value::<Vec<u8>>("g", "argument 'x'", &Dynamic::from("s")).unwrap_err();
-        assert!(e.to_string().contains("g: argument 'x': expected an array"), "{e}");
+        assert!(
+            e.to_string().contains("g: argument 'x': expected an array"),
+            "{e}"
+        );
     }
 }

@@ -70,7 +70,11 @@ pub fn doc_comment(doc: &str) -> String {
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            let l = if i == 0 { l.trim() } else { l.get(indent..).unwrap_or(l.trim_start()) };
+            let l = if i == 0 {
+                l.trim()
+            } else {
+                l.get(indent..).unwrap_or(l.trim_start())
+            };
             if l.is_empty() {
                 "///".to_string()
             } else {
@@ -111,7 +115,10 @@ pub fn doc_text(comments: &[impl AsRef<str>]) -> String {
 pub fn friendly_type(engine: &Engine, rust: &str) -> String {
     let t = rust.trim();
     let t = t.strip_prefix("&mut ").unwrap_or(t);
-    if let Some(inner) = t.strip_prefix("core::result::Result<").or_else(|| t.strip_prefix("Result<")) {
+    if let Some(inner) = t
+        .strip_prefix("core::result::Result<")
+        .or_else(|| t.strip_prefix("Result<"))
+    {
         // Result<T, Box<EvalAltResult>>: the first generic argument.
         let mut depth = 0usize;
         for (i, c) in inner.char_indices() {
@@ -167,30 +174,55 @@ mod tests {
 
     #[test]
     fn doc_comment_dedents_and_prefixes() {
-        let d = doc_comment(
-            "First line.\n\n        ```rhai\n        let x = f(1);\n        ```\n",
+        let d = doc_comment("First line.\n\n        ```rhai\n        let x = f(1);\n        ```\n");
+        assert_eq!(
+            d,
+            "/// First line.\n///\n/// ```rhai\n/// let x = f(1);\n/// ```"
         );
-        assert_eq!(d, "/// First line.\n///\n/// ```rhai\n/// let x = f(1);\n/// ```");
         assert_eq!(doc_text(&[d]), "First line.\n\n```rhai\nlet x = f(1);\n```");
     }
 
     #[test]
     fn signatures_have_names_and_friendly_types() {
         let mut e = Engine::new();
-        bind(&mut e, "f1", ["path", "n", "x", "opts"], "Doc one.", |_: &str, _: i64, _: f64, _: Map| -> RhaiResult<Array> { Ok(Array::new()) });
-        bind(&mut e, "f2", ["name", "cells", "f"], "Doc two.", |_: NativeCallContext, _: rhai::ImmutableString, _: Array, _: FnPtr| true);
+        bind(
+            &mut e,
+            "f1",
+            ["path", "n", "x", "opts"],
+            "Doc one.",
+            |_: &str, _: i64, _: f64, _: Map| -> RhaiResult<Array> { Ok(Array::new()) },
+        );
+        bind(
+            &mut e,
+            "f2",
+            ["name", "cells", "f"],
+            "Doc two.",
+            |_: NativeCallContext, _: rhai::ImmutableString, _: Array, _: FnPtr| true,
+        );
         bind(&mut e, "f3", [], "Doc three.", || ());
-        let json: serde_json::Value = serde_json::from_str(&e.gen_fn_metadata_to_json(false).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&e.gen_fn_metadata_to_json(false).unwrap()).unwrap();
         let sigs: Vec<String> = json["functions"]
             .as_array()
             .unwrap()
             .iter()
             .map(|f| f["signature"].as_str().unwrap().to_string())
             .collect();
-        assert!(sigs.contains(&"f1(path: string, n: int, x: float, opts: map) -> array".to_string()), "{sigs:?}");
-        assert!(sigs.contains(&"f2(name: string, cells: array, f: Fn) -> bool".to_string()), "{sigs:?}");
+        assert!(
+            sigs.contains(&"f1(path: string, n: int, x: float, opts: map) -> array".to_string()),
+            "{sigs:?}"
+        );
+        assert!(
+            sigs.contains(&"f2(name: string, cells: array, f: Fn) -> bool".to_string()),
+            "{sigs:?}"
+        );
         assert!(sigs.contains(&"f3()".to_string()), "{sigs:?}");
-        let f1 = json["functions"].as_array().unwrap().iter().find(|f| f["name"] == "f1").unwrap();
+        let f1 = json["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == "f1")
+            .unwrap();
         assert_eq!(f1["docComments"][0], "/// Doc one.");
     }
 }

@@ -25,13 +25,19 @@ pub struct Reporter {
 impl Reporter {
     /// Writes to stdout/stderr; `quiet` suppresses status lines ([`Reporter::info`]).
     pub fn stdio(quiet: bool) -> Self {
-        Reporter { capture: None, quiet }
+        Reporter {
+            capture: None,
+            quiet,
+        }
     }
 
     /// Collects everything in memory (read it with [`Reporter::output`] and
     /// [`Reporter::messages`]).
     pub fn capturing() -> Self {
-        Reporter { capture: Some(Rc::default()), quiet: false }
+        Reporter {
+            capture: Some(Rc::default()),
+            quiet: false,
+        }
     }
 
     /// Output of `print` (a line).
@@ -51,7 +57,13 @@ impl Reporter {
     }
 
     /// Output of `debug`, prefixed with the source position when known.
-    pub fn debug(&self, text: &str, source: Option<&str>, line: Option<usize>, column: Option<usize>) {
+    pub fn debug(
+        &self,
+        text: &str,
+        source: Option<&str>,
+        line: Option<usize>,
+        column: Option<usize>,
+    ) {
         let at = match (source, line) {
             (Some(s), Some(l)) => format!("[{s}:{l}:{}] ", column.unwrap_or(0)),
             (None, Some(l)) => format!("[{l}:{}] ", column.unwrap_or(0)),
@@ -98,12 +110,18 @@ impl Reporter {
 
     /// The captured `print` output so far (empty when not capturing).
     pub fn output(&self) -> String {
-        self.capture.as_ref().map(|c| c.borrow().out.clone()).unwrap_or_default()
+        self.capture
+            .as_ref()
+            .map(|c| c.borrow().out.clone())
+            .unwrap_or_default()
     }
 
     /// The captured debug/info/warning/error lines so far (empty when not capturing).
     pub fn messages(&self) -> String {
-        self.capture.as_ref().map(|c| c.borrow().err.clone()).unwrap_or_default()
+        self.capture
+            .as_ref()
+            .map(|c| c.borrow().err.clone())
+            .unwrap_or_default()
     }
 
     /// Clears the captured text.

@@ -42,7 +42,10 @@ impl Resolver {
     pub fn new(cache_files: bool) -> Self {
         let mut files = FileModuleResolver::new();
         files.enable_cache(cache_files);
-        Resolver { std_cache: RefCell::default(), files }
+        Resolver {
+            std_cache: RefCell::default(),
+            files,
+        }
     }
 }
 
@@ -75,7 +78,9 @@ impl ModuleResolver for Resolver {
         let mut module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(in_module)?;
         module.build_index();
         let shared: SharedModule = module.into();
-        self.std_cache.borrow_mut().insert(path.to_string(), shared.clone());
+        self.std_cache
+            .borrow_mut()
+            .insert(path.to_string(), shared.clone());
         Ok(shared)
     }
 }

@@ -7,7 +7,7 @@
 //! `true`/`false` → bool, `()` → unit, `"text"` (quoted) → string, `[...]`/`{...}` → JSON array
 //! or map, anything else → the text as a string (`model=path/x`).
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -74,7 +74,13 @@ pub fn parse_assignment(s: &str) -> Result<(String, Setting), String> {
             "invalid --set key '{k}' (letters, digits and '_', not starting with a digit)"
         ));
     }
-    Ok((k.to_string(), Setting { value: parse_setting_value(v), raw: v.to_string() }))
+    Ok((
+        k.to_string(),
+        Setting {
+            value: parse_setting_value(v),
+            raw: v.to_string(),
+        },
+    ))
 }
 
 /// Whether `s` is a valid script variable name.
@@ -96,7 +102,8 @@ pub fn parse_setting_value(v: &str) -> Dynamic {
     if let Ok(i) = t.parse::<i64>() {
         return Dynamic::from_int(i);
     }
-    let looks_numeric = t.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.');
+    let looks_numeric =
+        t.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.');
     if looks_numeric {
         if let Ok(x) = t.parse::<f64>() {
             if x.is_finite() {
@@ -144,7 +151,6 @@ struct Inner {
     collect: bool,
     reporter: Reporter,
     git_commit: OnceCell<Option<String>>,
-    read_settings: RefCell<Vec<String>>,
 }
 
 /// Shared per-run state (cheap to clone).
@@ -178,7 +184,6 @@ impl Session {
             collect: config.collect,
             reporter,
             git_commit: OnceCell::new(),
-            read_settings: RefCell::default(),
         }))
     }
 
@@ -202,9 +207,8 @@ impl Session {
         &self.0.settings
     }
 
-    /// One setting, remembering that the script asked for it.
+    /// One setting.
     pub fn setting(&self, name: &str) -> Option<&Setting> {
-        self.0.read_settings.borrow_mut().push(name.to_string());
         self.0.settings.get(name)
     }
 
@@ -260,11 +264,16 @@ mod tests {
         assert_eq!(parse_setting_value("0.5").as_float(), Ok(0.5));
         assert_eq!(parse_setting_value("true").as_bool(), Ok(true));
         assert!(parse_setting_value("()").is_unit());
-        assert_eq!(parse_setting_value("path/x").into_string().unwrap(), "path/x");
+        assert_eq!(
+            parse_setting_value("path/x").into_string().unwrap(),
+            "path/x"
+        );
         assert_eq!(parse_setting_value("\"8\"").into_string().unwrap(), "8");
         assert_eq!(parse_setting_value("inf").into_string().unwrap(), "inf");
         assert_eq!(parse_setting_value("e5").into_string().unwrap(), "e5");
-        let a = parse_setting_value("[\"en\", \"ur\"]").into_array().unwrap();
+        let a = parse_setting_value("[\"en\", \"ur\"]")
+            .into_array()
+            .unwrap();
         assert_eq!(a.len(), 2);
         assert!(parse_assignment("r").is_err());
         assert!(parse_assignment("1r=3").is_err());

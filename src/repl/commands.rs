@@ -7,11 +7,23 @@ use crate::host::Host;
 
 /// The commands and their one-line descriptions.
 pub const COMMANDS: &[(&str, &str)] = &[
-    (":help", ":help [NAME]   this list, or the documentation of a function or std module"),
-    (":vars", ":vars          variables of the session with their values"),
+    (
+        ":help",
+        ":help [NAME]   this list, or the documentation of a function or std module",
+    ),
+    (
+        ":vars",
+        ":vars          variables of the session with their values",
+    ),
     (":fns", ":fns           functions defined in the session"),
-    (":load", ":load FILE     run a script file in the session (its functions stay defined)"),
-    (":reset", ":reset         forget all variables and functions"),
+    (
+        ":load",
+        ":load FILE     run a script file in the session (its functions stay defined)",
+    ),
+    (
+        ":reset",
+        ":reset         forget all variables and functions",
+    ),
     (":quit", ":quit          leave (also Ctrl-D)"),
 ];
 
@@ -63,11 +75,25 @@ pub fn run_command(host: &mut Host, line: &str) -> Outcome {
                 lines.push(format!("{kind}{name}: {tname} = {}", host.summarize(value)));
             }
             lines.reverse();
-            rep.print(if lines.is_empty() { "(no variables)".to_string() } else { lines.join("\n") }.as_str());
+            rep.print(
+                if lines.is_empty() {
+                    "(no variables)".to_string()
+                } else {
+                    lines.join("\n")
+                }
+                .as_str(),
+            );
         }
         ":fns" => {
             let f = host.user_functions();
-            rep.print(if f.is_empty() { "(no functions)".to_string() } else { f.join("\n") }.as_str());
+            rep.print(
+                if f.is_empty() {
+                    "(no functions)".to_string()
+                } else {
+                    f.join("\n")
+                }
+                .as_str(),
+            );
         }
         ":load" if arg.is_empty() => rep.error("usage: :load FILE"),
         ":load" => match host.run_file(Path::new(arg)) {

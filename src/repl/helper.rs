@@ -17,7 +17,9 @@ pub fn is_incomplete(engine: &Engine, input: &str) -> bool {
     if input.trim().is_empty() || input.trim_start().starts_with(':') {
         return false;
     }
-    let Err(e) = engine.compile(input) else { return false };
+    let Err(e) = engine.compile(input) else {
+        return false;
+    };
     let at_end = {
         let pos = e.position();
         let text = input.trim_end();
@@ -28,7 +30,10 @@ pub fn is_incomplete(engine: &Engine, input: &str) -> bool {
                 l > last_line
                     || (l == last_line
                         && pos.position().unwrap_or(usize::MAX)
-                            > text.split('\n').next_back().map_or(0, |s| s.chars().count()))
+                            > text
+                                .split('\n')
+                                .next_back()
+                                .map_or(0, |s| s.chars().count()))
             }
         }
     };
@@ -50,7 +55,10 @@ pub struct ReplHelper {
 impl ReplHelper {
     /// A helper completing `names`.
     pub fn new(names: Vec<String>) -> Self {
-        ReplHelper { parser: Engine::new_raw(), names }
+        ReplHelper {
+            parser: Engine::new_raw(),
+            names,
+        }
     }
 }
 
@@ -67,7 +75,12 @@ impl Validator for ReplHelper {
 impl Completer for ReplHelper {
     type Candidate = Pair;
 
-    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let before = &line[..pos];
         let start = before
             .char_indices()
@@ -82,7 +95,10 @@ impl Completer for ReplHelper {
             .names
             .iter()
             .filter(|n| n.starts_with(word))
-            .map(|n| Pair { display: n.clone(), replacement: n.clone() })
+            .map(|n| Pair {
+                display: n.clone(),
+                replacement: n.clone(),
+            })
             .collect();
         hits.dedup_by(|a, b| a.replacement == b.replacement);
         Ok((start, hits))
@@ -104,10 +120,24 @@ mod tests {
     #[test]
     fn incomplete_inputs() {
         let e = Engine::new_raw();
-        for s in ["fn double(x) {", "let cfg = #{ rank: 8,", "foo(1,", "let s = `abc", "if x {\n  1\n"] {
+        for s in [
+            "fn double(x) {",
+            "let cfg = #{ rank: 8,",
+            "foo(1,",
+            "let s = `abc",
+            "if x {\n  1\n",
+        ] {
             assert!(is_incomplete(&e, s), "{s:?}");
         }
-        for s in ["1 + 2", "fn f(x) { x }", "let x = ;", "foo(1 2)", ":help", "", "let a = 1; }"] {
+        for s in [
+            "1 + 2",
+            "fn f(x) { x }",
+            "let x = ;",
+            "foo(1 2)",
+            ":help",
+            "",
+            "let a = 1; }",
+        ] {
             assert!(!is_incomplete(&e, s), "{s:?}");
         }
     }

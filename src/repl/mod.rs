@@ -73,7 +73,12 @@ fn handle(host: &mut Host, input: &str) -> Flow {
 }
 
 fn completion_names(host: &Host) -> Vec<String> {
-    let mut names: Vec<String> = host.docs().into_iter().filter(|d| !d.name.contains('$')).map(|d| d.name).collect();
+    let mut names: Vec<String> = host
+        .docs()
+        .into_iter()
+        .filter(|d| !d.name.contains('$'))
+        .map(|d| d.name)
+        .collect();
     names.extend(host.scope().iter_raw().map(|(n, _, _)| n.to_string()));
     names.extend(commands::COMMANDS.iter().map(|(c, _)| c.to_string()));
     names.sort();
