@@ -198,11 +198,30 @@ pub fn render(
         _ => ErrorKind::Runtime,
     };
     let pos = err.position();
-    let loc = location(&src, pos).or_else(|| notes.iter().rev().find_map(|(_, l)| l.clone()));
+    let mut loc = location(&src, pos).or_else(|| notes.iter().rev().find_map(|(_, l)| l.clone()));
+    // An error raised inside a std module (e.g. a `throw` of a bad argument) is shown at the
+    // innermost call from user code; the std position becomes a note.
+    let mut raised_in = None;
+    if loc.as_ref().is_some_and(|l| l.source.starts_with("std/")) {
+        let user = notes
+            .iter()
+            .rposition(|(_, l)| l.as_ref().is_some_and(|l| !l.source.starts_with("std/")));
+        if let Some(i) = user {
+            raised_in = loc.take();
+            loc = notes[i].1.clone();
+            notes.truncate(i);
+        }
+    }
     let message = bare_message(&mut err);
     let mut out = format!("error: {message}\n");
     if let Some(l) = &loc {
         out.push_str(&snippet(l, lookup));
+    }
+    if let Some(r) = &raised_in {
+        out.push_str(&format!(
+            "  = note: raised at {}:{}:{}\n",
+            r.source, r.line, r.column
+        ));
     }
     for (what, at) in notes.iter().rev() {
         match at {
@@ -222,30 +241,33 @@ pub fn render(
 }
 
 /// A better position for some parse errors: rhai reports a missing `;` at the *next* token,
-/// often the start of the following line; the user needs the end of the unterminated line.
+/// often the start of the following line, and an unexpected end of input after the last line;
+/// the user needs the end of the unterminated line.
 pub fn adjust_parse_error(text: &str, err: &mut rhai::ParseError) {
-    let rhai::ParseErrorType::MissingToken(token, _) = err.err_type() else {
-        return;
-    };
-    if token != ";" {
-        return;
-    }
     let (Some(line), Some(col)) = (err.1.line(), err.1.position()) else {
         return;
     };
     let lines: Vec<&str> = text.split('\n').collect();
-    let Some(current) = lines.get(line - 1) else {
-        return;
+    let end_of_prev_code = |line: usize| {
+        (1..line).rev().find_map(|prev| {
+            let l = lines.get(prev - 1)?.trim_end();
+            (!l.trim().is_empty()).then(|| Position::new(prev as u16, l.chars().count() as u16 + 1))
+        })
     };
-    let indent = current.chars().take_while(|c| c.is_whitespace()).count();
-    if col > indent + 1 {
+    let current = lines.get(line - 1).copied().unwrap_or("");
+    // At the end of the input (on a blank line or past the end): the end of the last code line.
+    if current.trim().is_empty() && lines.iter().skip(line).all(|l| l.trim().is_empty()) {
+        if let Some(p) = end_of_prev_code(line) {
+            err.1 = p;
+        }
         return;
     }
-    for prev in (1..line).rev() {
-        let l = lines[prev - 1].trim_end();
-        if !l.trim().is_empty() {
-            err.1 = Position::new(prev as u16, l.chars().count() as u16 + 1);
-            return;
+    let missing_semicolon =
+        matches!(err.err_type(), rhai::ParseErrorType::MissingToken(t, _) if t == ";");
+    let indent = current.chars().take_while(|c| c.is_whitespace()).count();
+    if missing_semicolon && col <= indent + 1 {
+        if let Some(p) = end_of_prev_code(line) {
+            err.1 = p;
         }
     }
 }

@@ -272,9 +272,12 @@ impl Host {
             if let Some(t) = resolver::std_source(name) {
                 return Some(t.to_string());
             }
-            std::fs::read_to_string(name)
-                .ok()
-                .or_else(|| std::fs::read_to_string(format!("{name}.rhai")).ok())
+            // User modules are named by their import path, relative to the script's directory.
+            let dir = self.session.script_dir();
+            [Path::new(name).to_path_buf(), dir.join(name)]
+                .iter()
+                .flat_map(|p| [p.clone(), p.with_extension("rhai")])
+                .find_map(|p| std::fs::read_to_string(p).ok())
         };
         error::render(err, main_source, &lookup)
     }
