@@ -8,15 +8,20 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
+pub mod api;
 pub mod backend;
 pub mod bench;
+pub mod cli;
 pub mod data;
 pub mod eval;
 pub mod fsutil;
 pub mod gguf;
+pub mod host;
 pub mod interrupt;
 pub mod lens;
 pub mod model;
+pub mod progress;
+pub mod repl;
 pub mod rng;
 pub mod tensor;
 pub mod train;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `peftlab` command line; everything lives in [`peftlab::cli`].
+
+fn main() -> std::process::ExitCode {
+    peftlab::cli::main()
+}

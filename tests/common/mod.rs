@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: fixtures and models, and running the `peftlab`
+//! binary in a temporary directory.
 #![allow(dead_code)]
 
 use peftlab::model::{LoadOptions, Model};
@@ -65,4 +66,129 @@ pub fn masked_diff(a: &HostTensor, b: &HostTensor, mask: &[Vec<i64>]) -> f64 {
         }
     }
     m
+}
+
+// ---- command-line helpers ----
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_peftlab"))
+}
+
+/// A `peftlab` command in `dir`, without a history file and with progress bars off.
+pub fn peftlab(dir: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.current_dir(dir)
+        .env("PEFTLAB_HISTORY", "")
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// Result of a finished command.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from_output(o: Output) -> Self {
+        Run {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Fails the test when the process panicked or died from a signal.
+    pub fn assert_no_panic(&self) {
+        assert!(
+            self.code.is_some() && self.code != Some(101) && !self.stderr.contains("panicked"),
+            "process panicked or was killed (code {:?})\nstdout:\n{}\nstderr:\n{}",
+            self.code,
+            tail(&self.stdout),
+            self.stderr
+        );
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// Runs `peftlab ARGS` in `dir`.
+pub fn run(dir: &Path, args: &[&str]) -> Run {
+    let out = peftlab(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run peftlab");
+    Run::from_output(out)
+}
+
+/// Writes a file (creating directories) and returns its path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Sends SIGINT to a child process (through `kill -INT`).
+pub fn sigint(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill -INT {pid} failed");
+}
+
+/// Waits for a child with a timeout (reading its piped output meanwhile); kills it and fails
+/// the test when it takes too long.
+pub fn wait_with_timeout(mut child: std::process::Child, limit: Duration) -> Run {
+    use std::io::Read;
+    let mut out_pipe = child.stdout.take();
+    let mut err_pipe = child.stderr.take();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(p) = out_pipe.as_mut() {
+            let _ = p.read_to_string(&mut s);
+        }
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(p) = err_pipe.as_mut() {
+            let _ = p.read_to_string(&mut s);
+        }
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait().expect("try_wait") {
+            Some(st) => break st,
+            None if start.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let (o, e) = (out_t.join().unwrap(), err_t.join().unwrap());
+                panic!(
+                    "peftlab did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{e}",
+                    tail(&o)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    Run {
+        code: status.code(),
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
 }

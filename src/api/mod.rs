@@ -1,0 +1,19 @@
+//! Rhai bindings: thin functions that convert script arguments, call domain code and convert
+//! the result. One file per area of the API (`docs/API.md`); each area has a
+//! `register(engine, session)` function called from [`register_all`].
+//!
+//! See [`crate::host`] for the helpers every binding uses ([`crate::host::bind`],
+//! [`crate::host::parse_opts`], [`crate::host::ResultExt::ctx`], [`crate::host::Handle`]).
+
+pub mod core;
+pub mod study;
+
+use rhai::Engine;
+
+use crate::host::Session;
+
+/// Registers every binding area.
+pub fn register_all(engine: &mut Engine, session: &Session) {
+    core::register(engine, session);
+    study::register(engine, session);
+}

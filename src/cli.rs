@@ -1,0 +1,291 @@
+//! The command line: `peftlab run | repl | check | doc` (clap), mapped onto [`Host`].
+//!
+//! Exit codes: 0 success, 1 script error (syntax, runtime, Ctrl-C), 2 usage or I/O error
+//! (unknown flag, missing script file, bad `--set`/`--shard`). Kept out of `main.rs` so that
+//! `main` stays a one-liner (ripgrep's `main.rs`/`flags` split).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::host::error::ErrorKind;
+use crate::host::session::parse_assignment;
+use crate::host::{docs, Host, Shard};
+
+/// Multilingual PEFT studies as Rhai scripts.
+#[derive(Debug, Parser)]
+#[command(name = "peftlab", version, about, long_about = None)]
+pub struct Cli {
+    /// No progress bars and no status lines on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a study script.
+    Run(RunArgs),
+    /// Interactive session (optionally after running SCRIPT in it).
+    Repl(ReplArgs),
+    /// Compile a script without running it; report every syntax error with line:column.
+    Check(CheckArgs),
+    /// Signatures and documentation of the registered functions.
+    Doc(DocArgs),
+}
+
+/// `--set` values shared by the subcommands that run code.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SetArgs {
+    /// Script setting KEY=VALUE (repeatable): numbers, true/false, "quoted strings", JSON
+    /// arrays/maps, otherwise text. Visible as the constant KEY, as settings::KEY and through
+    /// get_setting("KEY", default).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = check_set)]
+    pub set: Vec<String>,
+}
+
+/// `peftlab run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The script file.
+    pub script: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub settings: SetArgs,
+    /// Output directory for results (default: runs/<script-stem>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run only shard I of N of every run_cells grid: cells with 0-based index i where
+    /// i % N == I-1.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Run no cells; assemble the results the shards wrote.
+    #[arg(long)]
+    pub collect: bool,
+}
+
+/// `peftlab repl`.
+#[derive(Debug, Args)]
+pub struct ReplArgs {
+    /// A script to run first (its variables and functions stay defined).
+    pub script: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub settings: SetArgs,
+    /// Output directory (default: runs/<script-stem>/ or runs/repl/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `peftlab check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The script file.
+    pub script: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub settings: SetArgs,
+}
+
+/// `peftlab doc`.
+#[derive(Debug, Args)]
+pub struct DocArgs {
+    /// A function name, `module::name`, or a std module (`study`, `std/report`).
+    pub name: Option<String>,
+    /// Machine-readable output: a JSON array of functions.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn check_set(s: &str) -> Result<String, String> {
+    parse_assignment(s).map(|_| s.to_string())
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    s.parse()
+}
+
+/// Exit code for a successful command.
+pub const EXIT_OK: u8 = 0;
+/// Exit code for a script error.
+pub const EXIT_SCRIPT: u8 = 1;
+/// Exit code for a usage or I/O error.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!(
+            "internal error: this is a bug in peftlab, please report it with the script.\n{info}"
+        );
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    ExitCode::from(run_cli(cli))
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run_cli(cli: Cli) -> u8 {
+    crate::progress::set_enabled(!cli.quiet);
+    match cli.command {
+        Command::Run(a) => cmd_run(a, cli.quiet),
+        Command::Repl(a) => cmd_repl(a, cli.quiet),
+        Command::Check(a) => cmd_check(a),
+        Command::Doc(a) => cmd_doc(a),
+    }
+}
+
+fn builder(settings: &SetArgs, quiet: bool) -> crate::host::HostBuilder {
+    let parsed = settings
+        .set
+        .iter()
+        .filter_map(|s| parse_assignment(s).ok())
+        .collect();
+    Host::builder().settings(parsed).quiet(quiet)
+}
+
+fn exit_for(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Io => EXIT_USAGE,
+        _ => EXIT_SCRIPT,
+    }
+}
+
+fn cmd_run(a: RunArgs, quiet: bool) -> u8 {
+    if !a.script.is_file() {
+        eprintln!("error: script '{}' not found", a.script.display());
+        return EXIT_USAGE;
+    }
+    crate::interrupt::install();
+    let mut b = builder(&a.settings, quiet)
+        .script(&a.script)
+        .shard(a.shard)
+        .collect(a.collect);
+    if let Some(out) = &a.out {
+        b = b.out_dir(out);
+    }
+    let mut host = b.build();
+    let result = host.run_script();
+    let _ = std::io::stdout().flush();
+    match result {
+        Ok(_) => {
+            warn_unused_settings(&host, &a.script);
+            EXIT_OK
+        }
+        Err(e) => {
+            host.session().reporter().error(&e.rendered);
+            exit_for(e.kind)
+        }
+    }
+}
+
+/// Warns about `--set` keys that the script never reads (likely typos).
+fn warn_unused_settings(host: &Host, script: &Path) {
+    let text = std::fs::read_to_string(script).unwrap_or_default();
+    let words: std::collections::HashSet<&str> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .collect();
+    for k in host.session().settings().keys() {
+        if !words.contains(k.as_str()) {
+            host.session().reporter().warn(&format!(
+                "--set {k}=... is not used by {}",
+                script.display()
+            ));
+        }
+    }
+}
+
+fn cmd_repl(a: ReplArgs, quiet: bool) -> u8 {
+    let mut b = builder(&a.settings, quiet).reload_modules(true);
+    if let Some(s) = &a.script {
+        if !s.is_file() {
+            eprintln!("error: script '{}' not found", s.display());
+            return EXIT_USAGE;
+        }
+        b = b.script(s);
+    }
+    if let Some(out) = &a.out {
+        b = b.out_dir(out);
+    }
+    let mut host = b.build();
+    if a.script.is_some() {
+        crate::interrupt::install();
+        if let Err(e) = host.run_script() {
+            host.session().reporter().error(&e.rendered);
+        }
+    }
+    crate::repl::run(host, !quiet)
+}
+
+fn cmd_check(a: CheckArgs) -> u8 {
+    let text = match std::fs::read_to_string(&a.script) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read '{}': {e}", a.script.display());
+            return EXIT_USAGE;
+        }
+    };
+    let host = builder(&a.settings, true).script(&a.script).build();
+    let name = a.script.display().to_string();
+    let dir = a.script.parent().unwrap_or(Path::new(""));
+    let errors = crate::host::check::check_source(host.engine(), host.scope(), &text, &name, dir);
+    if errors.is_empty() {
+        println!("{name}: ok");
+        return EXIT_OK;
+    }
+    for e in &errors {
+        eprintln!("{}", e.rendered);
+    }
+    eprintln!(
+        "{name}: {} error{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    EXIT_SCRIPT
+}
+
+fn cmd_doc(a: DocArgs) -> u8 {
+    let host = Host::builder().capture_output().build();
+    let all = host.docs();
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let items: Vec<serde_json::Value> = all
+            .iter()
+            .map(|d| {
+                let mut v = serde_json::to_value(d).unwrap_or_default();
+                v["signature"] = d.signature().into();
+                v
+            })
+            .collect();
+        let _ = writeln!(out, "{}", serde_json::Value::Array(items));
+        return EXIT_OK;
+    }
+    match &a.name {
+        None => {
+            let _ = write!(out, "{}", docs::render_list(&all));
+            EXIT_OK
+        }
+        Some(name) => match docs::render_topic(host.engine(), &all, name) {
+            Some(t) => {
+                let _ = write!(out, "{t}");
+                EXIT_OK
+            }
+            None => {
+                eprintln!(
+                    "error: no function or std module named '{name}' (`peftlab doc` lists all)"
+                );
+                EXIT_SCRIPT
+            }
+        },
+    }
+}

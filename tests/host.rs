@@ -1,0 +1,118 @@
+//! The host as a library: error positions from bindings, interruption, captured output.
+
+use std::sync::Mutex;
+
+use peftlab::host::{bind, ErrorKind, Host, ResultExt, RhaiResult};
+
+/// The interrupt flag is process-wide: tests in this file run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+#[derive(Debug, thiserror::Error)]
+#[error("rank must be > 0 (got {0})")]
+struct RankError(i64);
+
+fn host_with_test_bindings() -> Host {
+    let mut host = Host::builder().capture_output().build();
+    bind(
+        host.engine_mut(),
+        "lora_rank",
+        ["r"],
+        "Test binding: fails for r <= 0.",
+        |r: i64| -> RhaiResult<i64> {
+            if r <= 0 {
+                return Err(RankError(r)).ctx("lora_rank");
+            }
+            Ok(r)
+        },
+    );
+    bind(
+        host.engine_mut(),
+        "press_ctrl_c",
+        [],
+        "Test binding: simulates Ctrl-C inside a native call.",
+        || -> RhaiResult<()> {
+            peftlab::interrupt::trigger();
+            peftlab::interrupt::check().ctx("press_ctrl_c")
+        },
+    );
+    host
+}
+
+#[test]
+fn domain_errors_get_the_call_position_filled_in() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut host = host_with_test_bindings();
+    let err = host
+        .eval("let a = 1;\nlet b =   lora_rank(0);\n")
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Runtime);
+    assert_eq!(err.message, "lora_rank: rank must be > 0 (got 0)");
+    let loc = err.location.clone().unwrap();
+    assert_eq!((loc.line, loc.column), (2, 11));
+    assert!(
+        err.rendered
+            .contains("2 | let b =   lora_rank(0);\n  |           ^ line 2, column 11"),
+        "{}",
+        err.rendered
+    );
+    // Inside a script function the position is the call inside the function body.
+    let err = host
+        .eval("fn f(x) {\n  lora_rank(x)\n}\nf(-3)")
+        .unwrap_err();
+    let loc = err.location.clone().unwrap();
+    assert_eq!((loc.line, loc.column), (2, 3));
+    assert!(
+        err.rendered.contains("in call to function 'f'"),
+        "{}",
+        err.rendered
+    );
+    // Catchable, with the message.
+    assert_eq!(
+        host.eval("let m = (); try { lora_rank(0); } catch (e) { m = e; } m")
+            .unwrap()
+            .to_string(),
+        "lora_rank: rank must be > 0 (got 0)"
+    );
+}
+
+#[test]
+fn interruption_in_a_native_call_is_not_catchable() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut host = host_with_test_bindings();
+    let err = host
+        .eval("let x = 0;\ntry { press_ctrl_c(); } catch (e) { x = 1; }\nx = 2;")
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Interrupted);
+    assert_eq!(err.message, "interrupted (Ctrl-C)");
+    // The next evaluation clears the flag; the scope survived.
+    assert_eq!(host.eval("x").unwrap().as_int().unwrap(), 0);
+}
+
+#[test]
+fn output_is_captured_and_values_are_summarized() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut host = Host::builder().capture_output().out_dir("unused").build();
+    let _ = host.eval("print(\"hello\"); debug(42);").unwrap();
+    assert_eq!(host.output(), "hello\n");
+    assert_eq!(host.messages(), "[<input:1>:1:17] 42\n");
+    let v = host.eval("let sw = stopwatch(); sw").unwrap();
+    assert!(
+        host.summarize(&v).starts_with("Stopwatch("),
+        "{}",
+        host.summarize(&v)
+    );
+    let v = host
+        .eval("let big = []; for i in 0..100 { big.push(i) } big")
+        .unwrap();
+    assert_eq!(
+        host.summarize(&v),
+        "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, ... (100 items)]"
+    );
+    let v = host.eval("#{ name: \"x\", list: [sw] }").unwrap();
+    assert!(
+        host.summarize(&v).starts_with("#{list: [Stopwatch("),
+        "{}",
+        host.summarize(&v)
+    );
+    assert_eq!(host.eval("out_dir()").unwrap().to_string(), "unused");
+}

@@ -1,0 +1,161 @@
+//! The embedded standard library (`std/study`, `std/report`), run in-process through `Host`.
+
+use peftlab::host::resolver::STDLIB;
+use peftlab::host::Host;
+
+fn eval(code: &str) -> (String, String) {
+    let mut host = Host::builder().capture_output().build();
+    match host.eval(code) {
+        Ok(_) => (host.output(), String::new()),
+        Err(e) => (host.output(), e.rendered),
+    }
+}
+
+fn eval_ok(code: &str) -> String {
+    let (out, err) = eval(code);
+    assert_eq!(err, "", "{code}");
+    out
+}
+
+#[test]
+fn every_std_module_compiles_imports_and_documents_its_functions() {
+    let host = Host::builder().capture_output().build();
+    for (path, text) in STDLIB {
+        let ast = host
+            .engine()
+            .compile(text)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(!ast.doc().is_empty(), "{path} has no //! module doc");
+        let public = ast
+            .iter_functions()
+            .filter(|f| f.access == rhai::FnAccess::Public);
+        for f in public.filter(|f| !f.name.starts_with("anon$")) {
+            assert!(
+                !f.comments.is_empty(),
+                "{path}::{} has no doc comment",
+                f.name
+            );
+        }
+        let out = eval_ok(&format!("import \"{path}\" as m;\nprint(\"ok\");"));
+        assert_eq!(out, "ok\n");
+    }
+}
+
+#[test]
+fn grid_order_is_alphabetical_keys_first_slowest() {
+    let out = eval_ok(
+        r#"import "std/study" as s;
+let g = s::grid(#{ method: ["lora", "dora"], r: [8, 16], seed: [1, 2, 3] });
+print(g.len());
+for c in g { print(s::label(c)); }"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "12");
+    assert_eq!(
+        &lines[1..],
+        &[
+            "method=lora,r=8,seed=1",
+            "method=lora,r=8,seed=2",
+            "method=lora,r=8,seed=3",
+            "method=lora,r=16,seed=1",
+            "method=lora,r=16,seed=2",
+            "method=lora,r=16,seed=3",
+            "method=dora,r=8,seed=1",
+            "method=dora,r=8,seed=2",
+            "method=dora,r=8,seed=3",
+            "method=dora,r=16,seed=1",
+            "method=dora,r=16,seed=2",
+            "method=dora,r=16,seed=3",
+        ]
+    );
+}
+
+#[test]
+fn grid_with_order_fixed_values_and_empty_lists() {
+    let out = eval_ok(
+        r#"import "std/study" as s;
+for c in s::grid(#{ r: [8, 16], method: ["lora", "dora"], lr: 2e-4 }, ["r", "method", "lr"]) { print(s::label(c)); }
+print(s::grid(#{ r: [], method: ["lora"] }).len());
+print(s::grid(#{}).len());"#,
+    );
+    // r varies slowest, then method; labels list keys alphabetically.
+    assert_eq!(
+        out,
+        "lr=0.0002,method=lora,r=8\nlr=0.0002,method=dora,r=8\nlr=0.0002,method=lora,r=16\n\
+         lr=0.0002,method=dora,r=16\n0\n1\n"
+    );
+    let (_, err) = eval("import \"std/study\" as s; s::grid(#{ a: [1] }, [\"b\"]);");
+    assert!(
+        err.contains("grid: order names b, which is not a key of the spec"),
+        "{err}"
+    );
+    let (_, err) = eval("import \"std/study\" as s; s::grid(#{ a: [1], b: [2] }, [\"a\"]);");
+    assert!(err.contains("grid: key 'b' is missing from order"), "{err}");
+    let (_, err) = eval("import \"std/study\" as s; s::grid([1]);");
+    assert!(
+        err.contains("grid: expected a map of arrays, got array"),
+        "{err}"
+    );
+}
+
+#[test]
+fn repeat_exclude_and_matches() {
+    let out = eval_ok(
+        r#"import "std/study" as s;
+for c in s::repeat(s::grid(#{ r: [8, 16] }), [7, 9]) { print(s::label(c)); }
+print(s::repeat(#{ m: "x" }, 3).len());
+for c in s::exclude(s::grid(#{ method: ["lora", "vera"], r: [8, 256] }), #{ method: "vera", r: 8 }) { print(s::label(c)); }
+print(s::matches(#{ a: 1, b: 2 }, #{ a: 1 }));"#,
+    );
+    assert_eq!(
+        out,
+        "r=8,seed=7\nr=8,seed=9\nr=16,seed=7\nr=16,seed=9\n3\nmethod=lora,r=8\nmethod=lora,r=256\nmethod=vera,r=256\ntrue\n"
+    );
+    let (_, err) = eval("import \"std/study\" as s; s::repeat(#{ seed: 1 }, 2);");
+    assert!(
+        err.contains("repeat: cell #{\"seed\": 1} already has a seed"),
+        "{err}"
+    );
+    let (_, err) = eval("import \"std/study\" as s; s::repeat(#{ a: 1 }, 0);");
+    assert!(
+        err.contains("repeat: the number of seeds must be at least 1, got 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn report_formats_aligned_tables_and_numbers() {
+    let out = eval_ok(
+        r#"import "std/report" as report;
+let rows = [#{ method: "lora", acc: 0.81234, n: 100 }, #{ method: "dora", acc: 0.8, n: 7, note: "best" }];
+print(report::format_table(rows));
+report::print_table(rows, #{ columns: ["method", "acc"], digits: 1 });
+print(report::num(2e-6, 2));
+print(report::num((), 2));
+print(report::pct(0.8123, 1));"#,
+    );
+    // Columns: keys of the first row (alphabetical), then `note`, which only the second row has.
+    let expected = concat!(
+        "  acc  method    n  note\n",
+        "-----  ------  ---  ----\n",
+        "0.812  lora    100\n",
+        "0.800  dora      7  best\n",
+        "\n",
+        "method  acc\n",
+        "------  ---\n",
+        "lora    0.8\n",
+        "dora    0.8\n",
+        "2.00e-6\n",
+        "\n",
+        "81.2%\n",
+    );
+    assert_eq!(out, expected);
+    let (_, err) =
+        eval("import \"std/report\" as report; report::format_table([], #{ digit: 2 });");
+    assert!(
+        err.contains(
+            "format_table: unknown option 'digit' (expected one of: columns, digits, sep)"
+        ),
+        "{err}"
+    );
+}
