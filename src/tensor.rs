@@ -460,3 +460,9 @@ mod tests {
         assert!(!f.is_int());
     }
 }
+
+impl std::fmt::Display for HostTensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary())
+    }
+}

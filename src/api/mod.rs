@@ -5,8 +5,14 @@
 //! See [`crate::host`] for the helpers every binding uses ([`crate::host::bind`],
 //! [`crate::host::parse_opts`], [`crate::host::ResultExt::ctx`], [`crate::host::Handle`]).
 
+pub mod adapter;
+pub mod args;
 pub mod core;
+pub mod data;
+pub mod model;
 pub mod study;
+pub mod tensor;
+pub mod train;
 
 use rhai::Engine;
 
@@ -16,4 +22,9 @@ use crate::host::Session;
 pub fn register_all(engine: &mut Engine, session: &Session) {
     core::register(engine, session);
     study::register(engine, session);
+    tensor::register(engine, session);
+    model::register(engine, session);
+    adapter::register(engine, session);
+    data::register(engine, session);
+    train::register(engine, session);
 }

@@ -234,8 +234,9 @@ impl Model {
         device: &DeviceSpec,
         dtype: DType,
     ) -> Result<Lm, ModelError> {
-        let mut on_tensor = |_name: &str| {};
-        match device {
+        let mut bar = crate::progress::Progress::new(src.names().len() as u64, "loading");
+        let mut on_tensor = |_name: &str| bar.inc(1);
+        let out = match device {
             DeviceSpec::Cpu => Ok(Lm::Cpu(build_model(
                 config,
                 src,
@@ -256,7 +257,9 @@ impl Model {
             }
             #[cfg(not(feature = "cuda"))]
             DeviceSpec::Cuda(_) => Err(ModelError::Device("built without CUDA".into())),
-        }
+        };
+        bar.finish();
+        out
     }
 
     /// The model configuration.
@@ -400,5 +403,15 @@ impl Model {
             .collect::<Result<Vec<_>, _>>()?;
         let pad = self.tokenizer.pad_id;
         with_lm!(&self.lm, lm => score_tokens(lm, &reqs, batch_size, pad, &AdapterCtx::eval(), |_| Ok(())))
+    }
+}
+
+impl std::fmt::Display for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary())?;
+        if let Some(a) = &self.adapter {
+            write!(f, " + {} adapter on {} modules", a.method.name(), a.modules.len())?;
+        }
+        Ok(())
     }
 }
