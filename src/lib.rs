@@ -8,4 +8,6 @@
 #![warn(missing_docs)]
 
 pub mod rng;
+pub mod stats;
+pub mod table;
 pub mod value;
