@@ -7,6 +7,7 @@
 //! exposes them to study scripts. The Rhai surface is documented in `docs/API.md`.
 #![warn(missing_docs)]
 
+pub mod plot;
 pub mod rng;
 pub mod stats;
 pub mod table;

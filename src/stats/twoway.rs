@@ -222,4 +222,73 @@ mod tests {
         let e = twoway_anova(&a, &b, &y2, "m", "l").unwrap_err().to_string();
         assert!(e.contains("non-finite") && e.contains("position 3"), "{e}");
     }
+
+    #[test]
+    fn unbalanced_matches_statsmodels() {
+        // Unbalanced 3 × 3 design (cell sizes 2–4), made with numpy (default_rng(8), effects
+        // plus N(0, 0.03) noise, rounded to 4 decimals; tests/fixtures/stats/make_unbalanced.py);
+        // statsmodels 0.15.0
+        // anova_lm(ols("f1 ~ C(variant) * C(lang)", df).fit(), typ=2) gives the values below.
+        let cells: [(&str, &str, &[f64]); 9] = [
+            ("LoRA", "hi", &[0.5579, 0.5699][..]),
+            ("LoRA", "sw", &[0.4292, 0.4595, 0.4006][..]),
+            ("LoRA", "ur", &[0.5443, 0.5213, 0.5768, 0.5787][..]),
+            ("DoRA", "hi", &[0.6318, 0.613, 0.5884][..]),
+            ("DoRA", "sw", &[0.4758, 0.4952][..]),
+            ("DoRA", "ur", &[0.5104, 0.5483][..]),
+            ("VeRA", "hi", &[0.5187, 0.5632, 0.4949, 0.511][..]),
+            ("VeRA", "sw", &[0.3909, 0.3877, 0.3308][..]),
+            ("VeRA", "ur", &[0.4708, 0.4564][..]),
+        ];
+        let (mut a, mut b, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for (v, l, ys) in cells {
+            for x in ys {
+                a.push(v.to_string());
+                b.push(l.to_string());
+                y.push(*x);
+            }
+        }
+        let r = twoway_anova(&a, &b, &y, "variant", "lang").unwrap();
+        let want = [
+            (
+                0.03569175733748779,
+                2,
+                Some((26.191710268309375, 8.981591487831393e-06)),
+            ),
+            (
+                0.08756129739701146,
+                2,
+                Some((64.25517551446006, 2.2582302123568138e-08)),
+            ),
+            (
+                0.0055976461347344185,
+                4,
+                Some((2.053862525725179, 0.1349196633214365)),
+            ),
+            (0.01090169583333334, 16, None),
+        ];
+        for (t, (ss, df, fp)) in r.terms.iter().zip(want) {
+            assert!(
+                (t.ss - ss).abs() <= 1e-8 * ss,
+                "{}: ss {} vs {ss}",
+                t.term,
+                t.ss
+            );
+            assert_eq!(t.df, df);
+            match (t.f, t.p, fp) {
+                (Some(f), Some(p), Some((wf, wp))) => {
+                    assert!((f - wf).abs() <= 1e-8 * wf, "{}: F {f} vs {wf}", t.term);
+                    assert!((p - wp).abs() <= 1e-8, "{}: p {p} vs {wp}", t.term);
+                }
+                (None, None, None) => {}
+                _ => panic!("F/p presence differs for {}", t.term),
+            }
+        }
+        // Unbalanced, so type II differs from the sequential (type I) decomposition:
+        // SS(a) + SS(b) + SS(a:b) + SS(res) ≠ total SS.
+        let m = crate::stats::describe::mean(&y);
+        let total: f64 = y.iter().map(|v| (v - m) * (v - m)).sum();
+        let sum: f64 = r.terms.iter().map(|t| t.ss).sum();
+        assert!((total - sum).abs() > 1e-6);
+    }
 }
