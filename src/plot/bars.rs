@@ -59,7 +59,7 @@ pub struct BarsOptions {
     pub error: ErrorKind,
     /// Output SVG file.
     pub path: PathBuf,
-    /// Title (default "mean <value> by <x>").
+    /// Title (default `mean <value> by <x>`).
     pub title: Option<String>,
     /// Width in pixels (default 640).
     pub width: u32,

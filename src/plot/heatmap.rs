@@ -26,7 +26,7 @@ pub struct HeatmapOptions {
     pub value: String,
     /// Output SVG file.
     pub path: PathBuf,
-    /// Title (default "mean <value> by <y> × <x>").
+    /// Title (default `mean <value> by <y> × <x>`).
     pub title: Option<String>,
     /// Decimals of the printed cell values (default 3).
     pub decimals: usize,

@@ -24,7 +24,7 @@ pub struct LinesOptions {
     pub series: Option<String>,
     /// Output SVG file.
     pub path: PathBuf,
-    /// Title (default "<y> by <x>").
+    /// Title (default `<y> by <x>`).
     pub title: Option<String>,
     /// Width in pixels (default 720).
     pub width: u32,

@@ -3,7 +3,7 @@
 //! quantisation mean score, value printed in each cell), [`bars::plot_bars`] (group means with
 //! sd or 95 % CI error bars) and [`lines::plot_lines`] (one line per series with a legend).
 //!
-//! Each function takes a [`Table`] and an options struct (with `from_row` for the Rhai option
+//! Each function takes a [`Table`](crate::table::Table) and an options struct (with `from_row` for the Rhai option
 //! maps: unknown keys are errors listing the valid ones), renders to a string
 //! (`render_*`) and writes it to `path`, returning the path.
 //!

@@ -6,7 +6,7 @@
 //! - `diff` = mean(b) − mean(a) (positive when system b scores higher), as Tukey's
 //!   `meandiff`.
 //! - Each replicate draws n item indices with replacement (the same indices for a and b, so
-//!   the pairing is kept) and records d* = mean(b[idx]) − mean(a[idx]).
+//!   the pairing is kept) and records `d* = mean(b[idx]) − mean(a[idx])`.
 //! - `lower`/`upper`: the 2.5 % and 97.5 % type-7 percentiles of the d* (numpy's default
 //!   `np.percentile`), i.e. the percentile interval.
 //! - `p`: two-sided, p = min(1, 2 · min(1 + #{d* ≤ 0}, 1 + #{d* ≥ 0}) / (B + 1)), the usual

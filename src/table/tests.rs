@@ -168,6 +168,10 @@ fn csv_and_json_round_trip() {
     std::fs::write(&jsonl, "{\"a\": 1}\n\n{\"a\": 2, \"b\": \"x\"}\n").unwrap();
     let t2 = Table::read_json(&jsonl).unwrap();
     assert_eq!((t2.len(), t2.columns().len()), (2, 2));
+    let e = Table::from_csv_str("a,b,a\n1,2,3\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("duplicate column name 'a'"), "{e}");
     let e = Table::read_csv(dir.path().join("missing.csv")).unwrap_err();
     assert!(e.to_string().starts_with("read_csv: "), "{e}");
 }
