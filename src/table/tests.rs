@@ -175,3 +175,16 @@ fn csv_and_json_round_trip() {
     let e = Table::read_csv(dir.path().join("missing.csv")).unwrap_err();
     assert!(e.to_string().starts_with("read_csv: "), "{e}");
 }
+
+#[test]
+fn display_elides_long_tables() {
+    let rows: Vec<Value> = (0..100).map(|i| json!({"i": i})).collect();
+    let t = Table::from_values(rows).unwrap();
+    let text = t.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    // summary, header, rule, 35 head rows, the elision line, 5 tail rows.
+    assert_eq!(lines.len(), 3 + 35 + 1 + 5);
+    assert_eq!(lines[3 + 35], "… (60 more rows)");
+    assert_eq!(lines.last().copied(), Some("99"));
+    assert_eq!(Table::new().summary(), "Table(0 rows × 0 cols)");
+}
