@@ -7,5 +7,6 @@
 //! exposes them to study scripts. The Rhai surface is documented in `docs/API.md`.
 #![warn(missing_docs)]
 
+pub mod quant;
 pub mod rng;
 pub mod value;
