@@ -259,6 +259,14 @@ pub fn check_block_size(block_size: i64) -> Result<usize, QuantError> {
     }
 }
 
+/// QLoRA's choice of which checkpoint tensors to quantise: the 2-D `*_proj.weight` matrices of
+/// the transformer blocks (Llama / Mistral / Qwen naming: `model.layers.N.self_attn.{q,k,v,o}_proj`,
+/// `model.layers.N.mlp.{gate,up,down}_proj`). Embeddings, norms, biases and the output head
+/// (`lm_head`) stay dense in the compute dtype.
+pub fn quantizes_tensor(name: &str, shape: &[usize]) -> bool {
+    shape.len() == 2 && name.ends_with("_proj.weight") && name.contains("layers.")
+}
+
 /// Checks that `shape` describes `len` elements, that it is non-empty, and that every value is
 /// finite. Returns the element count.
 pub(crate) fn check_input(
@@ -330,6 +338,33 @@ mod tests {
             (QuantKind::Nf4, 128, true)
         );
         assert!(QuantConfig::from_parts("q4", 64, false).is_err());
+    }
+
+    #[test]
+    fn which_tensors_are_quantised() {
+        let m = [512, 512];
+        assert!(quantizes_tensor(
+            "model.layers.0.self_attn.q_proj.weight",
+            &m
+        ));
+        assert!(quantizes_tensor(
+            "model.layers.11.mlp.down_proj.weight",
+            &[512, 1408]
+        ));
+        assert!(!quantizes_tensor(
+            "model.layers.0.self_attn.q_proj.bias",
+            &[512]
+        ));
+        assert!(!quantizes_tensor(
+            "model.embed_tokens.weight",
+            &[32000, 512]
+        ));
+        assert!(!quantizes_tensor("lm_head.weight", &[32000, 512]));
+        assert!(!quantizes_tensor(
+            "model.layers.0.input_layernorm.weight",
+            &[512]
+        ));
+        assert!(!quantizes_tensor("model.norm.weight", &[512]));
     }
 
     #[test]
