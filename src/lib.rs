@@ -22,6 +22,7 @@ pub mod lens;
 pub mod model;
 pub mod plot;
 pub mod progress;
+pub mod quant;
 pub mod repl;
 pub mod rng;
 pub mod stats;
