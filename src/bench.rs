@@ -125,7 +125,8 @@ pub fn random_model(
         None => DType::BF16,
     };
     let src = RandomSource::new(&cfg, seed);
-    let lm = Model::build(&cfg, &src, &device, dtype)?;
+    let quant = crate::model::handle::quant_config(&options)?;
+    let lm = Model::build(&cfg, &src, &device, dtype, quant)?;
     let vocab: std::collections::HashMap<String, u32> = (0..cfg.vocab_size as u32)
         .map(|i| (format!("<{i}>"), i))
         .collect();
@@ -221,93 +222,94 @@ pub fn run(m: &mut Model, spec: &BenchSpec) -> Result<BenchResult, String> {
     let params = cfg.num_params() as f64;
     let ids = random_ids(spec.batch, spec.seq, cfg.vocab_size, 1);
     let mut times = Vec::new();
-    let (tokens, flops_per_token) =
-        match spec.kind.as_str() {
-            "forward" => {
-                for i in 0..=spec.iters {
-                    let t = Instant::now();
-                    m.logits(&ids).map_err(|e| e.to_string())?;
-                    if i > 0 {
-                        times.push(t.elapsed().as_secs_f64());
-                    }
+    let (tokens, flops_per_token) = match spec.kind.as_str() {
+        "forward" => {
+            for i in 0..=spec.iters {
+                let t = Instant::now();
+                m.logits(&ids).map_err(|e| e.to_string())?;
+                if i > 0 {
+                    times.push(t.elapsed().as_secs_f64());
                 }
-                (spec.batch * spec.seq, 2.0 * params)
             }
-            "generate" => {
-                let settings = GenSettings {
-                    max_new_tokens: spec.new_tokens,
-                    sampler: Sampler {
-                        temperature: 0.0,
-                        top_k: 0,
-                        top_p: 1.0,
-                    },
-                    seed: 0,
-                    stop_at_eos: false,
-                };
-                for i in 0..=spec.iters {
-                    let t = Instant::now();
-                    m.generate_ids(&ids[0], &settings, |_| Ok(false))
-                        .map_err(|e| e.to_string())?;
-                    if i > 0 {
-                        times.push(t.elapsed().as_secs_f64());
-                    }
-                }
-                (spec.new_tokens, 2.0 * params)
-            }
-            "train" => {
-                if m.adapter.is_none() {
-                    m.add_adapter(AdapterOptions {
-                        r: Some(spec.rank),
-                        alpha: Some(2.0 * spec.rank as f64),
-                        ..Default::default()
-                    })
+            (spec.batch * spec.seq, 2.0 * params)
+        }
+        "generate" => {
+            let settings = GenSettings {
+                max_new_tokens: spec.new_tokens,
+                sampler: Sampler {
+                    temperature: 0.0,
+                    top_k: 0,
+                    top_p: 1.0,
+                },
+                seed: 0,
+                stop_at_eos: false,
+            };
+            for i in 0..=spec.iters {
+                let t = Instant::now();
+                m.generate_ids(&ids[0], &settings, |_| Ok(false))
                     .map_err(|e| e.to_string())?;
+                if i > 0 {
+                    times.push(t.elapsed().as_secs_f64());
                 }
-                let labels: Vec<Vec<i64>> = ids
-                    .iter()
-                    .map(|r| r.iter().map(|&x| i64::from(x)).collect())
-                    .collect();
-                let o = StepOptions {
-                    lr: 1e-4,
+            }
+            (spec.new_tokens, 2.0 * params)
+        }
+        "train" => {
+            if m.adapter.is_none() {
+                m.add_adapter(AdapterOptions {
+                    r: Some(spec.rank),
+                    alpha: Some(2.0 * spec.rank as f64),
                     ..Default::default()
-                };
-                for i in 0..=spec.iters {
-                    let t = Instant::now();
-                    m.train_step(&ids, &labels, &o).map_err(|e| e.to_string())?;
-                    if i > 0 {
-                        times.push(t.elapsed().as_secs_f64());
-                    }
-                }
-                (spec.batch * spec.seq, 6.0 * params)
+                })
+                .map_err(|e| e.to_string())?;
             }
-            "score" => {
-                let pairs: Vec<(String, String)> = (0..spec.batch)
-                    .map(|b| {
-                        let ctx: Vec<String> = ids[b][..spec.seq / 2]
-                            .iter()
-                            .map(|t| format!("<{t}>"))
-                            .collect();
-                        let cont: Vec<String> = ids[b][spec.seq / 2..]
-                            .iter()
-                            .map(|t| format!("<{t}>"))
-                            .collect();
-                        (ctx.join(" "), format!(" {}", cont.join(" ")))
-                    })
-                    .collect();
-                for i in 0..=spec.iters {
-                    let t = Instant::now();
-                    m.loglikelihoods(&pairs, spec.batch)
-                        .map_err(|e| e.to_string())?;
-                    if i > 0 {
-                        times.push(t.elapsed().as_secs_f64());
-                    }
+            let labels: Vec<Vec<i64>> = ids
+                .iter()
+                .map(|r| r.iter().map(|&x| i64::from(x)).collect())
+                .collect();
+            let o = StepOptions {
+                lr: 1e-4,
+                ..Default::default()
+            };
+            for i in 0..=spec.iters {
+                let t = Instant::now();
+                m.train_step(&ids, &labels, &o).map_err(|e| e.to_string())?;
+                if i > 0 {
+                    times.push(t.elapsed().as_secs_f64());
                 }
-                (spec.batch * spec.seq, 2.0 * params)
             }
-            other => return Err(format!(
+            (spec.batch * spec.seq, 6.0 * params)
+        }
+        "score" => {
+            let pairs: Vec<(String, String)> = (0..spec.batch)
+                .map(|b| {
+                    let ctx: Vec<String> = ids[b][..spec.seq / 2]
+                        .iter()
+                        .map(|t| format!("<{t}>"))
+                        .collect();
+                    let cont: Vec<String> = ids[b][spec.seq / 2..]
+                        .iter()
+                        .map(|t| format!("<{t}>"))
+                        .collect();
+                    (ctx.join(" "), format!(" {}", cont.join(" ")))
+                })
+                .collect();
+            for i in 0..=spec.iters {
+                let t = Instant::now();
+                m.loglikelihoods(&pairs, spec.batch)
+                    .map_err(|e| e.to_string())?;
+                if i > 0 {
+                    times.push(t.elapsed().as_secs_f64());
+                }
+            }
+            (spec.batch * spec.seq, 2.0 * params)
+        }
+        other => {
+            return Err(format!(
                 "unknown benchmark '{other}' (expected one of: forward, generate, train, score)"
-            )),
-        };
+            ))
+        }
+    };
     let s = median(times);
     let tps = tokens as f64 / s;
     Ok(BenchResult {

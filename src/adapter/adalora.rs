@@ -18,11 +18,12 @@
 use super::lora::factors;
 use super::{dropout, AdapterCtx, AdapterError, LinearAdapter, LoraFactors, Param};
 use crate::model::linear::Linear;
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use crate::quant::QuantBackend;
+use burn::tensor::{Tensor, TensorData};
 use std::collections::BTreeMap;
 
 /// AdaLoRA on one linear layer.
-pub struct AdaLoraLayer<B: Backend> {
+pub struct AdaLoraLayer<B: QuantBackend> {
     /// `lora_A`, `[r, in]`.
     pub a: Param<B>,
     /// `lora_E`, `[r, 1]`.
@@ -39,7 +40,7 @@ pub struct AdaLoraLayer<B: Backend> {
     pub mask: Vec<bool>,
 }
 
-impl<B: Backend> AdaLoraLayer<B> {
+impl<B: QuantBackend> AdaLoraLayer<B> {
     /// Builds the layer from host values.
     pub fn from_host(
         a: Vec<f32>,
@@ -84,7 +85,7 @@ impl<B: Backend> AdaLoraLayer<B> {
     }
 }
 
-impl<B: Backend> LinearAdapter<B> for AdaLoraLayer<B> {
+impl<B: QuantBackend> LinearAdapter<B> for AdaLoraLayer<B> {
     fn method(&self) -> &'static str {
         "adalora"
     }
@@ -134,7 +135,7 @@ impl<B: Backend> LinearAdapter<B> for AdaLoraLayer<B> {
 
 /// The orthogonality regulariser over all AdaLoRA layers (mean Frobenius norm of `AAᵀ − I` and
 /// `BᵀB − I`), to be multiplied by `orth_reg` and added to the loss.
-pub fn orth_regulariser<B: Backend>(layers: &[&AdaLoraLayer<B>]) -> Option<Tensor<B, 1>> {
+pub fn orth_regulariser<B: QuantBackend>(layers: &[&AdaLoraLayer<B>]) -> Option<Tensor<B, 1>> {
     let mut terms = Vec::new();
     for l in layers {
         for (p, is_a) in [(&l.a, true), (&l.b, false)] {

@@ -17,8 +17,9 @@ use super::{targets, AdapterError, AdapterOptions, LinearAdapter, Method};
 use crate::model::handle::to_host;
 use crate::model::linear::{BaseWeight, Linear};
 use crate::model::llama::CausalLm;
+use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use std::collections::BTreeMap;
 
 /// PiSSA's initial factors of one module (needed to convert the trained adapter on save).
@@ -50,12 +51,12 @@ pub fn is_feedforward(module: &str, ff: &[String]) -> bool {
 }
 
 /// Replaces a dense base weight (PiSSA residual, merges).
-pub fn set_dense_weight<B: Backend>(layer: &mut Linear<B>, w: Tensor<B, 2>) {
+pub fn set_dense_weight<B: QuantBackend>(layer: &mut Linear<B>, w: Tensor<B, 2>) {
     layer.weight = BaseWeight::Dense(w);
 }
 
 /// Attaches a new adapter; errors if one is attached already.
-pub fn attach<B: Backend>(
+pub fn attach<B: QuantBackend>(
     lm: &mut CausalLm<B>,
     opts: &AdapterOptions,
 ) -> Result<Attached, AdapterError> {

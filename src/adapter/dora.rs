@@ -13,10 +13,11 @@
 use super::lora::LoraLayer;
 use super::{dropout, AdapterCtx, AdapterError, LinearAdapter, LoraFactors, Param};
 use crate::model::linear::Linear;
-use burn::tensor::{backend::Backend, DType, Tensor};
+use crate::quant::QuantBackend;
+use burn::tensor::{DType, Tensor};
 
 /// DoRA on one linear layer.
-pub struct DoraLayer<B: Backend> {
+pub struct DoraLayer<B: QuantBackend> {
     /// The low-rank direction update.
     pub lora: LoraLayer<B>,
     /// `lora_magnitude_vector`, stored `[1, out]`.
@@ -25,7 +26,7 @@ pub struct DoraLayer<B: Backend> {
     pub w_row_sq: Tensor<B, 2>,
 }
 
-fn f32t<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
+fn f32t<B: QuantBackend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
     if t.dtype() == DType::F32 {
         t
     } else {
@@ -34,11 +35,11 @@ fn f32t<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
 }
 
 /// `‖W_i‖²` per output row, `[1, out]`.
-pub fn row_norm_sq<B: Backend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
+pub fn row_norm_sq<B: QuantBackend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
     f32t(w).square().sum_dim(1).transpose()
 }
 
-impl<B: Backend> DoraLayer<B> {
+impl<B: QuantBackend> DoraLayer<B> {
     /// Wraps a LoRA layer; the magnitude starts at `‖W + sBA‖` per row.
     pub fn new(lora: LoraLayer<B>, layer: &Linear<B>) -> Self {
         let w_row_sq = row_norm_sq(layer.dense_weight());
@@ -72,7 +73,7 @@ impl<B: Backend> DoraLayer<B> {
     }
 }
 
-impl<B: Backend> LinearAdapter<B> for DoraLayer<B> {
+impl<B: QuantBackend> LinearAdapter<B> for DoraLayer<B> {
     fn method(&self) -> &'static str {
         "dora"
     }

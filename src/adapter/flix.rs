@@ -15,11 +15,12 @@
 use super::lora::{factors, LoraLayer};
 use super::{dropout, AdapterCtx, AdapterError, LinearAdapter, LoraFactors, Param, RowMask};
 use crate::model::linear::Linear;
-use burn::tensor::{backend::Backend, Tensor};
+use crate::quant::QuantBackend;
+use burn::tensor::Tensor;
 use std::collections::BTreeMap;
 
 /// One feature value's LoRA.
-pub struct FlixExpert<B: Backend> {
+pub struct FlixExpert<B: QuantBackend> {
     /// Feature name (e.g. `lang`).
     pub feature: String,
     /// Feature value (e.g. `ur`).
@@ -28,7 +29,7 @@ pub struct FlixExpert<B: Backend> {
     pub lora: LoraLayer<B>,
 }
 
-impl<B: Backend> FlixExpert<B> {
+impl<B: QuantBackend> FlixExpert<B> {
     /// The routing key `feature=value`.
     pub fn key(&self) -> String {
         format!("{}={}", self.feature, self.value)
@@ -36,7 +37,7 @@ impl<B: Backend> FlixExpert<B> {
 }
 
 /// FLix on one linear layer.
-pub struct FlixLayer<B: Backend> {
+pub struct FlixLayer<B: QuantBackend> {
     /// One LoRA per feature value.
     pub experts: Vec<FlixExpert<B>>,
     /// The inference-time selection: feature → active value (absent = feature unused).
@@ -45,7 +46,7 @@ pub struct FlixLayer<B: Backend> {
     pub dropout: f64,
 }
 
-impl<B: Backend> FlixLayer<B> {
+impl<B: QuantBackend> FlixLayer<B> {
     fn mask_for(&self, e: &FlixExpert<B>, ctx: &AdapterCtx<B>) -> RowMask<B> {
         match ctx.routing.get(&e.key()) {
             Some(m) => m.clone(),
@@ -54,7 +55,7 @@ impl<B: Backend> FlixLayer<B> {
     }
 }
 
-impl<B: Backend> LinearAdapter<B> for FlixLayer<B> {
+impl<B: QuantBackend> LinearAdapter<B> for FlixLayer<B> {
     fn method(&self) -> &'static str {
         "flix"
     }

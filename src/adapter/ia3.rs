@@ -8,17 +8,18 @@
 
 use super::{AdapterCtx, AdapterError, LinearAdapter, LoraFactors, Param};
 use crate::model::linear::Linear;
-use burn::tensor::{backend::Backend, Tensor};
+use crate::quant::QuantBackend;
+use burn::tensor::Tensor;
 
 /// IA³ on one linear layer.
-pub struct Ia3Layer<B: Backend> {
+pub struct Ia3Layer<B: QuantBackend> {
     /// `ia3_l`, stored `[1, out]` (or `[1, in]` for feed-forward modules).
     pub l: Param<B>,
     /// Whether the input (feed-forward) rather than the output is scaled.
     pub feedforward: bool,
 }
 
-impl<B: Backend> Ia3Layer<B> {
+impl<B: QuantBackend> Ia3Layer<B> {
     /// Ones-initialised scaling for a layer.
     pub fn new(layer: &Linear<B>, feedforward: bool, device: &B::Device) -> Self {
         let (n, saved) = if feedforward {
@@ -33,7 +34,7 @@ impl<B: Backend> Ia3Layer<B> {
     }
 }
 
-impl<B: Backend> LinearAdapter<B> for Ia3Layer<B> {
+impl<B: QuantBackend> LinearAdapter<B> for Ia3Layer<B> {
     fn method(&self) -> &'static str {
         "ia3"
     }

@@ -10,8 +10,9 @@
 use super::{dropout, AdapterCtx, AdapterError, LinearAdapter, LoraFactors, Param};
 use crate::model::handle::to_host;
 use crate::model::linear::Linear;
+use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 /// The LoRA scale `alpha/r` or `alpha/√r`.
 pub fn scaling(alpha: f64, r: usize, rslora: bool) -> f64 {
@@ -23,7 +24,7 @@ pub fn scaling(alpha: f64, r: usize, rslora: bool) -> f64 {
 }
 
 /// LoRA on one linear layer.
-pub struct LoraLayer<B: Backend> {
+pub struct LoraLayer<B: QuantBackend> {
     /// `lora_A.weight`, `[r, in]`.
     pub a: Param<B>,
     /// `lora_B.weight`, `[out, r]`.
@@ -38,7 +39,7 @@ pub struct LoraLayer<B: Backend> {
     pub kind: &'static str,
 }
 
-impl<B: Backend> LoraLayer<B> {
+impl<B: QuantBackend> LoraLayer<B> {
     /// Builds the layer from host values of A (`[r, in]`) and B (`[out, r]`).
     pub fn from_host(
         a: Vec<f32>,
@@ -81,7 +82,7 @@ impl<B: Backend> LoraLayer<B> {
 }
 
 /// Host copies of A and B as [`LoraFactors`].
-pub fn factors<B: Backend>(
+pub fn factors<B: QuantBackend>(
     a: Tensor<B, 2>,
     b: Tensor<B, 2>,
     scale: f64,
@@ -97,7 +98,7 @@ pub fn factors<B: Backend>(
     })
 }
 
-impl<B: Backend> LinearAdapter<B> for LoraLayer<B> {
+impl<B: QuantBackend> LinearAdapter<B> for LoraLayer<B> {
     fn method(&self) -> &'static str {
         self.kind
     }

@@ -24,7 +24,8 @@ pub mod vera;
 pub use options::{AdapterOptions, Method, Targets};
 
 use crate::model::linear::Linear;
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use crate::quant::QuantBackend;
+use burn::tensor::{Tensor, TensorData};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -79,7 +80,7 @@ impl AdapterError {
 }
 
 /// A tensor of an adapter, with the key suffix and shape PEFT saves it under.
-pub struct Param<B: Backend> {
+pub struct Param<B: QuantBackend> {
     /// Key suffix after the module path, e.g. `lora_A.weight` or `lora_magnitude_vector`.
     pub key: String,
     /// The value, stored 2-D internally.
@@ -94,7 +95,7 @@ pub struct Param<B: Backend> {
     pub exp_avg_sq: Option<Tensor<B, 2>>,
 }
 
-impl<B: Backend> Param<B> {
+impl<B: QuantBackend> Param<B> {
     /// A trainable parameter from host values of `shape2d`, saved as `saved_shape`.
     pub fn new(
         key: &str,
@@ -126,7 +127,7 @@ impl<B: Backend> Param<B> {
 
 /// Which FLix feature adapters are active, per row of the flattened batch.
 #[derive(Clone)]
-pub enum RowMask<B: Backend> {
+pub enum RowMask<B: QuantBackend> {
     /// Active (or not) for every row.
     All(bool),
     /// Active where the `[N, 1]` mask is 1.
@@ -134,7 +135,7 @@ pub enum RowMask<B: Backend> {
 }
 
 /// Per-forward state the adapters need: training mode, the dropout generator and FLix routing.
-pub struct AdapterCtx<B: Backend> {
+pub struct AdapterCtx<B: QuantBackend> {
     /// Whether this is a training forward pass (enables dropout).
     pub train: bool,
     /// Generator for dropout masks (ChaCha8, seeded by the trainer).
@@ -144,7 +145,7 @@ pub struct AdapterCtx<B: Backend> {
     pub routing: HashMap<String, RowMask<B>>,
 }
 
-impl<B: Backend> AdapterCtx<B> {
+impl<B: QuantBackend> AdapterCtx<B> {
     /// Inference context: no dropout, features as set on the model.
     pub fn eval() -> Self {
         AdapterCtx {
@@ -165,7 +166,7 @@ impl<B: Backend> AdapterCtx<B> {
 }
 
 /// Inverted dropout on `x` (`[N, F]`) with probability `p`, only in training mode.
-pub fn dropout<B: Backend>(x: Tensor<B, 2>, p: f64, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
+pub fn dropout<B: QuantBackend>(x: Tensor<B, 2>, p: f64, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
     if !ctx.train || p <= 0.0 {
         return x;
     }
@@ -203,7 +204,7 @@ pub struct LoraFactors {
 }
 
 /// A parameter-efficient update of one linear layer.
-pub trait LinearAdapter<B: Backend> {
+pub trait LinearAdapter<B: QuantBackend> {
     /// The method's name (`"lora"`, `"dora"`, ...).
     fn method(&self) -> &'static str;
     /// Computes the layer output with the update applied.

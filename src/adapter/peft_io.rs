@@ -21,15 +21,16 @@ use super::vera::VeraLayer;
 use super::{AdapterError, AdapterOptions, LinearAdapter, Method, Param, Targets};
 use crate::model::handle::to_host;
 use crate::model::llama::CausalLm;
+use crate::quant::QuantBackend;
 use crate::tensor::{load_safetensors, HostTensor};
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 const PREFIX: &str = "base_model.model.";
 
-fn host<B: Backend>(p: &Param<B>) -> Result<Vec<f32>, AdapterError> {
+fn host<B: QuantBackend>(p: &Param<B>) -> Result<Vec<f32>, AdapterError> {
     to_host(p.get())
         .map(|x| x.1)
         .map_err(|e| AdapterError::Unsupported(e.to_string()))
@@ -54,7 +55,7 @@ fn keep(v: &[f32], rows: usize, cols: usize, axis: usize, mask: &[bool]) -> Vec<
 }
 
 /// The adapter's tensors under their PEFT keys, exactly as `save_adapter` writes them.
-pub fn adapter_tensors<B: Backend>(
+pub fn adapter_tensors<B: QuantBackend>(
     lm: &CausalLm<B>,
     st: &AdapterState,
 ) -> Result<BTreeMap<String, HostTensor>, AdapterError> {
@@ -203,7 +204,7 @@ pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterE
 }
 
 /// Writes the adapter directory (atomically per file).
-pub fn save<B: Backend>(
+pub fn save<B: QuantBackend>(
     lm: &CausalLm<B>,
     st: &AdapterState,
     dir: &Path,
@@ -261,7 +262,10 @@ fn pattern_value(cfg: &Value, key: &str, module: &str) -> Option<f64> {
 }
 
 /// Reads a PEFT adapter directory and attaches it to the model.
-pub fn load<B: Backend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState, AdapterError> {
+pub fn load<B: QuantBackend>(
+    lm: &mut CausalLm<B>,
+    dir: &Path,
+) -> Result<AdapterState, AdapterError> {
     let cfg_path = dir.join("adapter_config.json");
     let text = std::fs::read_to_string(&cfg_path)
         .map_err(|e| AdapterError::file(cfg_path.display(), e))?;

@@ -11,10 +11,11 @@
 use super::lora::factors;
 use super::{dropout, AdapterCtx, AdapterError, LinearAdapter, LoraFactors, Param};
 use crate::model::linear::Linear;
-use burn::tensor::{backend::Backend, Tensor};
+use crate::quant::QuantBackend;
+use burn::tensor::Tensor;
 
 /// VeRA on one linear layer.
-pub struct VeraLayer<B: Backend> {
+pub struct VeraLayer<B: QuantBackend> {
     /// `vera_lambda_d`, stored `[1, r]`.
     pub lambda_d: Param<B>,
     /// `vera_lambda_b`, stored `[1, out]`.
@@ -27,7 +28,7 @@ pub struct VeraLayer<B: Backend> {
     pub dropout: f64,
 }
 
-impl<B: Backend> VeraLayer<B> {
+impl<B: QuantBackend> VeraLayer<B> {
     /// Slices the shared matrices for a layer and sets `λ_d = d_initial`, `λ_b = 0`.
     pub fn new(
         shared_a: &Tensor<B, 2>,
@@ -68,7 +69,7 @@ impl<B: Backend> VeraLayer<B> {
     }
 }
 
-impl<B: Backend> LinearAdapter<B> for VeraLayer<B> {
+impl<B: QuantBackend> LinearAdapter<B> for VeraLayer<B> {
     fn method(&self) -> &'static str {
         "vera"
     }

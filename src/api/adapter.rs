@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use super::tensor::to_map;
 use crate::adapter::AdapterOptions;
 use crate::host::convert::row_to_map;
-use crate::host::{bind, fail, parse_opts, register_handle, Handle, ResultExt, RhaiResult, Session};
+use crate::host::{
+    bind, fail, parse_opts, register_handle, Handle, ResultExt, RhaiResult, Session,
+};
 use crate::model::Model;
 
 /// The adapter attached to a model (a view: it reads the model's current adapter).
@@ -34,11 +36,17 @@ impl std::fmt::Display for Adapter {
     }
 }
 
-fn with_model<R>(a: &Handle<Adapter>, fn_name: &str, f: impl FnOnce(&Model) -> RhaiResult<R>) -> RhaiResult<R> {
+fn with_model<R>(
+    a: &Handle<Adapter>,
+    fn_name: &str,
+    f: impl FnOnce(&Model) -> RhaiResult<R>,
+) -> RhaiResult<R> {
     let ad = a.borrow(fn_name)?;
     let m = ad.model.borrow(fn_name)?;
     if m.adapter.is_none() {
-        return Err(fail(format!("{fn_name}: this adapter was removed or merged")));
+        return Err(fail(format!(
+            "{fn_name}: this adapter was removed or merged"
+        )));
     }
     f(&m)
 }
@@ -70,15 +78,41 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     bind(engine, "export_lora", ["m", "dir"], "Writes the update as a plain LoRA that vLLM and PEFT load (VeRA, AdaLoRA, PiSSA, a FLix feature combination; LoRA itself). Returns the rank.", |m: &mut Handle<Model>, d: &str| -> RhaiResult<INT> {
         Ok(m.borrow("export_lora")?.export_lora(std::path::Path::new(d)).ctx("export_lora")? as INT)
     });
-    bind(engine, "merge_adapter", ["m"], "Folds the adapter into the base weights and detaches it.", |m: &mut Handle<Model>| -> RhaiResult<()> {
-        m.borrow_mut("merge_adapter")?.merge_adapter().ctx("merge_adapter")
-    });
-    bind(engine, "remove_adapter", ["m"], "Detaches the adapter and restores the original base weights.", |m: &mut Handle<Model>| -> RhaiResult<()> {
-        m.borrow_mut("remove_adapter")?.remove_adapter().ctx("remove_adapter")
-    });
-    bind(engine, "adapter_tensors", ["m"], "The adapter's tensors under the PEFT key names they are saved with.", |m: &mut Handle<Model>| -> RhaiResult<rhai::Map> {
-        Ok(to_map(m.borrow("adapter_tensors")?.adapter_tensors().ctx("adapter_tensors")?))
-    });
+    bind(
+        engine,
+        "merge_adapter",
+        ["m"],
+        "Folds the adapter into the base weights and detaches it.",
+        |m: &mut Handle<Model>| -> RhaiResult<()> {
+            m.borrow_mut("merge_adapter")?
+                .merge_adapter()
+                .ctx("merge_adapter")
+        },
+    );
+    bind(
+        engine,
+        "remove_adapter",
+        ["m"],
+        "Detaches the adapter and restores the original base weights.",
+        |m: &mut Handle<Model>| -> RhaiResult<()> {
+            m.borrow_mut("remove_adapter")?
+                .remove_adapter()
+                .ctx("remove_adapter")
+        },
+    );
+    bind(
+        engine,
+        "adapter_tensors",
+        ["m"],
+        "The adapter's tensors under the PEFT key names they are saved with.",
+        |m: &mut Handle<Model>| -> RhaiResult<rhai::Map> {
+            Ok(to_map(
+                m.borrow("adapter_tensors")?
+                    .adapter_tensors()
+                    .ctx("adapter_tensors")?,
+            ))
+        },
+    );
     bind(engine, "set_features", ["m", "features"], "
         FLix: selects the active feature adapters (a feature may be omitted; combinations unseen in training are allowed).
 
@@ -92,13 +126,35 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         }
         m.borrow_mut("set_features")?.set_features(sel).ctx("set_features")
     });
-    bind(engine, "trainable_params", ["a"], "Number of trainable adapter parameters.", |a: &mut Handle<Adapter>| -> RhaiResult<INT> {
-        with_model(a, "trainable_params", |m| Ok(m.trainable_params() as INT))
-    });
-    bind(engine, "trainable_percent", ["a"], "Trainable parameters as a percentage of all parameters (PEFT's count).", |a: &mut Handle<Adapter>| -> RhaiResult<FLOAT> {
-        with_model(a, "trainable_percent", |m| Ok(100.0 * m.trainable_params() as f64 / m.all_params() as f64))
-    });
-    bind(engine, "info", ["a"], "The adapter's method, ranks, targets and parameter counts.", |a: &mut Handle<Adapter>| -> RhaiResult<Map> {
-        with_model(a, "info", |m| Ok(row_to_map(&m.adapter_info().ctx("info")?)))
-    });
+    bind(
+        engine,
+        "trainable_params",
+        ["a"],
+        "Number of trainable adapter parameters.",
+        |a: &mut Handle<Adapter>| -> RhaiResult<INT> {
+            with_model(a, "trainable_params", |m| Ok(m.trainable_params() as INT))
+        },
+    );
+    bind(
+        engine,
+        "trainable_percent",
+        ["a"],
+        "Trainable parameters as a percentage of all parameters (PEFT's count).",
+        |a: &mut Handle<Adapter>| -> RhaiResult<FLOAT> {
+            with_model(a, "trainable_percent", |m| {
+                Ok(100.0 * m.trainable_params() as f64 / m.all_params() as f64)
+            })
+        },
+    );
+    bind(
+        engine,
+        "info",
+        ["a"],
+        "The adapter's method, ranks, targets and parameter counts.",
+        |a: &mut Handle<Adapter>| -> RhaiResult<Map> {
+            with_model(a, "info", |m| {
+                Ok(row_to_map(&m.adapter_info().ctx("info")?))
+            })
+        },
+    );
 }

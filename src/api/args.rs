@@ -6,7 +6,8 @@ use rhai::{Array, Dynamic, INT};
 use crate::host::{fail, RhaiResult};
 
 fn int_of(fn_name: &str, what: &str, v: &Dynamic) -> RhaiResult<INT> {
-    v.as_int().map_err(|t| fail(format!("{fn_name}: {what} must be integers (got a {t})")))
+    v.as_int()
+        .map_err(|t| fail(format!("{fn_name}: {what} must be integers (got a {t})")))
 }
 
 /// A token id array.
@@ -29,10 +30,11 @@ pub fn id_rows(fn_name: &str, a: &Array) -> RhaiResult<Vec<Vec<u32>>> {
     a.iter()
         .enumerate()
         .map(|(i, row)| {
-            let r = row
-                .clone()
-                .into_array()
-                .map_err(|t| fail(format!("{fn_name}: row {i} must be an array of ids (got a {t})")))?;
+            let r = row.clone().into_array().map_err(|t| {
+                fail(format!(
+                    "{fn_name}: row {i} must be an array of ids (got a {t})"
+                ))
+            })?;
             ids(fn_name, &r)
         })
         .collect()
@@ -43,10 +45,11 @@ pub fn label_rows(fn_name: &str, a: &Array) -> RhaiResult<Vec<Vec<i64>>> {
     a.iter()
         .enumerate()
         .map(|(i, row)| {
-            let r = row
-                .clone()
-                .into_array()
-                .map_err(|t| fail(format!("{fn_name}: labels row {i} must be an array (got a {t})")))?;
+            let r = row.clone().into_array().map_err(|t| {
+                fail(format!(
+                    "{fn_name}: labels row {i} must be an array (got a {t})"
+                ))
+            })?;
             r.iter().map(|v| int_of(fn_name, "labels", v)).collect()
         })
         .collect()
@@ -76,5 +79,7 @@ pub fn floats(fn_name: &str, what: &str, a: &Array) -> RhaiResult<Vec<f64>> {
 
 /// Ids back to a script array.
 pub fn to_array(ids: &[u32]) -> Array {
-    ids.iter().map(|&i| Dynamic::from_int(INT::from(i))).collect()
+    ids.iter()
+        .map(|&i| Dynamic::from_int(INT::from(i)))
+        .collect()
 }

@@ -5,7 +5,9 @@ use serde::Deserialize;
 
 use crate::data::{bactrian_partition, load_dataset, mixture, Dataset, MixBy, MixtureOptions};
 use crate::host::convert::{from_json, map_to_row, row_to_map, to_json};
-use crate::host::{bind, fail, parse_opts, register_handle, Handle, ResultExt, RhaiResult, Session};
+use crate::host::{
+    bind, fail, parse_opts, register_handle, Handle, ResultExt, RhaiResult, Session,
+};
 use crate::model::Model;
 use crate::value::{Row, Value};
 
@@ -46,10 +48,11 @@ pub fn rows_of(fn_name: &str, v: &Dynamic) -> RhaiResult<Vec<Row>> {
     if let Some(d) = v.clone().try_cast::<D>() {
         return Ok(d.borrow(fn_name)?.rows().to_vec());
     }
-    let a = v
-        .clone()
-        .into_array()
-        .map_err(|t| fail(format!("{fn_name}: expected a Dataset or an array of maps (got a {t})")))?;
+    let a = v.clone().into_array().map_err(|t| {
+        fail(format!(
+            "{fn_name}: expected a Dataset or an array of maps (got a {t})"
+        ))
+    })?;
     a.iter()
         .enumerate()
         .map(|(i, r)| {
@@ -70,7 +73,14 @@ fn text_tokens(m: &Model, row: &Row) -> Result<usize, crate::data::DataError> {
     let mut n = 0;
     for v in row.values() {
         if let Value::String(s) = v {
-            n += m.tokenizer.encode_plain(s).map_err(|e| crate::data::DataError::Invalid { func: "mixture", msg: e.to_string() })?.len();
+            n += m
+                .tokenizer
+                .encode_plain(s)
+                .map_err(|e| crate::data::DataError::Invalid {
+                    func: "mixture",
+                    msg: e.to_string(),
+                })?
+                .len();
         }
     }
     Ok(n)
@@ -88,29 +98,70 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ```";
     let load = |p: &str, o: &Map| -> RhaiResult<D> {
         let o: LoadOpts = parse_opts("load_dataset", o)?;
-        let opts = crate::data::LoadOptions { split: o.split, limit: o.limit };
+        let opts = crate::data::LoadOptions {
+            split: o.split,
+            limit: o.limit,
+        };
         Ok(Handle::new(load_dataset(p, &opts).ctx("load_dataset")?))
     };
-    bind(engine, "load_dataset", ["path"], doc_load, move |p: &str| load(p, &Map::new()));
-    bind(engine, "load_dataset", ["path", "opts"], doc_load, move |p: &str, o: Map| load(p, &o));
-    bind(engine, "dataset", ["rows"], "A dataset from an array of maps.", |a: Array| -> RhaiResult<D> {
-        let v = to_json(&Dynamic::from_array(a)).map_err(|e| fail(format!("dataset: {e}")))?;
-        let Value::Array(items) = v else { return Err(fail("dataset: expected an array of maps")) };
-        Ok(Handle::new(Dataset::from_values(items).ctx("dataset")?))
-    });
-    bind(engine, "len", ["d"], "Number of rows.", |d: &mut D| -> RhaiResult<INT> { Ok(d.borrow("len")?.len() as INT) });
+    bind(
+        engine,
+        "load_dataset",
+        ["path"],
+        doc_load,
+        move |p: &str| load(p, &Map::new()),
+    );
+    bind(
+        engine,
+        "load_dataset",
+        ["path", "opts"],
+        doc_load,
+        move |p: &str, o: Map| load(p, &o),
+    );
+    bind(
+        engine,
+        "dataset",
+        ["rows"],
+        "A dataset from an array of maps.",
+        |a: Array| -> RhaiResult<D> {
+            let v = to_json(&Dynamic::from_array(a)).map_err(|e| fail(format!("dataset: {e}")))?;
+            let Value::Array(items) = v else {
+                return Err(fail("dataset: expected an array of maps"));
+            };
+            Ok(Handle::new(Dataset::from_values(items).ctx("dataset")?))
+        },
+    );
+    bind(
+        engine,
+        "len",
+        ["d"],
+        "Number of rows.",
+        |d: &mut D| -> RhaiResult<INT> { Ok(d.borrow("len")?.len() as INT) },
+    );
     engine.register_indexer_get(|d: &mut D, i: INT| -> RhaiResult<Map> {
         let ds = d.borrow("d[i]")?;
         let n = ds.len() as INT;
         let j = if i < 0 { i + n } else { i };
         if j < 0 || j >= n {
-            return Err(fail(format!("d[i]: index {i} out of bounds for a dataset of {n} rows")));
+            return Err(fail(format!(
+                "d[i]: index {i} out of bounds for a dataset of {n} rows"
+            )));
         }
         Ok(row_to_map(ds.row(j as usize).ctx("d[i]")?))
     });
-    bind(engine, "rows", ["d"], "All rows as an array of maps.", |d: &mut D| -> RhaiResult<Array> {
-        Ok(d.borrow("rows")?.rows().iter().map(|r| Dynamic::from_map(row_to_map(r))).collect())
-    });
+    bind(
+        engine,
+        "rows",
+        ["d"],
+        "All rows as an array of maps.",
+        |d: &mut D| -> RhaiResult<Array> {
+            Ok(d.borrow("rows")?
+                .rows()
+                .iter()
+                .map(|r| Dynamic::from_map(row_to_map(r)))
+                .collect())
+        },
+    );
     bind(engine, "filter", ["d", "predicate"], "Rows for which the closure returns true.\n\n```rhai\nlet ur = d.filter(|r| r.lang == \"ur\");\n```", |ctx: NativeCallContext, d: &mut D, f: FnPtr| -> RhaiResult<D> {
         let ds = d.borrow("filter")?.clone();
         let out = ds.filter(|r| -> RhaiResult<bool> {
@@ -118,47 +169,120 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         })?;
         Ok(Handle::new(out))
     });
-    bind(engine, "map", ["d", "f"], "Each row replaced by the closure's result (a map).", |ctx: NativeCallContext, d: &mut D, f: FnPtr| -> RhaiResult<D> {
-        let ds = d.borrow("map")?.clone();
-        let out = ds.map(|r| -> RhaiResult<Row> {
-            let v = call_row(&ctx, &f, r)?;
-            let m = v.try_cast::<Map>().ok_or_else(|| fail("map: the closure must return a map"))?;
-            map_to_row(&m).map_err(|e| fail(format!("map: {e}")))
-        })?;
-        Ok(Handle::new(out))
-    });
-    bind(engine, "shuffle", ["d", "seed"], "Rows in a seeded random order (ChaCha8).", |d: &mut D, s: INT| -> RhaiResult<D> {
-        Ok(Handle::new(d.borrow("shuffle")?.shuffle(s as u64)))
-    });
-    bind(engine, "take", ["d", "n"], "The first n rows.", |d: &mut D, n: INT| -> RhaiResult<D> {
-        Ok(Handle::new(d.borrow("take")?.take(n.max(0) as usize)))
-    });
-    bind(engine, "skip", ["d", "n"], "All rows after the first n.", |d: &mut D, n: INT| -> RhaiResult<D> {
-        Ok(Handle::new(d.borrow("skip")?.skip(n.max(0) as usize)))
-    });
-    bind(engine, "sample", ["d", "n", "seed"], "n rows drawn without replacement with the seed.", |d: &mut D, n: INT, s: INT| -> RhaiResult<D> {
-        if n < 0 {
-            return Err(fail(format!("sample: n must be >= 0 (got {n})")));
-        }
-        Ok(Handle::new(d.borrow("sample")?.sample(n as usize, s as u64).ctx("sample")?))
-    });
-    bind(engine, "stratified_sample", ["d", "n", "field", "seed"], "n rows with the strata of `field` in proportion (largest remainder), drawn with the seed.", |d: &mut D, n: INT, field: &str, s: INT| -> RhaiResult<D> {
-        if n < 0 {
-            return Err(fail(format!("stratified_sample: n must be >= 0 (got {n})")));
-        }
-        Ok(Handle::new(d.borrow("stratified_sample")?.stratified_sample(n as usize, field, s as u64).ctx("stratified_sample")?))
-    });
-    bind(engine, "concat", ["d", "other"], "Rows of both datasets.", |d: &mut D, o: D| -> RhaiResult<D> {
-        let other = o.borrow("concat")?.clone();
-        Ok(Handle::new(d.borrow("concat")?.concat(&other)))
-    });
-    bind(engine, "column", ["d", "name"], "The values of one field.", |d: &mut D, name: &str| -> RhaiResult<Array> {
-        Ok(d.borrow("column")?.column(name).ctx("column")?.iter().map(from_json).collect())
-    });
-    bind(engine, "save", ["d", "path"], "Writes the rows (.jsonl, .json or .csv by extension).", |d: &mut D, p: &str| -> RhaiResult<()> {
-        d.borrow("save")?.save(p).ctx("save")
-    });
-    bind(engine, "hash", ["d"], "sha256 of the rows (for provenance).", |d: &mut D| -> RhaiResult<String> { Ok(d.borrow("hash")?.hash()) });
+    bind(
+        engine,
+        "map",
+        ["d", "f"],
+        "Each row replaced by the closure's result (a map).",
+        |ctx: NativeCallContext, d: &mut D, f: FnPtr| -> RhaiResult<D> {
+            let ds = d.borrow("map")?.clone();
+            let out = ds.map(|r| -> RhaiResult<Row> {
+                let v = call_row(&ctx, &f, r)?;
+                let m = v
+                    .try_cast::<Map>()
+                    .ok_or_else(|| fail("map: the closure must return a map"))?;
+                map_to_row(&m).map_err(|e| fail(format!("map: {e}")))
+            })?;
+            Ok(Handle::new(out))
+        },
+    );
+    bind(
+        engine,
+        "shuffle",
+        ["d", "seed"],
+        "Rows in a seeded random order (ChaCha8).",
+        |d: &mut D, s: INT| -> RhaiResult<D> {
+            Ok(Handle::new(d.borrow("shuffle")?.shuffle(s as u64)))
+        },
+    );
+    bind(
+        engine,
+        "take",
+        ["d", "n"],
+        "The first n rows.",
+        |d: &mut D, n: INT| -> RhaiResult<D> {
+            Ok(Handle::new(d.borrow("take")?.take(n.max(0) as usize)))
+        },
+    );
+    bind(
+        engine,
+        "skip",
+        ["d", "n"],
+        "All rows after the first n.",
+        |d: &mut D, n: INT| -> RhaiResult<D> {
+            Ok(Handle::new(d.borrow("skip")?.skip(n.max(0) as usize)))
+        },
+    );
+    bind(
+        engine,
+        "sample",
+        ["d", "n", "seed"],
+        "n rows drawn without replacement with the seed.",
+        |d: &mut D, n: INT, s: INT| -> RhaiResult<D> {
+            if n < 0 {
+                return Err(fail(format!("sample: n must be >= 0 (got {n})")));
+            }
+            Ok(Handle::new(
+                d.borrow("sample")?
+                    .sample(n as usize, s as u64)
+                    .ctx("sample")?,
+            ))
+        },
+    );
+    bind(
+        engine,
+        "stratified_sample",
+        ["d", "n", "field", "seed"],
+        "n rows with the strata of `field` in proportion (largest remainder), drawn with the seed.",
+        |d: &mut D, n: INT, field: &str, s: INT| -> RhaiResult<D> {
+            if n < 0 {
+                return Err(fail(format!("stratified_sample: n must be >= 0 (got {n})")));
+            }
+            Ok(Handle::new(
+                d.borrow("stratified_sample")?
+                    .stratified_sample(n as usize, field, s as u64)
+                    .ctx("stratified_sample")?,
+            ))
+        },
+    );
+    bind(
+        engine,
+        "concat",
+        ["d", "other"],
+        "Rows of both datasets.",
+        |d: &mut D, o: D| -> RhaiResult<D> {
+            let other = o.borrow("concat")?.clone();
+            Ok(Handle::new(d.borrow("concat")?.concat(&other)))
+        },
+    );
+    bind(
+        engine,
+        "column",
+        ["d", "name"],
+        "The values of one field.",
+        |d: &mut D, name: &str| -> RhaiResult<Array> {
+            Ok(d.borrow("column")?
+                .column(name)
+                .ctx("column")?
+                .iter()
+                .map(from_json)
+                .collect())
+        },
+    );
+    bind(
+        engine,
+        "save",
+        ["d", "path"],
+        "Writes the rows (.jsonl, .json or .csv by extension).",
+        |d: &mut D, p: &str| -> RhaiResult<()> { d.borrow("save")?.save(p).ctx("save") },
+    );
+    bind(
+        engine,
+        "hash",
+        ["d"],
+        "sha256 of the rows (for provenance).",
+        |d: &mut D| -> RhaiResult<String> { Ok(d.borrow("hash")?.hash()) },
+    );
     let doc_mix = "
         Mixes datasets with exact integer counts: `ratios · total` rounded by largest remainder. Options: `ratios`, `total`, `seed`,
         `by` (\"examples\" or \"tokens\"; tokens need the model: `mixture(ds, opts, m)`).
@@ -180,20 +304,41 @@ pub fn register(engine: &mut Engine, _session: &Session) {
             })
             .collect::<RhaiResult<_>>()?;
         let refs: Vec<&Dataset> = owned.iter().collect();
-        let opts = MixtureOptions { ratios: o.ratios, total: o.total, seed: o.seed, by };
+        let opts = MixtureOptions {
+            ratios: o.ratios,
+            total: o.total,
+            seed: o.seed,
+            by,
+        };
         let out = match (by, m) {
-            (MixBy::Tokens, None) => return Err(fail("mixture: by: \"tokens\" needs the model for counting: mixture(datasets, opts, m)")),
+            (MixBy::Tokens, None) => return Err(fail(
+                "mixture: by: \"tokens\" needs the model for counting: mixture(datasets, opts, m)",
+            )),
             (MixBy::Tokens, Some(h)) => {
                 let model = h.borrow("mixture")?;
                 let mut count = |r: &Row| text_tokens(&model, r);
                 mixture(&refs, &opts, Some(&mut count)).ctx("mixture")?
             }
-            (MixBy::Examples, _) => mixture::<crate::data::DataError>(&refs, &opts, None).ctx("mixture")?,
+            (MixBy::Examples, _) => {
+                mixture::<crate::data::DataError>(&refs, &opts, None).ctx("mixture")?
+            }
         };
         Ok(Handle::new(out))
     };
-    bind(engine, "mixture", ["datasets", "opts"], doc_mix, move |d: Array, o: Map| mix(&d, &o, None));
-    bind(engine, "mixture", ["datasets", "opts", "m"], doc_mix, move |d: Array, o: Map, m: Handle<Model>| mix(&d, &o, Some(&m)));
+    bind(
+        engine,
+        "mixture",
+        ["datasets", "opts"],
+        doc_mix,
+        move |d: Array, o: Map| mix(&d, &o, None),
+    );
+    bind(
+        engine,
+        "mixture",
+        ["datasets", "opts", "m"],
+        doc_mix,
+        move |d: Array, o: Map, m: Handle<Model>| mix(&d, &o, Some(&m)),
+    );
     bind(engine, "bactrian_partition", ["datasets", "opts"], "
         Bactrian-X sampling over parallel datasets `#{ lang: dataset, ... }`: shuffle indices 0..N with the seed, split them into
         `partitions` parts, language i (keys in sorted order, as Rhai maps keep them) takes part i mod partitions. Rows get a `lang` field.", |m: Map, o: Map| -> RhaiResult<D> {

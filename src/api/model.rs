@@ -6,7 +6,9 @@ use serde::Deserialize;
 
 use super::args::{id_rows, ids, is_batch, strings, to_array};
 use crate::host::convert::row_to_map;
-use crate::host::{bind, fail, parse_opts, register_handle, Handle, ResultExt, RhaiResult, Session};
+use crate::host::{
+    bind, fail, parse_opts, register_handle, Handle, ResultExt, RhaiResult, Session,
+};
 use crate::model::generate::GenSettings;
 use crate::model::sampling::Sampler;
 use crate::model::{LoadOptions, Model};
@@ -27,7 +29,15 @@ struct GenOpts {
 
 impl Default for GenOpts {
     fn default() -> Self {
-        GenOpts { max_new_tokens: 32, stop: vec![], temperature: 0.0, top_k: 0, top_p: 1.0, seed: 0, stop_at_eos: true }
+        GenOpts {
+            max_new_tokens: 32,
+            stop: vec![],
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 0,
+            stop_at_eos: true,
+        }
     }
 }
 
@@ -41,7 +51,11 @@ impl GenOpts {
         }
         Ok(GenSettings {
             max_new_tokens: self.max_new_tokens,
-            sampler: Sampler { temperature: self.temperature, top_k: self.top_k, top_p: self.top_p },
+            sampler: Sampler {
+                temperature: self.temperature,
+                top_k: self.top_k,
+                top_p: self.top_p,
+            },
             seed: self.seed,
             stop_at_eos: self.stop_at_eos,
         })
@@ -50,7 +64,9 @@ impl GenOpts {
 
 fn load(path: &str, opts: &Map) -> RhaiResult<Handle<Model>> {
     let o: LoadOptions = parse_opts("load_model", opts)?;
-    Ok(Handle::new(Model::load(std::path::Path::new(path), o).ctx("load_model")?))
+    Ok(Handle::new(
+        Model::load(std::path::Path::new(path), o).ctx("load_model")?,
+    ))
 }
 
 fn logits(m: &Handle<Model>, a: &Array) -> RhaiResult<Handle<HostTensor>> {
@@ -67,11 +83,19 @@ fn logits(m: &Handle<Model>, a: &Array) -> RhaiResult<Handle<HostTensor>> {
 fn hidden(m: &Handle<Model>, a: &Array) -> RhaiResult<Array> {
     let m = m.borrow("hidden_states")?;
     let single = !is_batch(a);
-    let rows = if single { vec![ids("hidden_states", a)?] } else { id_rows("hidden_states", a)? };
+    let rows = if single {
+        vec![ids("hidden_states", a)?]
+    } else {
+        id_rows("hidden_states", a)?
+    };
     let hs = m.hidden_states(&rows).ctx("hidden_states")?;
     hs.into_iter()
         .map(|h| {
-            let h = if single { h.index(0).ctx("hidden_states")? } else { h };
+            let h = if single {
+                h.index(0).ctx("hidden_states")?
+            } else {
+                h
+            };
             Ok(Dynamic::from(Handle::new(h)))
         })
         .collect()
@@ -80,7 +104,9 @@ fn hidden(m: &Handle<Model>, a: &Array) -> RhaiResult<Array> {
 fn generate(m: &Handle<Model>, prompt: &str, opts: &Map) -> RhaiResult<String> {
     let o: GenOpts = parse_opts("generate", opts)?;
     let s = o.settings("generate")?;
-    m.borrow("generate")?.generate_text(prompt, &s, &o.stop).ctx("generate")
+    m.borrow("generate")?
+        .generate_text(prompt, &s, &o.stop)
+        .ctx("generate")
 }
 
 fn generate_ids(m: &Handle<Model>, a: &Array, opts: &Map) -> RhaiResult<Array> {
@@ -90,7 +116,10 @@ fn generate_ids(m: &Handle<Model>, a: &Array, opts: &Map) -> RhaiResult<Array> {
     }
     let s = o.settings("generate_ids")?;
     let prompt = ids("generate_ids", a)?;
-    let out = m.borrow("generate_ids")?.generate_ids(&prompt, &s, |_| Ok(false)).ctx("generate_ids")?;
+    let out = m
+        .borrow("generate_ids")?
+        .generate_ids(&prompt, &s, |_| Ok(false))
+        .ctx("generate_ids")?;
     Ok(to_array(&out))
 }
 
@@ -107,17 +136,39 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         let m = load_model(\"models/tiny-llama\");
         let q = load_model(\"models/llama\", #{ quant: \"nf4\", double_quant: true });
         ```";
-    bind(engine, "load_model", ["path"], doc_load, |p: &str| load(p, &Map::new()));
-    bind(engine, "load_model", ["path", "opts"], doc_load, |p: &str, o: Map| load(p, &o));
+    bind(engine, "load_model", ["path"], doc_load, |p: &str| {
+        load(p, &Map::new())
+    });
+    bind(
+        engine,
+        "load_model",
+        ["path", "opts"],
+        doc_load,
+        |p: &str, o: Map| load(p, &o),
+    );
     bind(engine, "info", ["m"], "Facts about the model: arch, layers, hidden, heads, kv_heads, vocab, params, bytes, dtype, quant, device.", |m: &mut Handle<Model>| -> RhaiResult<Map> {
         Ok(row_to_map(&m.borrow("info")?.info()))
     });
-    bind(engine, "encode", ["m", "text"], "Token ids of `text` (BOS as the tokenizer config says).", |m: &mut Handle<Model>, t: &str| -> RhaiResult<Array> {
-        Ok(to_array(&m.borrow("encode")?.encode(t).ctx("encode")?))
-    });
-    bind(engine, "decode", ["m", "ids"], "Text of token ids (special tokens kept).", |m: &mut Handle<Model>, a: Array| -> RhaiResult<String> {
-        m.borrow("decode")?.decode(&ids("decode", &a)?).ctx("decode")
-    });
+    bind(
+        engine,
+        "encode",
+        ["m", "text"],
+        "Token ids of `text` (BOS as the tokenizer config says).",
+        |m: &mut Handle<Model>, t: &str| -> RhaiResult<Array> {
+            Ok(to_array(&m.borrow("encode")?.encode(t).ctx("encode")?))
+        },
+    );
+    bind(
+        engine,
+        "decode",
+        ["m", "ids"],
+        "Text of token ids (special tokens kept).",
+        |m: &mut Handle<Model>, a: Array| -> RhaiResult<String> {
+            m.borrow("decode")?
+                .decode(&ids("decode", &a)?)
+                .ctx("decode")
+        },
+    );
     bind(engine, "logits", ["m", "ids"], "
         Logits: `[T, V]` for an array of ids, `[B, T, V]` for an array of id arrays (right-padded internally).
 
@@ -132,21 +183,54 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ```rhai
         m.generate(\"The capital of France is\", #{ max_new_tokens: 8, stop: [\"\\n\"] })
         ```";
-    bind(engine, "generate", ["m", "prompt"], doc_gen, |m: &mut Handle<Model>, p: &str| generate(m, p, &Map::new()));
-    bind(engine, "generate", ["m", "prompt", "opts"], doc_gen, |m: &mut Handle<Model>, p: &str, o: Map| generate(m, p, &o));
+    bind(
+        engine,
+        "generate",
+        ["m", "prompt"],
+        doc_gen,
+        |m: &mut Handle<Model>, p: &str| generate(m, p, &Map::new()),
+    );
+    bind(
+        engine,
+        "generate",
+        ["m", "prompt", "opts"],
+        doc_gen,
+        |m: &mut Handle<Model>, p: &str, o: Map| generate(m, p, &o),
+    );
     let doc_gi = "New token ids after `ids` (options as generate, without `stop`; `stop_at_eos` default true).";
-    bind(engine, "generate_ids", ["m", "ids"], doc_gi, |m: &mut Handle<Model>, a: Array| generate_ids(m, &a, &Map::new()));
-    bind(engine, "generate_ids", ["m", "ids", "opts"], doc_gi, |m: &mut Handle<Model>, a: Array, o: Map| generate_ids(m, &a, &o));
-    bind(engine, "loglikelihood", ["m", "context", "continuation"], "
-        lm-eval log-likelihood of `continuation` after `context`: #{ logprob, is_greedy, tokens }.", |m: &mut Handle<Model>, c: &str, x: &str| -> RhaiResult<Map> {
-        let s = m.borrow("loglikelihood")?.loglikelihoods(&[(c.to_string(), x.to_string())], 1).ctx("loglikelihood")?;
-        let s = &s[0];
-        let mut out = Map::new();
-        out.insert("logprob".into(), Dynamic::from_float(s.logprob));
-        out.insert("is_greedy".into(), Dynamic::from_bool(s.is_greedy));
-        out.insert("tokens".into(), Dynamic::from_int(s.tokens as INT));
-        Ok(out)
-    });
+    bind(
+        engine,
+        "generate_ids",
+        ["m", "ids"],
+        doc_gi,
+        |m: &mut Handle<Model>, a: Array| generate_ids(m, &a, &Map::new()),
+    );
+    bind(
+        engine,
+        "generate_ids",
+        ["m", "ids", "opts"],
+        doc_gi,
+        |m: &mut Handle<Model>, a: Array, o: Map| generate_ids(m, &a, &o),
+    );
+    bind(
+        engine,
+        "loglikelihood",
+        ["m", "context", "continuation"],
+        "
+        lm-eval log-likelihood of `continuation` after `context`: #{ logprob, is_greedy, tokens }.",
+        |m: &mut Handle<Model>, c: &str, x: &str| -> RhaiResult<Map> {
+            let s = m
+                .borrow("loglikelihood")?
+                .loglikelihoods(&[(c.to_string(), x.to_string())], 1)
+                .ctx("loglikelihood")?;
+            let s = &s[0];
+            let mut out = Map::new();
+            out.insert("logprob".into(), Dynamic::from_float(s.logprob));
+            out.insert("is_greedy".into(), Dynamic::from_bool(s.is_greedy));
+            out.insert("tokens".into(), Dynamic::from_int(s.tokens as INT));
+            Ok(out)
+        },
+    );
     bind(engine, "score_choices", ["m", "context", "choices"], "
         Summed log-probabilities of each choice as a continuation of `context` (lm-eval rules; choices are used verbatim, so include a leading space where the task wants one).
 
@@ -158,7 +242,17 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         let s = m.borrow("score_choices")?.loglikelihoods(&pairs, 8).ctx("score_choices")?;
         Ok(s.iter().map(|x| Dynamic::from_float(x.logprob as FLOAT)).collect())
     });
-    bind(engine, "chat_template", ["m"], "The model's chat template (Jinja text), or () when it has none.", |m: &mut Handle<Model>| -> RhaiResult<Dynamic> {
-        Ok(m.borrow("chat_template")?.tokenizer.chat_template.clone().map_or(Dynamic::UNIT, Dynamic::from))
-    });
+    bind(
+        engine,
+        "chat_template",
+        ["m"],
+        "The model's chat template (Jinja text), or () when it has none.",
+        |m: &mut Handle<Model>| -> RhaiResult<Dynamic> {
+            Ok(m.borrow("chat_template")?
+                .tokenizer
+                .chat_template
+                .clone()
+                .map_or(Dynamic::UNIT, Dynamic::from))
+        },
+    );
 }

@@ -11,46 +11,108 @@ type T = Handle<HostTensor>;
 
 /// A tensor map for scripts.
 pub fn to_map(m: BTreeMap<String, HostTensor>) -> Map {
-    m.into_iter().map(|(k, v)| (k.into(), Dynamic::from(Handle::new(v)))).collect()
+    m.into_iter()
+        .map(|(k, v)| (k.into(), Dynamic::from(Handle::new(v))))
+        .collect()
 }
 
 /// Registers the tensor bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     register_handle::<HostTensor>(engine, "Tensor");
-    bind(engine, "load_tensors", ["path"], "Reads a safetensors file into a map name → Tensor (floats as f32, integers as i64).", |p: &str| -> RhaiResult<Map> {
-        Ok(to_map(load_safetensors(std::path::Path::new(p)).ctx("load_tensors")?))
-    });
-    bind(engine, "save_tensors", ["tensors", "path"], "Writes a map name → Tensor to a safetensors file.", |m: Map, p: &str| -> RhaiResult<()> {
-        let mut out = BTreeMap::new();
-        for (k, v) in m {
-            let t = v.try_cast::<T>().ok_or_else(|| fail(format!("save_tensors: '{k}' is not a Tensor")))?;
-            out.insert(k.to_string(), t.borrow("save_tensors")?.clone());
-        }
-        save_safetensors(&out, std::path::Path::new(p)).ctx("save_tensors")
-    });
+    bind(
+        engine,
+        "load_tensors",
+        ["path"],
+        "Reads a safetensors file into a map name → Tensor (floats as f32, integers as i64).",
+        |p: &str| -> RhaiResult<Map> {
+            Ok(to_map(
+                load_safetensors(std::path::Path::new(p)).ctx("load_tensors")?,
+            ))
+        },
+    );
+    bind(
+        engine,
+        "save_tensors",
+        ["tensors", "path"],
+        "Writes a map name → Tensor to a safetensors file.",
+        |m: Map, p: &str| -> RhaiResult<()> {
+            let mut out = BTreeMap::new();
+            for (k, v) in m {
+                let t = v
+                    .try_cast::<T>()
+                    .ok_or_else(|| fail(format!("save_tensors: '{k}' is not a Tensor")))?;
+                out.insert(k.to_string(), t.borrow("save_tensors")?.clone());
+            }
+            save_safetensors(&out, std::path::Path::new(p)).ctx("save_tensors")
+        },
+    );
     bind(engine, "tensor", ["values"], "A tensor from nested arrays: i64 when every element is an integer, f32 otherwise.\n\n```rhai\nlet t = tensor([[1.0, 2.0], [3.0, 4.0]]);\n```", |a: Array| -> RhaiResult<T> {
         let v = to_json(&Dynamic::from_array(a)).map_err(|e| fail(format!("tensor: {e}")))?;
         Ok(Handle::new(HostTensor::from_value(&v).ctx("tensor")?))
     });
-    bind(engine, "shape", ["t"], "The dimensions.", |t: &mut T| -> RhaiResult<Array> {
-        Ok(t.borrow("shape")?.shape.iter().map(|&d| Dynamic::from_int(d as INT)).collect())
-    });
-    bind(engine, "to_array", ["t"], "Nested arrays of the values (ints for integer tensors).", |t: &mut T| -> RhaiResult<Dynamic> {
-        Ok(from_json(&t.borrow("to_array")?.to_value()))
-    });
+    bind(
+        engine,
+        "shape",
+        ["t"],
+        "The dimensions.",
+        |t: &mut T| -> RhaiResult<Array> {
+            Ok(t.borrow("shape")?
+                .shape
+                .iter()
+                .map(|&d| Dynamic::from_int(d as INT))
+                .collect())
+        },
+    );
+    bind(
+        engine,
+        "to_array",
+        ["t"],
+        "Nested arrays of the values (ints for integer tensors).",
+        |t: &mut T| -> RhaiResult<Dynamic> { Ok(from_json(&t.borrow("to_array")?.to_value())) },
+    );
     engine.register_indexer_get(|t: &mut T, i: INT| -> RhaiResult<T> {
         Ok(Handle::new(t.borrow("t[i]")?.index(i).ctx("t[i]")?))
     });
-    bind(engine, "slice", ["t", "axis", "start", "end"], "A sub-range `start..end` along `axis` (negative values count from the end).", |t: &mut T, axis: INT, s: INT, e: INT| -> RhaiResult<T> {
-        Ok(Handle::new(t.borrow("slice")?.slice(axis, s, e).ctx("slice")?))
-    });
-    bind(engine, "argmax", ["t"], "Index of the largest element of a 1-D tensor (first on ties).", |t: &mut T| -> RhaiResult<INT> {
-        Ok(t.borrow("argmax")?.argmax().ctx("argmax")? as INT)
-    });
-    bind(engine, "sum", ["t"], "Sum of all elements.", |t: &mut T| -> RhaiResult<FLOAT> { Ok(t.borrow("sum")?.sum()) });
-    bind(engine, "mean", ["t"], "Mean of all elements.", |t: &mut T| -> RhaiResult<FLOAT> { Ok(t.borrow("mean")?.mean()) });
-    bind(engine, "max_abs_diff", ["a", "b"], "Largest absolute element-wise difference; an error if the shapes differ.", |a: T, b: T| -> RhaiResult<FLOAT> {
-        let (x, y) = (a.borrow("max_abs_diff")?, b.borrow("max_abs_diff")?);
-        x.max_abs_diff(&y).ctx("max_abs_diff")
-    });
+    bind(
+        engine,
+        "slice",
+        ["t", "axis", "start", "end"],
+        "A sub-range `start..end` along `axis` (negative values count from the end).",
+        |t: &mut T, axis: INT, s: INT, e: INT| -> RhaiResult<T> {
+            Ok(Handle::new(
+                t.borrow("slice")?.slice(axis, s, e).ctx("slice")?,
+            ))
+        },
+    );
+    bind(
+        engine,
+        "argmax",
+        ["t"],
+        "Index of the largest element of a 1-D tensor (first on ties).",
+        |t: &mut T| -> RhaiResult<INT> { Ok(t.borrow("argmax")?.argmax().ctx("argmax")? as INT) },
+    );
+    bind(
+        engine,
+        "sum",
+        ["t"],
+        "Sum of all elements.",
+        |t: &mut T| -> RhaiResult<FLOAT> { Ok(t.borrow("sum")?.sum()) },
+    );
+    bind(
+        engine,
+        "mean",
+        ["t"],
+        "Mean of all elements.",
+        |t: &mut T| -> RhaiResult<FLOAT> { Ok(t.borrow("mean")?.mean()) },
+    );
+    bind(
+        engine,
+        "max_abs_diff",
+        ["a", "b"],
+        "Largest absolute element-wise difference; an error if the shapes differ.",
+        |a: T, b: T| -> RhaiResult<FLOAT> {
+            let (x, y) = (a.borrow("max_abs_diff")?, b.borrow("max_abs_diff")?);
+            x.max_abs_diff(&y).ctx("max_abs_diff")
+        },
+    );
 }

@@ -17,13 +17,23 @@ fn report_map(r: &crate::train::trainer::TrainReport) -> Map {
     m.insert("steps".into(), Dynamic::from_int(r.steps as INT));
     m.insert("epochs".into(), Dynamic::from_float(r.epochs));
     m.insert("final_loss".into(), Dynamic::from_float(r.final_loss));
-    m.insert("losses".into(), Dynamic::from_array(r.losses.iter().map(|&l| Dynamic::from_float(l)).collect()));
+    m.insert(
+        "losses".into(),
+        Dynamic::from_array(r.losses.iter().map(|&l| Dynamic::from_float(l)).collect()),
+    );
     m.insert("tokens".into(), Dynamic::from_int(r.tokens as INT));
     m.insert("seconds".into(), Dynamic::from_float(r.seconds));
     m.insert("tokens_per_s".into(), Dynamic::from_float(r.tokens_per_s));
-    m.insert("peak_bytes".into(), r.peak_bytes.map_or(Dynamic::UNIT, |b| Dynamic::from_int(b as INT)));
+    m.insert(
+        "peak_bytes".into(),
+        r.peak_bytes
+            .map_or(Dynamic::UNIT, |b| Dynamic::from_int(b as INT)),
+    );
     m.insert("truncated".into(), Dynamic::from_int(r.truncated as INT));
-    m.insert("resumed_from".into(), Dynamic::from_int(r.resumed_from as INT));
+    m.insert(
+        "resumed_from".into(),
+        Dynamic::from_int(r.resumed_from as INT),
+    );
     m
 }
 
@@ -33,10 +43,19 @@ fn train(m: &Handle<Model>, data: &Dynamic, opts: &Map) -> RhaiResult<Map> {
     let rows = rows_of("train", data)?;
     let mut log = match &o.log_file {
         Some(p) => {
-            if let Some(dir) = std::path::Path::new(p).parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(dir) = std::path::Path::new(p)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(dir).ctx("train")?;
             }
-            Some(std::fs::OpenOptions::new().create(true).append(true).open(p).ctx("train")?)
+            Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .ctx("train")?,
+            )
         }
         None => None,
     };
@@ -47,8 +66,15 @@ fn train(m: &Handle<Model>, data: &Dynamic, opts: &Map) -> RhaiResult<Map> {
         if show {
             let b = bar.get_or_insert_with(|| Progress::new(s.total as u64, "training"));
             b.set_position(s.step as u64);
-            let tps = if s.seconds > 0.0 { s.tokens as f64 / s.seconds } else { 0.0 };
-            b.set_message(format!("loss {:.4} lr {:.2e} {:.0} tok/s", s.loss, s.lr, tps));
+            let tps = if s.seconds > 0.0 {
+                s.tokens as f64 / s.seconds
+            } else {
+                0.0
+            };
+            b.set_message(format!(
+                "loss {:.4} lr {:.2e} {:.0} tok/s",
+                s.loss, s.lr, tps
+            ));
         }
         if let Some(f) = log.as_mut() {
             let line = serde_json::to_string(s).unwrap_or_default();
@@ -58,7 +84,9 @@ fn train(m: &Handle<Model>, data: &Dynamic, opts: &Map) -> RhaiResult<Map> {
         }
     };
     let interrupted = || crate::interrupt::is_set();
-    let rep = m.borrow_mut("train")?.train(&rows, &o, &mut on_step, &interrupted);
+    let rep = m
+        .borrow_mut("train")?
+        .train(&rows, &o, &mut on_step, &interrupted);
     if let Some(b) = bar.as_mut() {
         b.finish();
     }
@@ -82,23 +110,64 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         let rep = m.train(ui_strings(\"train\", [\"ur\"]).take(64), #{ lr: 2e-4, epochs: 1, batch_size: 8 });
         print(rep.final_loss);
         ```";
-    bind(engine, "train", ["m", "data"], doc, |m: &mut Handle<Model>, d: Dynamic| train(m, &d, &Map::new()));
-    bind(engine, "train", ["m", "data", "opts"], doc, |m: &mut Handle<Model>, d: Dynamic, o: Map| train(m, &d, &o));
-    bind(engine, "loss", ["m", "batch", "labels"], "Mean next-token cross-entropy (HF convention; labels -100 are ignored).", |m: &mut Handle<Model>, b: Array, l: Array| -> RhaiResult<FLOAT> {
-        let (b, l) = (id_rows("loss", &b)?, label_rows("loss", &l)?);
-        m.borrow("loss")?.loss(&b, &l).ctx("loss")
-    });
+    bind(
+        engine,
+        "train",
+        ["m", "data"],
+        doc,
+        |m: &mut Handle<Model>, d: Dynamic| train(m, &d, &Map::new()),
+    );
+    bind(
+        engine,
+        "train",
+        ["m", "data", "opts"],
+        doc,
+        |m: &mut Handle<Model>, d: Dynamic, o: Map| train(m, &d, &o),
+    );
+    bind(
+        engine,
+        "loss",
+        ["m", "batch", "labels"],
+        "Mean next-token cross-entropy (HF convention; labels -100 are ignored).",
+        |m: &mut Handle<Model>, b: Array, l: Array| -> RhaiResult<FLOAT> {
+            let (b, l) = (id_rows("loss", &b)?, label_rows("loss", &l)?);
+            m.borrow("loss")?.loss(&b, &l).ctx("loss")
+        },
+    );
     let doc_step = "One AdamW step on the adapter (torch semantics); returns the loss. Options: lr, betas, eps, weight_decay, max_grad_norm.";
     let step = |m: &Handle<Model>, b: &Array, l: &Array, o: &Map| -> RhaiResult<FLOAT> {
         let o: StepOptions = parse_opts("train_step", o)?;
         let (b, l) = (id_rows("train_step", b)?, label_rows("train_step", l)?);
-        m.borrow_mut("train_step")?.train_step(&b, &l, &o).ctx("train_step")
+        m.borrow_mut("train_step")?
+            .train_step(&b, &l, &o)
+            .ctx("train_step")
     };
-    bind(engine, "train_step", ["m", "batch", "labels"], doc_step, move |m: &mut Handle<Model>, b: Array, l: Array| step(m, &b, &l, &Map::new()));
-    bind(engine, "train_step", ["m", "batch", "labels", "opts"], doc_step, move |m: &mut Handle<Model>, b: Array, l: Array, o: Map| step(m, &b, &l, &o));
-    bind(engine, "gradients", ["m", "batch", "labels"], "Gradients of the loss for every trainable adapter tensor (keys `<module>.<param>`).", |m: &mut Handle<Model>, b: Array, l: Array| -> RhaiResult<Map> {
-        let (b, l) = (id_rows("gradients", &b)?, label_rows("gradients", &l)?);
-        let (_, g) = m.borrow_mut("gradients")?.gradients(&b, &l).ctx("gradients")?;
-        Ok(to_map(g))
-    });
+    bind(
+        engine,
+        "train_step",
+        ["m", "batch", "labels"],
+        doc_step,
+        move |m: &mut Handle<Model>, b: Array, l: Array| step(m, &b, &l, &Map::new()),
+    );
+    bind(
+        engine,
+        "train_step",
+        ["m", "batch", "labels", "opts"],
+        doc_step,
+        move |m: &mut Handle<Model>, b: Array, l: Array, o: Map| step(m, &b, &l, &o),
+    );
+    bind(
+        engine,
+        "gradients",
+        ["m", "batch", "labels"],
+        "Gradients of the loss for every trainable adapter tensor (keys `<module>.<param>`).",
+        |m: &mut Handle<Model>, b: Array, l: Array| -> RhaiResult<Map> {
+            let (b, l) = (id_rows("gradients", &b)?, label_rows("gradients", &l)?);
+            let (_, g) = m
+                .borrow_mut("gradients")?
+                .gradients(&b, &l)
+                .ctx("gradients")?;
+            Ok(to_map(g))
+        },
+    );
 }

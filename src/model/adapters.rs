@@ -9,10 +9,11 @@ use crate::adapter::flix::FlixLayer;
 use crate::adapter::lora::{scaling, LoraLayer};
 use crate::adapter::state::AdapterState;
 use crate::adapter::{peft_io, AdapterError, AdapterOptions, LoraFactors, Method};
+use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};
 use crate::with_lm;
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -267,7 +268,7 @@ impl Model {
     }
 }
 
-fn set_flix<B: Backend>(lm: &mut CausalLm<B>, features: &BTreeMap<String, String>) {
+fn set_flix<B: QuantBackend>(lm: &mut CausalLm<B>, features: &BTreeMap<String, String>) {
     for (_, l) in lm.linears_mut() {
         if let Some(f) = l
             .adapter
@@ -279,7 +280,7 @@ fn set_flix<B: Backend>(lm: &mut CausalLm<B>, features: &BTreeMap<String, String
     }
 }
 
-fn collect_factors<B: Backend>(
+fn collect_factors<B: QuantBackend>(
     lm: &CausalLm<B>,
     st: &AdapterState,
 ) -> Result<Vec<(String, LoraFactors)>, AdapterError> {

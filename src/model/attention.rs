@@ -9,7 +9,8 @@ use super::block::RmsNorm;
 use super::kv_cache::KvCache;
 use super::linear::Linear;
 use crate::adapter::AdapterCtx;
-use burn::tensor::{activation::softmax, backend::Backend, DType, Tensor, TensorData};
+use crate::quant::QuantBackend;
+use burn::tensor::{activation::softmax, DType, Tensor, TensorData};
 
 /// The additive value of a masked attention score (exp underflows to exactly 0 in f32).
 pub const MASKED: f32 = -1.0e9;
@@ -48,7 +49,7 @@ pub fn build_mask(
 }
 
 /// Rotates half the features: `cat(-x₂, x₁)` on the last axis.
-fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+fn rotate_half<B: QuantBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     let [b, h, t, d] = x.dims();
     let x1 = x.clone().slice([0..b, 0..h, 0..t, 0..d / 2]);
     let x2 = x.slice([0..b, 0..h, 0..t, d / 2..d]);
@@ -56,7 +57,7 @@ fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 }
 
 /// Applies RoPE to `[B, H, T, d]` with cos/sin tables `[1, 1, T, d]`.
-pub fn apply_rope<B: Backend>(
+pub fn apply_rope<B: QuantBackend>(
     x: Tensor<B, 4>,
     cos: &Tensor<B, 4>,
     sin: &Tensor<B, 4>,
@@ -65,7 +66,7 @@ pub fn apply_rope<B: Backend>(
 }
 
 /// Per-forward inputs shared by every layer.
-pub struct AttnInputs<B: Backend> {
+pub struct AttnInputs<B: QuantBackend> {
     /// Batch size.
     pub batch: usize,
     /// New positions in this forward.
@@ -79,7 +80,7 @@ pub struct AttnInputs<B: Backend> {
 }
 
 /// One attention block.
-pub struct Attention<B: Backend> {
+pub struct Attention<B: QuantBackend> {
     /// Query projection.
     pub q_proj: Linear<B>,
     /// Key projection.
@@ -100,7 +101,7 @@ pub struct Attention<B: Backend> {
     pub head_dim: usize,
 }
 
-impl<B: Backend> Attention<B> {
+impl<B: QuantBackend> Attention<B> {
     /// Runs attention on `x: [B·T, hidden]` and returns `[B·T, hidden]`.
     pub fn forward(
         &self,
@@ -162,6 +163,9 @@ impl<B: Backend> Attention<B> {
 }
 
 /// Uploads a host mask to the device.
-pub fn mask_tensor<B: Backend>(mask: (Vec<f32>, [usize; 4]), device: &B::Device) -> Tensor<B, 4> {
+pub fn mask_tensor<B: QuantBackend>(
+    mask: (Vec<f32>, [usize; 4]),
+    device: &B::Device,
+) -> Tensor<B, 4> {
     Tensor::from_data(TensorData::new(mask.0, mask.1), (device, DType::F32))
 }

@@ -8,17 +8,18 @@ use super::attention::{Attention, AttnInputs};
 use super::kv_cache::KvCache;
 use super::linear::Linear;
 use crate::adapter::AdapterCtx;
-use burn::tensor::{activation::silu, backend::Backend, DType, Tensor};
+use crate::quant::QuantBackend;
+use burn::tensor::{activation::silu, DType, Tensor};
 
 /// Root-mean-square normalisation over the last axis.
-pub struct RmsNorm<B: Backend> {
+pub struct RmsNorm<B: QuantBackend> {
     /// Scale, `[dim]`.
     pub weight: Tensor<B, 1>,
     /// Epsilon inside the square root.
     pub eps: f64,
 }
 
-impl<B: Backend> RmsNorm<B> {
+impl<B: QuantBackend> RmsNorm<B> {
     /// Normalises over the last axis in f32 and scales.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let dtype = x.dtype();
@@ -43,7 +44,7 @@ impl<B: Backend> RmsNorm<B> {
 }
 
 /// The gated feed-forward block.
-pub struct Mlp<B: Backend> {
+pub struct Mlp<B: QuantBackend> {
     /// Gate projection.
     pub gate_proj: Linear<B>,
     /// Up projection.
@@ -52,7 +53,7 @@ pub struct Mlp<B: Backend> {
     pub down_proj: Linear<B>,
 }
 
-impl<B: Backend> Mlp<B> {
+impl<B: QuantBackend> Mlp<B> {
     /// `down(silu(gate(x)) · up(x))`.
     pub fn forward(&self, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let g = silu(self.gate_proj.forward(x.clone(), ctx));
@@ -62,7 +63,7 @@ impl<B: Backend> Mlp<B> {
 }
 
 /// One pre-norm decoder layer.
-pub struct DecoderLayer<B: Backend> {
+pub struct DecoderLayer<B: QuantBackend> {
     /// Norm before attention.
     pub input_layernorm: RmsNorm<B>,
     /// Self-attention.
@@ -73,7 +74,7 @@ pub struct DecoderLayer<B: Backend> {
     pub mlp: Mlp<B>,
 }
 
-impl<B: Backend> DecoderLayer<B> {
+impl<B: QuantBackend> DecoderLayer<B> {
     /// `x + attn(norm(x))`, then `x + mlp(norm(x))`, on `[B·T, hidden]`.
     pub fn forward(
         &self,

@@ -9,7 +9,7 @@ use super::llama::{Batch, CausalLm};
 use super::sampling::Sampler;
 use super::ModelError;
 use crate::adapter::AdapterCtx;
-use burn::tensor::backend::Backend;
+use crate::quant::QuantBackend;
 
 /// Generation settings.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ pub struct GenSettings {
 }
 
 /// Generates new token ids after `prompt`; `should_stop` sees the new ids after every step.
-pub fn generate_ids<B: Backend>(
+pub fn generate_ids<B: QuantBackend>(
     lm: &CausalLm<B>,
     prompt: &[u32],
     settings: &GenSettings,

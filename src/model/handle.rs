@@ -12,9 +12,11 @@ use super::weights::{SafetensorsSource, WeightSource};
 use super::{ModelConfig, ModelError};
 use crate::adapter::AdapterCtx;
 use crate::backend::DeviceSpec;
+use crate::quant::QuantBackend;
+use crate::quant::QuantConfig;
 use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};
-use burn::tensor::{backend::Backend, DType, Tensor};
+use burn::tensor::{DType, Tensor};
 use std::path::{Path, PathBuf};
 
 /// The causal LM on one of the compiled backends.
@@ -59,7 +61,7 @@ pub struct Model {
 }
 
 /// Reads a tensor to host f32 values.
-pub fn to_host<B: Backend, const D: usize>(
+pub fn to_host<B: QuantBackend, const D: usize>(
     t: Tensor<B, D>,
 ) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
     let t = if t.dtype() == DType::F32 {
@@ -73,6 +75,43 @@ pub fn to_host<B: Backend, const D: usize>(
         .to_vec::<f32>()
         .map_err(|e| ModelError::Input(format!("reading a tensor back: {e:?}")))?;
     Ok((shape, v))
+}
+
+/// Bytes of the frozen base as stored (quantised linear layers count their packed codes and
+/// statistics; a tied output head is counted once).
+pub fn resident_bytes<B: QuantBackend>(lm: &CausalLm<B>) -> usize {
+    let size = |dims: &[usize], d: DType| dims.iter().product::<usize>() * d.size();
+    let mut n = size(&lm.embed_tokens.dims(), lm.embed_tokens.dtype());
+    n += size(&lm.norm.weight.dims(), lm.norm.weight.dtype());
+    for layer in &lm.layers {
+        for (_, l) in layer.linears() {
+            n += l.weight_bytes() + l.bias.as_ref().map_or(0, |b| size(&b.dims(), b.dtype()));
+        }
+        for norm in [&layer.input_layernorm, &layer.post_attention_layernorm] {
+            n += size(&norm.weight.dims(), norm.weight.dtype());
+        }
+        for norm in [&layer.self_attn.q_norm, &layer.self_attn.k_norm].into_iter().flatten() {
+            n += size(&norm.weight.dims(), norm.weight.dtype());
+        }
+    }
+    if !lm.config.tie_word_embeddings {
+        n += lm.lm_head.weight_bytes();
+    }
+    n
+}
+
+/// The quantisation of the frozen base asked for by the load options (`None` for "none").
+pub fn quant_config(options: &LoadOptions) -> Result<Option<QuantConfig>, ModelError> {
+    if options.quant == "none" {
+        return Ok(None);
+    }
+    let cfg = QuantConfig::from_parts(
+        &options.quant,
+        options.block_size as i64,
+        options.double_quant,
+    )
+    .map_err(|e| ModelError::Quant(e.to_string()))?;
+    Ok(Some(cfg))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -122,12 +161,7 @@ impl Model {
             None if device == DeviceSpec::Cpu => DType::F32,
             None => DType::BF16,
         };
-        if options.quant != "none" {
-            return Err(ModelError::Quant(format!(
-                "unknown quant '{}' (expected one of: none)",
-                options.quant
-            )));
-        }
+        let quant = quant_config(&options)?;
         if !path.exists() {
             return Err(ModelError::file(
                 path.display(),
@@ -137,7 +171,7 @@ impl Model {
         if path.is_file() {
             let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
             return match ext.as_deref() {
-                Some("gguf") => Self::load_gguf(path, options, device, dtype),
+                Some("gguf") => Self::load_gguf(path, options, device, dtype, quant),
                 Some("bin") | Some("pt") | Some("pth") => Err(ModelError::file(
                     path.display(),
                     "PyTorch pickle files are refused (unpickling executes code); convert to \
@@ -160,7 +194,7 @@ impl Model {
             .map_err(|e| ModelError::file(cfg_path.display(), e))?;
         let src = SafetensorsSource::open_dir(path)?;
         let tokenizer = Tokenizer::from_dir(path, config.bos_token_id, &config.eos_token_ids)?;
-        let lm = Self::build(&config, &src, &device, dtype)?;
+        let lm = Self::build(&config, &src, &device, dtype, quant)?;
         Ok(Model {
             lm,
             tokenizer,
@@ -180,6 +214,7 @@ impl Model {
         options: LoadOptions,
         device: DeviceSpec,
         dtype: DType,
+        quant: Option<QuantConfig>,
     ) -> Result<Model, ModelError> {
         let g =
             crate::gguf::GgufModel::open(path).map_err(|e| ModelError::file(path.display(), e))?;
@@ -214,7 +249,7 @@ impl Model {
             g,
             desc: path.display().to_string(),
         };
-        let lm = Self::build(&config, &src, &device, dtype)?;
+        let lm = Self::build(&config, &src, &device, dtype, quant)?;
         Ok(Model {
             lm,
             tokenizer,
@@ -233,6 +268,7 @@ impl Model {
         src: &dyn WeightSource,
         device: &DeviceSpec,
         dtype: DType,
+        quant: Option<QuantConfig>,
     ) -> Result<Lm, ModelError> {
         let mut bar = crate::progress::Progress::new(src.names().len() as u64, "loading");
         let mut on_tensor = |_name: &str| bar.inc(1);
@@ -242,6 +278,7 @@ impl Model {
                 src,
                 &Default::default(),
                 dtype,
+                quant,
                 &mut on_tensor,
             )?)),
             #[cfg(feature = "cuda")]
@@ -252,6 +289,7 @@ impl Model {
                     src,
                     &dev,
                     dtype,
+                    quant,
                     &mut on_tensor,
                 )?))
             }
@@ -272,7 +310,7 @@ impl Model {
     pub fn info(&self) -> Row {
         let c = self.config();
         let params = c.num_params();
-        let bytes = params * if self.dtype == DType::F32 { 4 } else { 2 };
+        let bytes = with_lm!(&self.lm, lm => resident_bytes(lm));
         let mut r = Row::new();
         r.insert("arch".into(), Value::from(c.arch.name()));
         r.insert("path".into(), Value::from(self.path.display().to_string()));
@@ -410,7 +448,12 @@ impl std::fmt::Display for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.summary())?;
         if let Some(a) = &self.adapter {
-            write!(f, " + {} adapter on {} modules", a.method.name(), a.modules.len())?;
+            write!(
+                f,
+                " + {} adapter on {} modules",
+                a.method.name(),
+                a.modules.len()
+            )?;
         }
         Ok(())
     }

@@ -3,16 +3,17 @@
 //! Keys are stored after RoPE and before the grouped-query repetition, `[B, kv_heads, S, d]`,
 //! one entry per layer, and grown by concatenation (as transformers' `DynamicCache`).
 
-use burn::tensor::{backend::Backend, Tensor};
+use crate::quant::QuantBackend;
+use burn::tensor::Tensor;
 
 /// Cached keys and values of every layer.
-pub struct KvCache<B: Backend> {
+pub struct KvCache<B: QuantBackend> {
     layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
     /// Number of positions already cached.
     pub len: usize,
 }
 
-impl<B: Backend> KvCache<B> {
+impl<B: QuantBackend> KvCache<B> {
     /// An empty cache for `num_layers` layers.
     pub fn new(num_layers: usize) -> Self {
         KvCache {

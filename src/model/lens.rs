@@ -6,10 +6,11 @@ use super::llama::{Batch, CausalLm};
 use super::ModelError;
 use crate::adapter::AdapterCtx;
 use crate::lens::{proportions, LangId};
+use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};
 use crate::with_lm;
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 
 /// Indices of the `k` largest values (descending; ties by lower index).
 pub fn top_k(v: &[f32], k: usize) -> Vec<u32> {
@@ -23,7 +24,7 @@ pub fn top_k(v: &[f32], k: usize) -> Vec<u32> {
     idx
 }
 
-fn lens_rows<B: Backend>(
+fn lens_rows<B: QuantBackend>(
     lm: &CausalLm<B>,
     h: Tensor<B, 2>,
     normed: bool,

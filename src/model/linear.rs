@@ -5,16 +5,20 @@
 //! (`y = Wx + b + Δ(x)`), it never rebuilds `W + BA` on the forward pass.
 
 use crate::adapter::{AdapterCtx, LinearAdapter};
-use burn::tensor::{backend::Backend, Tensor};
+use crate::quant::{QuantBackend, QuantWeight};
+use burn::tensor::Tensor;
 
 /// The frozen weight of a linear layer.
-pub enum BaseWeight<B: Backend> {
+pub enum BaseWeight<B: QuantBackend> {
     /// A dense `[out, in]` matrix in the storage dtype (f32, bf16 or f16).
     Dense(Tensor<B, 2>),
+    /// A quantised matrix (NF4/FP4/int8), dequantised on the fly; under autodiff its backward
+    /// re-dequantises instead of keeping a dense copy.
+    Quant(QuantWeight<B>),
 }
 
 /// A linear layer `y = x Wᵀ + b` plus an optional adapter.
-pub struct Linear<B: Backend> {
+pub struct Linear<B: QuantBackend> {
     /// Module path in transformers naming, e.g. `model.layers.0.self_attn.q_proj`.
     pub name: String,
     /// Input features.
@@ -29,7 +33,7 @@ pub struct Linear<B: Backend> {
     pub adapter: Option<Box<dyn LinearAdapter<B>>>,
 }
 
-impl<B: Backend> Linear<B> {
+impl<B: QuantBackend> Linear<B> {
     /// A dense layer from an `[out, in]` weight.
     pub fn dense(name: String, weight: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Self {
         let [out_features, in_features] = weight.dims();
@@ -47,6 +51,7 @@ impl<B: Backend> Linear<B> {
     pub fn dense_weight(&self) -> Tensor<B, 2> {
         match &self.weight {
             BaseWeight::Dense(w) => w.clone(),
+            BaseWeight::Quant(q) => q.dequantize(),
         }
     }
 
@@ -61,6 +66,7 @@ impl<B: Backend> Linear<B> {
                 };
                 x.matmul(w.transpose())
             }
+            BaseWeight::Quant(q) => q.forward(x),
         }
     }
 
@@ -90,6 +96,14 @@ impl<B: Backend> Linear<B> {
         match &self.adapter {
             Some(a) => a.forward(self, x, ctx),
             None => self.base_forward(x),
+        }
+    }
+
+    /// Bytes the frozen weight occupies (quantised or dense).
+    pub fn weight_bytes(&self) -> usize {
+        match &self.weight {
+            BaseWeight::Dense(w) => w.dims().iter().product::<usize>() * w.dtype().size(),
+            BaseWeight::Quant(q) => q.bytes(),
         }
     }
 

@@ -14,7 +14,8 @@ use super::linear::Linear;
 use super::rope::cos_sin;
 use super::ModelError;
 use crate::adapter::AdapterCtx;
-use burn::tensor::{backend::Backend, DType, Int, Tensor, TensorData};
+use crate::quant::QuantBackend;
+use burn::tensor::{DType, Int, Tensor, TensorData};
 
 /// A right-padded batch of token ids with its validity mask.
 #[derive(Debug, Clone)]
@@ -66,7 +67,7 @@ impl Batch {
 }
 
 /// A decoder-only causal LM.
-pub struct CausalLm<B: Backend> {
+pub struct CausalLm<B: QuantBackend> {
     /// Configuration.
     pub config: ModelConfig,
     /// Token embeddings `[vocab, hidden]` (frozen).
@@ -84,14 +85,14 @@ pub struct CausalLm<B: Backend> {
 }
 
 /// Output of a forward pass.
-pub struct Forward<B: Backend> {
+pub struct Forward<B: QuantBackend> {
     /// Final hidden states after the final norm, `[B·T, hidden]`.
     pub hidden: Tensor<B, 2>,
     /// All hidden states (transformers convention) when asked for.
     pub all_hidden: Vec<Tensor<B, 2>>,
 }
 
-impl<B: Backend> CausalLm<B> {
+impl<B: QuantBackend> CausalLm<B> {
     /// Checks ids against the vocabulary.
     fn check_ids(&self, batch: &Batch) -> Result<(), ModelError> {
         let v = self.config.vocab_size as u32;

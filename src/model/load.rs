@@ -7,11 +7,12 @@
 use super::attention::Attention;
 use super::block::{DecoderLayer, Mlp, RmsNorm};
 use super::config::ModelConfig;
-use super::linear::Linear;
+use super::linear::{BaseWeight, Linear};
 use super::llama::CausalLm;
 use super::weights::WeightSource;
 use super::ModelError;
-use burn::tensor::{backend::Backend, DType, Tensor, TensorData};
+use crate::quant::{QuantBackend, QuantConfig, QuantWeight};
+use burn::tensor::{DType, Tensor, TensorData};
 use serde::Deserialize;
 
 /// Options of `load_model` (the keys of the Rhai options map).
@@ -58,25 +59,28 @@ pub fn parse_dtype(s: &str) -> Result<DType, ModelError> {
 }
 
 /// Reads tensors from a source with shape checks.
-pub struct Loader<'a, B: Backend> {
+pub struct Loader<'a, B: QuantBackend> {
     src: &'a dyn WeightSource,
     device: B::Device,
     dtype: DType,
+    quant: Option<QuantConfig>,
     on_tensor: &'a mut dyn FnMut(&str),
 }
 
-impl<'a, B: Backend> Loader<'a, B> {
+impl<'a, B: QuantBackend> Loader<'a, B> {
     /// A loader uploading to `device` in `dtype`.
     pub fn new(
         src: &'a dyn WeightSource,
         device: B::Device,
         dtype: DType,
+        quant: Option<QuantConfig>,
         on_tensor: &'a mut dyn FnMut(&str),
     ) -> Self {
         Loader {
             src,
             device,
             dtype,
+            quant,
             on_tensor,
         }
     }
@@ -132,7 +136,9 @@ impl<'a, B: Backend> Loader<'a, B> {
         Ok(self.upload(v, [rows, cols], self.dtype))
     }
 
-    /// A linear layer `prefix.weight` `[out, in]` with an optional `prefix.bias`.
+    /// A linear layer `prefix.weight` `[out, in]` with an optional `prefix.bias`. With a quant
+    /// config, the linear layers of the decoder blocks are quantised as they are read (QLoRA's
+    /// choice; embeddings, norms and the output head stay dense).
     pub fn linear(
         &mut self,
         prefix: &str,
@@ -140,25 +146,44 @@ impl<'a, B: Backend> Loader<'a, B> {
         inp: usize,
         bias: bool,
     ) -> Result<Linear<B>, ModelError> {
-        let w = self.matrix(&format!("{prefix}.weight"), out, inp)?;
+        let name = format!("{prefix}.weight");
         let b = if bias {
             Some(self.vector(&format!("{prefix}.bias"), out)?)
         } else {
             None
         };
-        Ok(Linear::dense(prefix.to_string(), w, b))
+        match self.quant.clone() {
+            Some(cfg) if crate::quant::quantizes_tensor(&name, &[out, inp]) => {
+                let host = self.host(&name, &[out, inp])?;
+                let q = QuantWeight::quantize(&host, [out, inp], &cfg, &self.device)
+                    .map_err(|e| ModelError::Quant(format!("{name}: {e}")))?;
+                Ok(Linear {
+                    name: prefix.to_string(),
+                    in_features: inp,
+                    out_features: out,
+                    weight: BaseWeight::Quant(q),
+                    bias: b,
+                    adapter: None,
+                })
+            }
+            _ => {
+                let w = self.matrix(&name, out, inp)?;
+                Ok(Linear::dense(prefix.to_string(), w, b))
+            }
+        }
     }
 }
 
 /// Builds the causal LM from a weight source.
-pub fn build_model<B: Backend>(
+pub fn build_model<B: QuantBackend>(
     cfg: &ModelConfig,
     src: &dyn WeightSource,
     device: &B::Device,
     dtype: DType,
+    quant: Option<QuantConfig>,
     on_tensor: &mut dyn FnMut(&str),
 ) -> Result<CausalLm<B>, ModelError> {
-    let mut ld = Loader::<B>::new(src, device.clone(), dtype, on_tensor);
+    let mut ld = Loader::<B>::new(src, device.clone(), dtype, quant, on_tensor);
     let (h, hd) = (cfg.hidden_size, cfg.head_dim);
     let (q_out, kv_out) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
     let embed = ld.matrix("model.embed_tokens.weight", cfg.vocab_size, h)?;

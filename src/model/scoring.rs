@@ -12,7 +12,8 @@ use super::llama::{Batch, CausalLm};
 use super::tokenizer::Tokenizer;
 use super::ModelError;
 use crate::adapter::AdapterCtx;
-use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use crate::quant::QuantBackend;
+use burn::tensor::{Int, Tensor, TensorData};
 
 /// One tokenised request: the full input and how many trailing tokens are scored.
 #[derive(Debug, Clone)]
@@ -83,7 +84,7 @@ pub fn encode_pair(
 }
 
 /// Log-softmax over the last axis, stabilised by the (detached) row maximum.
-pub fn log_softmax<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+pub fn log_softmax<B: QuantBackend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     let max = x.clone().detach().max_dim(1);
     let shifted = x - max;
     let lse = shifted.clone().exp().sum_dim(1).log();
@@ -92,7 +93,7 @@ pub fn log_softmax<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
 
 /// Scores requests in batches of `batch_size`. Only the rows that predict continuation tokens
 /// go through the output head, so the vocabulary-sized logits stay small.
-pub fn score_tokens<B: Backend>(
+pub fn score_tokens<B: QuantBackend>(
     lm: &CausalLm<B>,
     requests: &[TokenRequest],
     batch_size: usize,

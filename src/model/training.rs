@@ -4,6 +4,7 @@ use super::handle::Model;
 use super::llama::{Batch, CausalLm};
 use crate::adapter::state::AdapterState;
 use crate::adapter::{AdapterCtx, Method};
+use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::train::batch::TrainBatch;
 use crate::train::optim::{adamw, clip_global};
@@ -59,7 +60,7 @@ fn orth(st: &Option<AdapterState>) -> Option<f64> {
         .map(|s| s.options.orth_reg)
 }
 
-fn step_generic<B: AutodiffBackend>(
+fn step_generic<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
     st: &mut AdapterState,
     tb: &TrainBatch,
@@ -88,7 +89,7 @@ fn step_generic<B: AutodiffBackend>(
     Ok(loss)
 }
 
-fn grads_generic<B: AutodiffBackend>(
+fn grads_generic<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
     tb: &TrainBatch,
     orth: Option<f64>,

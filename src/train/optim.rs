@@ -7,10 +7,11 @@
 
 use super::StepOptions;
 use crate::adapter::Param;
-use burn::tensor::{backend::Backend, Tensor};
+use crate::quant::QuantBackend;
+use burn::tensor::Tensor;
 
 /// The global L2 norm of `grads` (f64, computed from per-tensor sums of squares).
-pub fn global_norm<B: Backend>(grads: &[Tensor<B, 2>]) -> f64 {
+pub fn global_norm<B: QuantBackend>(grads: &[Tensor<B, 2>]) -> f64 {
     grads
         .iter()
         .map(|g| {
@@ -22,7 +23,7 @@ pub fn global_norm<B: Backend>(grads: &[Tensor<B, 2>]) -> f64 {
 }
 
 /// Clips in place to `max_norm` and returns the norm before clipping.
-pub fn clip_global<B: Backend>(grads: &mut [Tensor<B, 2>], max_norm: f64) -> f64 {
+pub fn clip_global<B: QuantBackend>(grads: &mut [Tensor<B, 2>], max_norm: f64) -> f64 {
     let total = global_norm(grads);
     let coef = (max_norm / (total + 1e-6)).min(1.0);
     if coef < 1.0 {
@@ -34,7 +35,13 @@ pub fn clip_global<B: Backend>(grads: &mut [Tensor<B, 2>], max_norm: f64) -> f64
 }
 
 /// One AdamW update of `p` with gradient `g` at step `t` (1-based) and learning rate `lr`.
-pub fn adamw<B: Backend>(p: &mut Param<B>, g: Tensor<B, 2>, t: usize, o: &StepOptions, lr: f64) {
+pub fn adamw<B: QuantBackend>(
+    p: &mut Param<B>,
+    g: Tensor<B, 2>,
+    t: usize,
+    o: &StepOptions,
+    lr: f64,
+) {
     let [b1, b2] = o.betas;
     let m = p.exp_avg.take().unwrap_or_else(|| g.zeros_like());
     let v = p.exp_avg_sq.take().unwrap_or_else(|| g.zeros_like());

@@ -11,11 +11,12 @@ use crate::adapter::{AdapterCtx, Param, RowMask};
 use crate::model::llama::CausalLm;
 use crate::model::scoring::log_softmax;
 use crate::model::ModelError;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use crate::quant::QuantBackend;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 
 /// Trainable adapter tensors in model order.
-pub fn trainable<B: Backend>(lm: &mut CausalLm<B>) -> Vec<(String, &mut Param<B>)> {
+pub fn trainable<B: QuantBackend>(lm: &mut CausalLm<B>) -> Vec<(String, &mut Param<B>)> {
     let mut out = Vec::new();
     for (name, layer) in lm.linears_mut() {
         if let Some(a) = layer.adapter.as_mut() {
@@ -30,7 +31,7 @@ pub fn trainable<B: Backend>(lm: &mut CausalLm<B>) -> Vec<(String, &mut Param<B>
 }
 
 /// Mean next-token cross-entropy of a batch (a scalar tensor).
-pub fn loss_tensor<B: Backend>(
+pub fn loss_tensor<B: QuantBackend>(
     lm: &CausalLm<B>,
     tb: &TrainBatch,
     ctx: &AdapterCtx<B>,
@@ -68,7 +69,7 @@ pub fn loss_tensor<B: Backend>(
 }
 
 /// FLix routing masks `[N, 1]` from the examples' (already dropped-out) features.
-pub fn routing<B: Backend>(
+pub fn routing<B: QuantBackend>(
     tb: &TrainBatch,
     keys: &[(String, String)],
     device: &B::Device,
@@ -98,7 +99,7 @@ pub fn routing<B: Backend>(
 }
 
 /// Loss, gradient of each trainable tensor (`None` when it got none) and the plain loss value.
-pub fn loss_and_grads<B: AutodiffBackend>(
+pub fn loss_and_grads<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
     tb: &TrainBatch,
     ctx: &AdapterCtx<B>,

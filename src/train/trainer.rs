@@ -19,6 +19,7 @@ use crate::adapter::{AdapterCtx, Method};
 use crate::model::handle::to_host;
 use crate::model::llama::CausalLm;
 use crate::model::tokenizer::Tokenizer;
+use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::value::Row;
 use burn::tensor::backend::AutodiffBackend;
@@ -106,7 +107,7 @@ fn fingerprint(opts: &TrainOptions, examples: &[Example]) -> String {
 }
 
 /// Host copies of every trainable tensor and its Adam moments (checkpoint content).
-pub fn snapshot<B: AutodiffBackend>(
+pub fn snapshot<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
 ) -> Result<BTreeMap<String, HostTensor>, TrainError> {
     let mut out = BTreeMap::new();
@@ -129,7 +130,7 @@ pub fn snapshot<B: AutodiffBackend>(
 }
 
 /// Restores tensors written by [`snapshot`].
-pub fn restore<B: AutodiffBackend>(
+pub fn restore<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
     t: &BTreeMap<String, HostTensor>,
 ) -> Result<(), TrainError> {
@@ -159,7 +160,7 @@ pub fn restore<B: AutodiffBackend>(
 }
 
 /// Applies AdaLoRA's allocation after an optimizer step.
-fn adalora_allocate<B: AutodiffBackend>(
+fn adalora_allocate<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
     st: &mut AdapterState,
     grads: &BTreeMap<String, Tensor<B, 2>>,
@@ -203,7 +204,7 @@ fn adalora_allocate<B: AutodiffBackend>(
 }
 
 /// Sets AdaLoRA masks from a rank pattern and zeroes the pruned `E` entries.
-pub fn apply_pattern<B: AutodiffBackend>(
+pub fn apply_pattern<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
     pattern: &BTreeMap<String, Vec<bool>>,
 ) {
@@ -230,7 +231,7 @@ pub struct Hooks<'a> {
 }
 
 /// Runs training on `rows`.
-pub fn train<B: AutodiffBackend>(
+pub fn train<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
     st: &mut AdapterState,
     tok: &Tokenizer,
