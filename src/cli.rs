@@ -37,6 +37,48 @@ pub enum Command {
     Check(CheckArgs),
     /// Signatures and documentation of the registered functions.
     Doc(DocArgs),
+    /// Benchmark the hot paths on a random-weight model (tokens/s, peak memory, MFU).
+    Bench(BenchArgs),
+}
+
+/// `peftlab bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure: forward, generate, train, score, or all.
+    pub kind: String,
+    /// Model shape: small, medium, smollm2-135m, llama-3.2-1b, llama-3.1-8b, or a config.json.
+    #[arg(long, default_value = "small")]
+    pub config: String,
+    /// Batch size.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Sequence length (prompt length for generate).
+    #[arg(long, default_value_t = 128)]
+    pub seq: usize,
+    /// Timed iterations after one warm-up (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// LoRA rank (all-linear) for train.
+    #[arg(long, default_value_t = 8)]
+    pub rank: usize,
+    /// New tokens for generate.
+    #[arg(long, default_value_t = 32)]
+    pub new_tokens: usize,
+    /// Base quantisation: none, nf4, fp4, int8.
+    #[arg(long, default_value = "none")]
+    pub quant: String,
+    /// dtype: f32, bf16, f16 (default f32 on cpu, bf16 on cuda).
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Device: cpu, cuda, cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Peak dense TFLOP/s of the device, for MFU.
+    #[arg(long)]
+    pub peak_tflops: Option<f64>,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `--set` values shared by the subcommands that run code.
@@ -142,6 +184,7 @@ pub fn run_cli(cli: Cli) -> u8 {
         Command::Repl(a) => cmd_repl(a, cli.quiet),
         Command::Check(a) => cmd_check(a),
         Command::Doc(a) => cmd_doc(a),
+        Command::Bench(a) => cmd_bench(a),
     }
 }
 
@@ -288,4 +331,80 @@ fn cmd_doc(a: DocArgs) -> u8 {
             }
         },
     }
+}
+
+fn cmd_bench(a: BenchArgs) -> u8 {
+    let cfg = if std::path::Path::new(&a.config).is_file() {
+        match std::fs::read_to_string(&a.config)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("peftlab bench: {}: {e}", a.config);
+                return EXIT_USAGE;
+            }
+        }
+    } else {
+        match crate::bench::preset(&a.config) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("peftlab bench: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    };
+    let kinds: Vec<&str> = match a.kind.as_str() {
+        "all" => vec!["forward", "score", "generate", "train"],
+        k => vec![k],
+    };
+    let opts = crate::model::LoadOptions {
+        dtype: a.dtype.clone(),
+        quant: a.quant.clone(),
+        device: a.device.clone(),
+        progress: false,
+        ..Default::default()
+    };
+    let mut model = match crate::bench::random_model(&cfg, opts, 0) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("peftlab bench: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let info = model.info();
+    if !a.json {
+        println!(
+            "model: {} layers, hidden {}, {} params, base {} ({} bytes) on {}",
+            info["layers"], info["hidden"], info["params"], info["quant"], info["bytes"], info["device"]
+        );
+        println!("{:<22} {:>12} {:>12} {:>8} {:>14}", "bench", "tokens/s", "s/iter", "MFU", "peak RSS");
+    }
+    for k in kinds {
+        let spec = crate::bench::BenchSpec {
+            kind: k.to_string(),
+            batch: a.batch,
+            seq: a.seq,
+            iters: a.iters.max(1),
+            rank: a.rank,
+            new_tokens: a.new_tokens,
+            peak_flops: a.peak_tflops.map(|t| t * 1e12),
+        };
+        match crate::bench::run(&mut model, &spec) {
+            Ok(r) if a.json => println!("{}", serde_json::Value::Object(r.to_row())),
+            Ok(r) => println!(
+                "{:<22} {:>12.1} {:>12.4} {:>8} {:>14}",
+                r.name,
+                r.tokens_per_s,
+                r.seconds,
+                r.mfu.map_or("-".into(), |m| format!("{:.1}%", 100.0 * m)),
+                r.peak_bytes.map_or("-".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+            ),
+            Err(e) => {
+                eprintln!("peftlab bench {k}: {e}");
+                return EXIT_SCRIPT;
+            }
+        }
+    }
+    EXIT_OK
 }

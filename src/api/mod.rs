@@ -9,8 +9,12 @@ pub mod adapter;
 pub mod args;
 pub mod core;
 pub mod data;
+pub mod eval;
 pub mod model;
+pub mod quant;
+pub mod stats;
 pub mod study;
+pub mod table;
 pub mod tensor;
 pub mod train;
 
@@ -27,4 +31,8 @@ pub fn register_all(engine: &mut Engine, session: &Session) {
     adapter::register(engine, session);
     data::register(engine, session);
     train::register(engine, session);
+    table::register(engine, session);
+    stats::register(engine, session);
+    eval::register(engine, session);
+    quant::register(engine, session);
 }

@@ -63,7 +63,7 @@ pub fn register(engine: &mut Engine, session: &Session) {
         ["name", "cells", "f"],
         DOC,
         move |ctx: NativeCallContext, name: &str, cells: Array, f: FnPtr| {
-            run_cells(&ctx, &s, name, cells, f, Map::new())
+            as_results_table(run_cells(&ctx, &s, name, cells, f, Map::new())?)
         },
     );
     let s = session.clone();
@@ -74,9 +74,14 @@ pub fn register(engine: &mut Engine, session: &Session) {
         ["name", "cells", "f", "opts"],
         &doc_opts,
         move |ctx: NativeCallContext, name: &str, cells: Array, f: FnPtr, opts: Map| {
-            run_cells(&ctx, &s, name, cells, f, opts)
+            as_results_table(run_cells(&ctx, &s, name, cells, f, opts)?)
         },
     );
+}
+
+/// The collected results as a Table (one row per completed cell, cell fields then metrics).
+fn as_results_table(rows: Array) -> RhaiResult<super::table::T> {
+    Ok(crate::host::Handle::new(super::table::as_table(FN, &rhai::Dynamic::from_array(rows))?))
 }
 
 /// A cell ready to run: its map, JSON form and key.

@@ -1,0 +1,136 @@
+//! Bindings of the "Evaluation" section of docs/API.md, the metric functions, and the
+//! layer-wise language analysis.
+
+use rhai::{Array, Dynamic, Engine, Map, FLOAT};
+use serde::Deserialize;
+
+use super::args::strings;
+use super::table::{table_of, T};
+use crate::eval::metrics::{f1_score, mlqa_em, mlqa_f1, rouge, squad_em, squad_f1, Average};
+use crate::eval::{evaluate_with, write_items, EvalError, EvalHooks, EvalOptions};
+use crate::host::convert::row_to_map;
+use crate::host::{bind, fail, parse_opts, Handle, ResultExt, RhaiResult, Session};
+use crate::model::Model;
+use crate::progress::Progress;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct LensOpts {
+    langs: Vec<String>,
+    top_k: usize,
+    positions: String,
+}
+
+impl Default for LensOpts {
+    fn default() -> Self {
+        LensOpts { langs: vec!["en".into()], top_k: 1, positions: "all".into() }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RougeOpts {
+    /// Accepted for API compatibility; tokenisation follows the script of each character.
+    #[allow(dead_code)]
+    lang: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct F1Opts {
+    average: String,
+}
+
+impl Default for F1Opts {
+    fn default() -> Self {
+        F1Opts { average: "micro".into() }
+    }
+}
+
+fn golds(fn_name: &str, v: &Dynamic) -> RhaiResult<Vec<String>> {
+    if v.is_string() {
+        return Ok(vec![v.clone().into_string().unwrap_or_default()]);
+    }
+    let a = v
+        .clone()
+        .into_array()
+        .map_err(|t| fail(format!("{fn_name}: golds must be a string or an array of strings (got a {t})")))?;
+    strings(fn_name, "golds", &a)
+}
+
+fn evaluate(m: &Handle<Model>, task: &str, o: &Map) -> RhaiResult<T> {
+    let opts: EvalOptions = parse_opts("evaluate", o)?;
+    let mut model = m.borrow_mut("evaluate")?;
+    let mut bar: Option<Progress> = None;
+    let mut progress = |p: crate::eval::Progress<'_>| {
+        let b = bar.get_or_insert_with(|| Progress::new(p.total as u64, &format!("evaluating {}", p.task)));
+        b.set_position(p.done as u64);
+    };
+    let interrupt = || crate::interrupt::check().map_err(|e| EvalError::Interrupted(e.to_string()));
+    let mut hooks = EvalHooks { progress: Some(&mut progress), interrupt: Some(&interrupt) };
+    let out = evaluate_with(&mut *model, task, &opts, &mut hooks);
+    if let Some(b) = bar.as_mut() {
+        b.finish();
+    }
+    let out = out.ctx("evaluate")?;
+    if let Some(path) = &opts.items_file {
+        write_items(path, &out.items).ctx("evaluate")?;
+    }
+    Ok(table_of(out.rows))
+}
+
+/// Registers the evaluation bindings.
+pub fn register(engine: &mut Engine, _session: &Session) {
+    bind(engine, "tasks", [], "The built-in tasks: #{ name, langs, metrics, kind }.", || -> Array {
+        crate::eval::tasks().iter().map(|t| Dynamic::from_map(row_to_map(&t.to_row()))).collect()
+    });
+    let doc = "
+        Evaluates the model (with its adapter) on a task; returns a Table with one row per language #{ task, lang, n, <metrics> }.
+        Options: data, langs, split, shots, shot_split, limit, seed, batch_size, prompt (\"alpaca\" | \"lm-eval\"), max_new_tokens, items_file.
+
+        ```rhai
+        let r = m.evaluate(\"xnli\", #{ data: \"data/xnli\", langs: [\"en\", \"ur\"], prompt: \"lm-eval\" });
+        let demo = m.evaluate(\"ui_translate\", #{ langs: [\"ur\"], limit: 50 });
+        ```";
+    bind(engine, "evaluate", ["m", "task"], doc, |m: &mut Handle<Model>, t: &str| evaluate(m, t, &Map::new()));
+    bind(engine, "evaluate", ["m", "task", "opts"], doc, |m: &mut Handle<Model>, t: &str, o: Map| evaluate(m, t, &o));
+    bind(engine, "squad_em", ["pred", "golds"], "Exact match after SQuAD v1.1 normalisation, max over golds (0 or 1).", |p: &str, g: Dynamic| -> RhaiResult<FLOAT> {
+        squad_em(p, &golds("squad_em", &g)?).ctx("squad_em")
+    });
+    bind(engine, "squad_f1", ["pred", "golds"], "Token F1 after SQuAD v1.1 normalisation, max over golds.", |p: &str, g: Dynamic| -> RhaiResult<FLOAT> {
+        squad_f1(p, &golds("squad_f1", &g)?).ctx("squad_f1")
+    });
+    bind(engine, "mlqa_em", ["pred", "golds", "lang"], "Exact match with the official MLQA normalisation of `lang` (zh mixed segmentation, per-language articles).", |p: &str, g: Dynamic, l: &str| -> RhaiResult<FLOAT> {
+        mlqa_em(p, &golds("mlqa_em", &g)?, l).ctx("mlqa_em")
+    });
+    bind(engine, "mlqa_f1", ["pred", "golds", "lang"], "Token F1 with the official MLQA normalisation of `lang`.", |p: &str, g: Dynamic, l: &str| -> RhaiResult<FLOAT> {
+        mlqa_f1(p, &golds("mlqa_f1", &g)?, l).ctx("mlqa_f1")
+    });
+    let rg = |p: &str, r: &str, o: &Map| -> RhaiResult<Map> {
+        let _: RougeOpts = parse_opts("rouge", o)?;
+        Ok(row_to_map(&rouge(p, r).to_row()))
+    };
+    let doc_r = "Multilingual ROUGE-1/2/L F-measures #{ rouge1, rouge2, rougeL } (non-Latin scripts kept; CJK/Thai by character). Option lang is accepted for compatibility.";
+    bind(engine, "rouge", ["pred", "reference"], doc_r, move |p: &str, r: &str| rg(p, r, &Map::new()));
+    bind(engine, "rouge", ["pred", "reference", "opts"], doc_r, move |p: &str, r: &str, o: Map| rg(p, r, &o));
+    let f1 = |p: &Array, g: &Array, o: &Map| -> RhaiResult<FLOAT> {
+        let o: F1Opts = parse_opts("f1_score", o)?;
+        let avg: Average = o.average.parse().ctx("f1_score")?;
+        f1_score(&strings("f1_score", "preds", p)?, &strings("f1_score", "golds", g)?, avg).ctx("f1_score")
+    };
+    let doc_f = "F1 over the gold labels, `average`: \"micro\" | \"macro\". Predictions matching no gold label count as misses of their gold class only.";
+    bind(engine, "f1_score", ["preds", "golds"], doc_f, move |p: Array, g: Array| f1(&p, &g, &Map::new()));
+    bind(engine, "f1_score", ["preds", "golds", "opts"], doc_f, move |p: Array, g: Array, o: Map| f1(&p, &g, &o));
+    bind(engine, "layer_languages", ["m", "texts", "opts"], "
+        Logit lens per layer: the proportion of top-k decoded tokens identified as each of `langs` and \"other\", averaged over texts.
+        Options: langs, top_k (1), positions (\"all\" | \"last\"). Returns a Table with one row per hidden state (0 = embeddings).
+
+        ```rhai
+        let lens = m.layer_languages([\"Open the file\", \"فائل کھولیں\"], #{ langs: [\"en\", \"ur\"] });
+        ```", |m: &mut Handle<Model>, texts: Array, o: Map| -> RhaiResult<T> {
+        let o: LensOpts = parse_opts("layer_languages", &o)?;
+        let texts = strings("layer_languages", "texts", &texts)?;
+        let rows = m.borrow("layer_languages")?.layer_languages(&texts, &o.langs, o.top_k, &o.positions).ctx("layer_languages")?;
+        Ok(table_of(rows))
+    });
+}
