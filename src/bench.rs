@@ -135,7 +135,11 @@ pub fn random_model(
         .unk_token("<0>".into())
         .build()
         .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-    let tok = Tokenizer::from_parts(tokenizers::Tokenizer::new(wl), None, vec![0], false, None);
+    let mut inner = tokenizers::Tokenizer::new(wl);
+    inner.with_pre_tokenizer(Some(
+        tokenizers::pre_tokenizers::whitespace::WhitespaceSplit,
+    ));
+    let tok = Tokenizer::from_parts(inner, None, vec![0], false, None);
     Ok(Model {
         lm,
         tokenizer: tok,

@@ -376,9 +376,17 @@ fn cmd_bench(a: BenchArgs) -> u8 {
     if !a.json {
         println!(
             "model: {} layers, hidden {}, {} params, base {} ({} bytes) on {}",
-            info["layers"], info["hidden"], info["params"], info["quant"], info["bytes"], info["device"]
+            info["layers"],
+            info["hidden"],
+            info["params"],
+            info["quant"],
+            info["bytes"],
+            info["device"]
         );
-        println!("{:<22} {:>12} {:>12} {:>8} {:>14}", "bench", "tokens/s", "s/iter", "MFU", "peak RSS");
+        println!(
+            "{:<22} {:>12} {:>12} {:>8} {:>14}",
+            "bench", "tokens/s", "s/iter", "MFU", "peak RSS"
+        );
     }
     for k in kinds {
         let spec = crate::bench::BenchSpec {
@@ -398,7 +406,8 @@ fn cmd_bench(a: BenchArgs) -> u8 {
                 r.tokens_per_s,
                 r.seconds,
                 r.mfu.map_or("-".into(), |m| format!("{:.1}%", 100.0 * m)),
-                r.peak_bytes.map_or("-".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+                r.peak_bytes
+                    .map_or("-".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
             ),
             Err(e) => {
                 eprintln!("peftlab bench {k}: {e}");

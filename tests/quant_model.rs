@@ -11,7 +11,11 @@ use peftlab::tensor::{save_safetensors, HostTensor};
 use peftlab::train::TrainOptions;
 
 fn load(quant: &str, dq: bool) -> Model {
-    let o = LoadOptions { quant: quant.into(), double_quant: dq, ..Default::default() };
+    let o = LoadOptions {
+        quant: quant.into(),
+        double_quant: dq,
+        ..Default::default()
+    };
     Model::load(&fixture("models/tiny-llama"), o).unwrap()
 }
 
@@ -32,7 +36,10 @@ fn dequantised_copy(kind: &str, dq: bool) -> tempfile::TempDir {
             quantize_int8(&v, &t.shape).unwrap().dequantize().unwrap()
         } else {
             let cfg = QuantConfig::new(QuantKind::parse(kind).unwrap()).with_double_quant(dq);
-            quantize_4bit(&v, &t.shape, &cfg).unwrap().dequantize().unwrap()
+            quantize_4bit(&v, &t.shape, &cfg)
+                .unwrap()
+                .dequantize()
+                .unwrap()
         };
         *t = HostTensor::f32(t.shape.clone(), deq).unwrap();
     }
@@ -43,26 +50,52 @@ fn dequantised_copy(kind: &str, dq: bool) -> tempfile::TempDir {
 #[test]
 fn quantised_models_equal_their_dequantised_f32_twins() {
     let (rows, mask) = probe("tiny-llama");
-    for (kind, dq) in [("nf4", false), ("nf4", true), ("fp4", true), ("int8", false)] {
+    for (kind, dq) in [
+        ("nf4", false),
+        ("nf4", true),
+        ("fp4", true),
+        ("int8", false),
+    ] {
         let q = load(kind, dq);
         let twin_dir = dequantised_copy(kind, dq);
         let twin = Model::load(twin_dir.path(), LoadOptions::default()).unwrap();
-        let d = masked_diff(&q.logits(&rows).unwrap(), &twin.logits(&rows).unwrap(), &mask);
-        assert!(d <= 1e-5, "{kind} dq={dq}: logits differ from the dequantised f32 model by {d}");
+        let d = masked_diff(
+            &q.logits(&rows).unwrap(),
+            &twin.logits(&rows).unwrap(),
+            &mask,
+        );
+        assert!(
+            d <= 1e-5,
+            "{kind} dq={dq}: logits differ from the dequantised f32 model by {d}"
+        );
         let info = q.info();
         assert_eq!(info["quant"], kind);
         let f32_bytes = load("none", false).info()["bytes"].as_u64().unwrap();
-        assert!(info["bytes"].as_u64().unwrap() < f32_bytes, "{kind}: no memory saved");
+        assert!(
+            info["bytes"].as_u64().unwrap() < f32_bytes,
+            "{kind}: no memory saved"
+        );
     }
 }
 
 #[test]
 fn lora_on_an_nf4_base_lowers_the_loss() {
     let mut m = load("nf4", true);
-    m.add_adapter(AdapterOptions { r: Some(8), seed: 1, ..Default::default() }).unwrap();
+    m.add_adapter(AdapterOptions {
+        r: Some(8),
+        seed: 1,
+        ..Default::default()
+    })
+    .unwrap();
     let data = peftlab::eval::ui_strings("train", Some(&["fr".to_string()]), None).unwrap();
     let rows = data.rows()[..16].to_vec();
-    let o = TrainOptions { lr: 1e-2, epochs: 8, batch_size: 8, seed: 1, ..Default::default() };
+    let o = TrainOptions {
+        lr: 1e-2,
+        epochs: 8,
+        batch_size: 8,
+        seed: 1,
+        ..Default::default()
+    };
     let rep = m.train(&rows, &o, &mut |_| {}, &|| false).unwrap();
     let (first, last) = (rep.losses[0], *rep.losses.last().unwrap());
     assert!(last < 0.85 * first, "loss {first} -> {last}");
@@ -71,9 +104,21 @@ fn lora_on_an_nf4_base_lowers_the_loss() {
 
 #[test]
 fn bad_quant_options_are_clear_errors() {
-    let bad = |o: LoadOptions| Model::load(&fixture("models/tiny-llama"), o).err().unwrap().to_string();
-    let e = bad(LoadOptions { quant: "nf3".into(), ..Default::default() });
+    let bad = |o: LoadOptions| {
+        Model::load(&fixture("models/tiny-llama"), o)
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let e = bad(LoadOptions {
+        quant: "nf3".into(),
+        ..Default::default()
+    });
     assert!(e.contains("nf3") && e.contains("nf4"), "{e}");
-    let e = bad(LoadOptions { quant: "nf4".into(), block_size: 100, ..Default::default() });
+    let e = bad(LoadOptions {
+        quant: "nf4".into(),
+        block_size: 100,
+        ..Default::default()
+    });
     assert!(e.contains("power of two") && e.contains("100"), "{e}");
 }

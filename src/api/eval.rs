@@ -23,7 +23,11 @@ struct LensOpts {
 
 impl Default for LensOpts {
     fn default() -> Self {
-        LensOpts { langs: vec!["en".into()], top_k: 1, positions: "all".into() }
+        LensOpts {
+            langs: vec!["en".into()],
+            top_k: 1,
+            positions: "all".into(),
+        }
     }
 }
 
@@ -43,7 +47,9 @@ struct F1Opts {
 
 impl Default for F1Opts {
     fn default() -> Self {
-        F1Opts { average: "micro".into() }
+        F1Opts {
+            average: "micro".into(),
+        }
     }
 }
 
@@ -51,10 +57,11 @@ fn golds(fn_name: &str, v: &Dynamic) -> RhaiResult<Vec<String>> {
     if v.is_string() {
         return Ok(vec![v.clone().into_string().unwrap_or_default()]);
     }
-    let a = v
-        .clone()
-        .into_array()
-        .map_err(|t| fail(format!("{fn_name}: golds must be a string or an array of strings (got a {t})")))?;
+    let a = v.clone().into_array().map_err(|t| {
+        fail(format!(
+            "{fn_name}: golds must be a string or an array of strings (got a {t})"
+        ))
+    })?;
     strings(fn_name, "golds", &a)
 }
 
@@ -63,11 +70,16 @@ fn evaluate(m: &Handle<Model>, task: &str, o: &Map) -> RhaiResult<T> {
     let mut model = m.borrow_mut("evaluate")?;
     let mut bar: Option<Progress> = None;
     let mut progress = |p: crate::eval::Progress<'_>| {
-        let b = bar.get_or_insert_with(|| Progress::new(p.total as u64, &format!("evaluating {}", p.task)));
+        let b = bar.get_or_insert_with(|| {
+            Progress::new(p.total as u64, &format!("evaluating {}", p.task))
+        });
         b.set_position(p.done as u64);
     };
     let interrupt = || crate::interrupt::check().map_err(|e| EvalError::Interrupted(e.to_string()));
-    let mut hooks = EvalHooks { progress: Some(&mut progress), interrupt: Some(&interrupt) };
+    let mut hooks = EvalHooks {
+        progress: Some(&mut progress),
+        interrupt: Some(&interrupt),
+    };
     let out = evaluate_with(&mut *model, task, &opts, &mut hooks);
     if let Some(b) = bar.as_mut() {
         b.finish();
@@ -81,9 +93,18 @@ fn evaluate(m: &Handle<Model>, task: &str, o: &Map) -> RhaiResult<T> {
 
 /// Registers the evaluation bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
-    bind(engine, "tasks", [], "The built-in tasks: #{ name, langs, metrics, kind }.", || -> Array {
-        crate::eval::tasks().iter().map(|t| Dynamic::from_map(row_to_map(&t.to_row()))).collect()
-    });
+    bind(
+        engine,
+        "tasks",
+        [],
+        "The built-in tasks: #{ name, langs, metrics, kind }.",
+        || -> Array {
+            crate::eval::tasks()
+                .iter()
+                .map(|t| Dynamic::from_map(row_to_map(&t.to_row())))
+                .collect()
+        },
+    );
     let doc = "
         Evaluates the model (with its adapter) on a task; returns a Table with one row per language #{ task, lang, n, <metrics> }.
         Options: data, langs, split, shots, shot_split, limit, seed, batch_size, prompt (\"alpaca\" | \"lm-eval\"), max_new_tokens, items_file.
@@ -92,35 +113,94 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         let r = m.evaluate(\"xnli\", #{ data: \"data/xnli\", langs: [\"en\", \"ur\"], prompt: \"lm-eval\" });
         let demo = m.evaluate(\"ui_translate\", #{ langs: [\"ur\"], limit: 50 });
         ```";
-    bind(engine, "evaluate", ["m", "task"], doc, |m: &mut Handle<Model>, t: &str| evaluate(m, t, &Map::new()));
-    bind(engine, "evaluate", ["m", "task", "opts"], doc, |m: &mut Handle<Model>, t: &str, o: Map| evaluate(m, t, &o));
-    bind(engine, "squad_em", ["pred", "golds"], "Exact match after SQuAD v1.1 normalisation, max over golds (0 or 1).", |p: &str, g: Dynamic| -> RhaiResult<FLOAT> {
-        squad_em(p, &golds("squad_em", &g)?).ctx("squad_em")
-    });
-    bind(engine, "squad_f1", ["pred", "golds"], "Token F1 after SQuAD v1.1 normalisation, max over golds.", |p: &str, g: Dynamic| -> RhaiResult<FLOAT> {
-        squad_f1(p, &golds("squad_f1", &g)?).ctx("squad_f1")
-    });
+    bind(
+        engine,
+        "evaluate",
+        ["m", "task"],
+        doc,
+        |m: &mut Handle<Model>, t: &str| evaluate(m, t, &Map::new()),
+    );
+    bind(
+        engine,
+        "evaluate",
+        ["m", "task", "opts"],
+        doc,
+        |m: &mut Handle<Model>, t: &str, o: Map| evaluate(m, t, &o),
+    );
+    bind(
+        engine,
+        "squad_em",
+        ["pred", "golds"],
+        "Exact match after SQuAD v1.1 normalisation, max over golds (0 or 1).",
+        |p: &str, g: Dynamic| -> RhaiResult<FLOAT> {
+            squad_em(p, &golds("squad_em", &g)?).ctx("squad_em")
+        },
+    );
+    bind(
+        engine,
+        "squad_f1",
+        ["pred", "golds"],
+        "Token F1 after SQuAD v1.1 normalisation, max over golds.",
+        |p: &str, g: Dynamic| -> RhaiResult<FLOAT> {
+            squad_f1(p, &golds("squad_f1", &g)?).ctx("squad_f1")
+        },
+    );
     bind(engine, "mlqa_em", ["pred", "golds", "lang"], "Exact match with the official MLQA normalisation of `lang` (zh mixed segmentation, per-language articles).", |p: &str, g: Dynamic, l: &str| -> RhaiResult<FLOAT> {
         mlqa_em(p, &golds("mlqa_em", &g)?, l).ctx("mlqa_em")
     });
-    bind(engine, "mlqa_f1", ["pred", "golds", "lang"], "Token F1 with the official MLQA normalisation of `lang`.", |p: &str, g: Dynamic, l: &str| -> RhaiResult<FLOAT> {
-        mlqa_f1(p, &golds("mlqa_f1", &g)?, l).ctx("mlqa_f1")
-    });
+    bind(
+        engine,
+        "mlqa_f1",
+        ["pred", "golds", "lang"],
+        "Token F1 with the official MLQA normalisation of `lang`.",
+        |p: &str, g: Dynamic, l: &str| -> RhaiResult<FLOAT> {
+            mlqa_f1(p, &golds("mlqa_f1", &g)?, l).ctx("mlqa_f1")
+        },
+    );
     let rg = |p: &str, r: &str, o: &Map| -> RhaiResult<Map> {
         let _: RougeOpts = parse_opts("rouge", o)?;
         Ok(row_to_map(&rouge(p, r).to_row()))
     };
     let doc_r = "Multilingual ROUGE-1/2/L F-measures #{ rouge1, rouge2, rougeL } (non-Latin scripts kept; CJK/Thai by character). Option lang is accepted for compatibility.";
-    bind(engine, "rouge", ["pred", "reference"], doc_r, move |p: &str, r: &str| rg(p, r, &Map::new()));
-    bind(engine, "rouge", ["pred", "reference", "opts"], doc_r, move |p: &str, r: &str, o: Map| rg(p, r, &o));
+    bind(
+        engine,
+        "rouge",
+        ["pred", "reference"],
+        doc_r,
+        move |p: &str, r: &str| rg(p, r, &Map::new()),
+    );
+    bind(
+        engine,
+        "rouge",
+        ["pred", "reference", "opts"],
+        doc_r,
+        move |p: &str, r: &str, o: Map| rg(p, r, &o),
+    );
     let f1 = |p: &Array, g: &Array, o: &Map| -> RhaiResult<FLOAT> {
         let o: F1Opts = parse_opts("f1_score", o)?;
         let avg: Average = o.average.parse().ctx("f1_score")?;
-        f1_score(&strings("f1_score", "preds", p)?, &strings("f1_score", "golds", g)?, avg).ctx("f1_score")
+        f1_score(
+            &strings("f1_score", "preds", p)?,
+            &strings("f1_score", "golds", g)?,
+            avg,
+        )
+        .ctx("f1_score")
     };
     let doc_f = "F1 over the gold labels, `average`: \"micro\" | \"macro\". Predictions matching no gold label count as misses of their gold class only.";
-    bind(engine, "f1_score", ["preds", "golds"], doc_f, move |p: Array, g: Array| f1(&p, &g, &Map::new()));
-    bind(engine, "f1_score", ["preds", "golds", "opts"], doc_f, move |p: Array, g: Array, o: Map| f1(&p, &g, &o));
+    bind(
+        engine,
+        "f1_score",
+        ["preds", "golds"],
+        doc_f,
+        move |p: Array, g: Array| f1(&p, &g, &Map::new()),
+    );
+    bind(
+        engine,
+        "f1_score",
+        ["preds", "golds", "opts"],
+        doc_f,
+        move |p: Array, g: Array, o: Map| f1(&p, &g, &o),
+    );
     bind(engine, "layer_languages", ["m", "texts", "opts"], "
         Logit lens per layer: the proportion of top-k decoded tokens identified as each of `langs` and \"other\", averaged over texts.
         Options: langs, top_k (1), positions (\"all\" | \"last\"). Returns a Table with one row per hidden state (0 = embeddings).

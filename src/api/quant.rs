@@ -17,14 +17,22 @@ struct QuantOpts {
 
 impl Default for QuantOpts {
     fn default() -> Self {
-        QuantOpts { kind: "nf4".into(), block_size: 64, double_quant: false }
+        QuantOpts {
+            kind: "nf4".into(),
+            block_size: 64,
+            double_quant: false,
+        }
     }
 }
 
 fn host(t: &ProbeTensor) -> RhaiResult<HostTensor> {
     let r = match t {
-        ProbeTensor::U8 { data, shape } => HostTensor::i64(shape.clone(), data.iter().map(|&x| i64::from(x)).collect()),
-        ProbeTensor::I8 { data, shape } => HostTensor::i64(shape.clone(), data.iter().map(|&x| i64::from(x)).collect()),
+        ProbeTensor::U8 { data, shape } => {
+            HostTensor::i64(shape.clone(), data.iter().map(|&x| i64::from(x)).collect())
+        }
+        ProbeTensor::I8 { data, shape } => {
+            HostTensor::i64(shape.clone(), data.iter().map(|&x| i64::from(x)).collect())
+        }
         ProbeTensor::F32 { data, shape } => HostTensor::f32(shape.clone(), data.clone()),
     };
     r.ctx("quantize")

@@ -68,60 +68,190 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         let tw = stats::frame::anova2(&as_table("anova", &t)?, v, &f[0], &f[1]).ctx("anova")?;
         Ok(Handle::new(tw.to_table()))
     });
-    bind(engine, "welch_anova", ["t", "value", "factor"], "Welch's ANOVA (unequal variances): #{ F, p, df_between, df_within }.", |t: Dynamic, v: &str, f: &str| -> RhaiResult<Map> {
-        Ok(row_to_map(&stats::frame::welch_anova(&as_table("welch_anova", &t)?, v, f).ctx("welch_anova")?.to_row()))
-    });
-    bind(engine, "levene", ["t", "value", "factor"], "Levene's test with median centring (Brown–Forsythe): #{ W, p }.", |t: Dynamic, v: &str, f: &str| -> RhaiResult<Map> {
-        Ok(row_to_map(&stats::frame::levene(&as_table("levene", &t)?, v, f).ctx("levene")?.to_row()))
-    });
-    bind(engine, "kruskal", ["t", "value", "factor"], "Kruskal–Wallis H test (tie-corrected): #{ H, p }.", |t: Dynamic, v: &str, f: &str| -> RhaiResult<Map> {
-        Ok(row_to_map(&stats::frame::kruskal(&as_table("kruskal", &t)?, v, f).ctx("kruskal")?.to_row()))
-    });
+    bind(
+        engine,
+        "welch_anova",
+        ["t", "value", "factor"],
+        "Welch's ANOVA (unequal variances): #{ F, p, df_between, df_within }.",
+        |t: Dynamic, v: &str, f: &str| -> RhaiResult<Map> {
+            Ok(row_to_map(
+                &stats::frame::welch_anova(&as_table("welch_anova", &t)?, v, f)
+                    .ctx("welch_anova")?
+                    .to_row(),
+            ))
+        },
+    );
+    bind(
+        engine,
+        "levene",
+        ["t", "value", "factor"],
+        "Levene's test with median centring (Brown–Forsythe): #{ W, p }.",
+        |t: Dynamic, v: &str, f: &str| -> RhaiResult<Map> {
+            Ok(row_to_map(
+                &stats::frame::levene(&as_table("levene", &t)?, v, f)
+                    .ctx("levene")?
+                    .to_row(),
+            ))
+        },
+    );
+    bind(
+        engine,
+        "kruskal",
+        ["t", "value", "factor"],
+        "Kruskal–Wallis H test (tie-corrected): #{ H, p }.",
+        |t: Dynamic, v: &str, f: &str| -> RhaiResult<Map> {
+            Ok(row_to_map(
+                &stats::frame::kruskal(&as_table("kruskal", &t)?, v, f)
+                    .ctx("kruskal")?
+                    .to_row(),
+            ))
+        },
+    );
     let tukey = |t: &Dynamic, v: &str, f: &str, o: &Map| -> RhaiResult<T> {
         let o: AlphaOpts = parse_opts("tukey_hsd", o)?;
-        Ok(Handle::new(stats::frame::tukey_hsd(&as_table("tukey_hsd", t)?, v, f, o.alpha).ctx("tukey_hsd")?.to_table()))
+        Ok(Handle::new(
+            stats::frame::tukey_hsd(&as_table("tukey_hsd", t)?, v, f, o.alpha)
+                .ctx("tukey_hsd")?
+                .to_table(),
+        ))
     };
     let doc_t = "Tukey HSD (Tukey–Kramer for unequal sizes): rows #{ a, b, meandiff, p_adj, lower, upper, reject } with meandiff = mean(b) − mean(a), groups in order of first appearance. Option alpha (0.05).";
-    bind(engine, "tukey_hsd", ["t", "value", "factor"], doc_t, move |t: Dynamic, v: &str, f: &str| tukey(&t, v, f, &Map::new()));
-    bind(engine, "tukey_hsd", ["t", "value", "factor", "opts"], doc_t, move |t: Dynamic, v: &str, f: &str, o: Map| tukey(&t, v, f, &o));
+    bind(
+        engine,
+        "tukey_hsd",
+        ["t", "value", "factor"],
+        doc_t,
+        move |t: Dynamic, v: &str, f: &str| tukey(&t, v, f, &Map::new()),
+    );
+    bind(
+        engine,
+        "tukey_hsd",
+        ["t", "value", "factor", "opts"],
+        doc_t,
+        move |t: Dynamic, v: &str, f: &str, o: Map| tukey(&t, v, f, &o),
+    );
     let rank = |t: &Dynamic, v: &str, f: &str, o: &Map| -> RhaiResult<stats::ranking::Ranking> {
         let o: AlphaOpts = parse_opts("ranking", o)?;
         stats::frame::ranking(&as_table("ranking", t)?, v, f, o.alpha).ctx("ranking")
     };
     let doc_r = "The hierarchy of groups by mean from Tukey HSD decisions, e.g. \"LoRA = DoRA = AdaLoRA > PiSSA > VeRA\" (\">=\" marks a non-transitive step). Option alpha.";
-    bind(engine, "ranking", ["t", "value", "factor"], doc_r, move |t: Dynamic, v: &str, f: &str| -> RhaiResult<String> { Ok(rank(&t, v, f, &Map::new())?.hierarchy) });
-    bind(engine, "ranking", ["t", "value", "factor", "opts"], doc_r, move |t: Dynamic, v: &str, f: &str, o: Map| -> RhaiResult<String> { Ok(rank(&t, v, f, &o)?.hierarchy) });
-    bind(engine, "ranking_letters", ["t", "value", "factor"], "The compact letter display behind `ranking`: rows #{ group, mean, letters }.", move |t: Dynamic, v: &str, f: &str| -> RhaiResult<T> {
-        Ok(Handle::new(rank(&t, v, f, &Map::new())?.to_table()))
-    });
+    bind(
+        engine,
+        "ranking",
+        ["t", "value", "factor"],
+        doc_r,
+        move |t: Dynamic, v: &str, f: &str| -> RhaiResult<String> {
+            Ok(rank(&t, v, f, &Map::new())?.hierarchy)
+        },
+    );
+    bind(
+        engine,
+        "ranking",
+        ["t", "value", "factor", "opts"],
+        doc_r,
+        move |t: Dynamic, v: &str, f: &str, o: Map| -> RhaiResult<String> {
+            Ok(rank(&t, v, f, &o)?.hierarchy)
+        },
+    );
+    bind(
+        engine,
+        "ranking_letters",
+        ["t", "value", "factor"],
+        "The compact letter display behind `ranking`: rows #{ group, mean, letters }.",
+        move |t: Dynamic, v: &str, f: &str| -> RhaiResult<T> {
+            Ok(Handle::new(rank(&t, v, f, &Map::new())?.to_table()))
+        },
+    );
     bind(engine, "studentized_range_cdf", ["q", "k", "df"], "P(Q ≤ q) for the studentized range of k means with df degrees of freedom (exact double integral).", |q: Dynamic, k: INT, df: Dynamic| -> RhaiResult<FLOAT> {
         let (q, df) = (number("studentized_range_cdf", "q", &q)?, number("studentized_range_cdf", "df", &df)?);
         stats::studentized_range_cdf(q, count("studentized_range_cdf", "k", k)?, df).ctx("studentized_range_cdf")
     });
-    bind(engine, "studentized_range_quantile", ["p", "k", "df"], "The q with P(Q ≤ q) = p (bracketed root finding).", |p: Dynamic, k: INT, df: Dynamic| -> RhaiResult<FLOAT> {
-        let (p, df) = (number("studentized_range_quantile", "p", &p)?, number("studentized_range_quantile", "df", &df)?);
-        stats::studentized_range_quantile(p, count("studentized_range_quantile", "k", k)?, df).ctx("studentized_range_quantile")
-    });
+    bind(
+        engine,
+        "studentized_range_quantile",
+        ["p", "k", "df"],
+        "The q with P(Q ≤ q) = p (bracketed root finding).",
+        |p: Dynamic, k: INT, df: Dynamic| -> RhaiResult<FLOAT> {
+            let (p, df) = (
+                number("studentized_range_quantile", "p", &p)?,
+                number("studentized_range_quantile", "df", &df)?,
+            );
+            stats::studentized_range_quantile(p, count("studentized_range_quantile", "k", k)?, df)
+                .ctx("studentized_range_quantile")
+        },
+    );
     let boot = |a: &Array, b: &Array, o: &Map| -> RhaiResult<Map> {
         let o: BootOpts = parse_opts("paired_bootstrap", o)?;
-        let (a, b) = (floats("paired_bootstrap", "a_items", a)?, floats("paired_bootstrap", "b_items", b)?);
-        Ok(row_to_map(&stats::paired_bootstrap(&a, &b, o.n, o.seed).ctx("paired_bootstrap")?.to_row()))
+        let (a, b) = (
+            floats("paired_bootstrap", "a_items", a)?,
+            floats("paired_bootstrap", "b_items", b)?,
+        );
+        Ok(row_to_map(
+            &stats::paired_bootstrap(&a, &b, o.n, o.seed)
+                .ctx("paired_bootstrap")?
+                .to_row(),
+        ))
     };
     let doc_b = "Paired bootstrap over items: #{ diff (mean b − mean a), lower, upper (95 % percentile), p }. Options n (10000), seed.";
-    bind(engine, "paired_bootstrap", ["a_items", "b_items"], doc_b, move |a: Array, b: Array| boot(&a, &b, &Map::new()));
-    bind(engine, "paired_bootstrap", ["a_items", "b_items", "opts"], doc_b, move |a: Array, b: Array, o: Map| boot(&a, &b, &o));
-    bind(engine, "holm", ["p_values"], "Holm-adjusted p-values (R p.adjust \"holm\").", |p: Array| -> RhaiResult<Array> {
-        Ok(float_array(stats::holm(&floats("holm", "p_values", &p)?).ctx("holm")?))
-    });
-    bind(engine, "benjamini_hochberg", ["p_values"], "Benjamini–Hochberg adjusted p-values (FDR).", |p: Array| -> RhaiResult<Array> {
-        Ok(float_array(stats::benjamini_hochberg(&floats("benjamini_hochberg", "p_values", &p)?).ctx("benjamini_hochberg")?))
-    });
-    bind(engine, "pearson", ["x", "y"], "Pearson correlation with its two-sided p-value: #{ r, p }.", |x: Array, y: Array| -> RhaiResult<Map> {
-        let (x, y) = (floats("pearson", "x", &x)?, floats("pearson", "y", &y)?);
-        Ok(row_to_map(&stats::pearson(&x, &y).ctx("pearson")?.to_pearson_row()))
-    });
-    bind(engine, "spearman", ["x", "y"], "Spearman rank correlation with its two-sided p-value: #{ rho, p }.", |x: Array, y: Array| -> RhaiResult<Map> {
-        let (x, y) = (floats("spearman", "x", &x)?, floats("spearman", "y", &y)?);
-        Ok(row_to_map(&stats::spearman(&x, &y).ctx("spearman")?.to_spearman_row()))
-    });
+    bind(
+        engine,
+        "paired_bootstrap",
+        ["a_items", "b_items"],
+        doc_b,
+        move |a: Array, b: Array| boot(&a, &b, &Map::new()),
+    );
+    bind(
+        engine,
+        "paired_bootstrap",
+        ["a_items", "b_items", "opts"],
+        doc_b,
+        move |a: Array, b: Array, o: Map| boot(&a, &b, &o),
+    );
+    bind(
+        engine,
+        "holm",
+        ["p_values"],
+        "Holm-adjusted p-values (R p.adjust \"holm\").",
+        |p: Array| -> RhaiResult<Array> {
+            Ok(float_array(
+                stats::holm(&floats("holm", "p_values", &p)?).ctx("holm")?,
+            ))
+        },
+    );
+    bind(
+        engine,
+        "benjamini_hochberg",
+        ["p_values"],
+        "Benjamini–Hochberg adjusted p-values (FDR).",
+        |p: Array| -> RhaiResult<Array> {
+            Ok(float_array(
+                stats::benjamini_hochberg(&floats("benjamini_hochberg", "p_values", &p)?)
+                    .ctx("benjamini_hochberg")?,
+            ))
+        },
+    );
+    bind(
+        engine,
+        "pearson",
+        ["x", "y"],
+        "Pearson correlation with its two-sided p-value: #{ r, p }.",
+        |x: Array, y: Array| -> RhaiResult<Map> {
+            let (x, y) = (floats("pearson", "x", &x)?, floats("pearson", "y", &y)?);
+            Ok(row_to_map(
+                &stats::pearson(&x, &y).ctx("pearson")?.to_pearson_row(),
+            ))
+        },
+    );
+    bind(
+        engine,
+        "spearman",
+        ["x", "y"],
+        "Spearman rank correlation with its two-sided p-value: #{ rho, p }.",
+        |x: Array, y: Array| -> RhaiResult<Map> {
+            let (x, y) = (floats("spearman", "x", &x)?, floats("spearman", "y", &y)?);
+            Ok(row_to_map(
+                &stats::spearman(&x, &y).ctx("spearman")?.to_spearman_row(),
+            ))
+        },
+    );
 }

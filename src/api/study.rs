@@ -81,7 +81,10 @@ pub fn register(engine: &mut Engine, session: &Session) {
 
 /// The collected results as a Table (one row per completed cell, cell fields then metrics).
 fn as_results_table(rows: Array) -> RhaiResult<super::table::T> {
-    Ok(crate::host::Handle::new(super::table::as_table(FN, &rhai::Dynamic::from_array(rows))?))
+    Ok(crate::host::Handle::new(super::table::as_table(
+        FN,
+        &rhai::Dynamic::from_array(rows),
+    )?))
 }
 
 /// A cell ready to run: its map, JSON form and key.

@@ -26,7 +26,9 @@ pub fn as_table(fn_name: &str, v: &Dynamic) -> RhaiResult<Table> {
     let j = to_json(v).map_err(|e| fail(format!("{fn_name}: {e}")))?;
     match j {
         Value::Array(items) => Table::from_values(items).ctx(fn_name),
-        _ => Err(fail(format!("{fn_name}: expected a Table or an array of maps"))),
+        _ => Err(fail(format!(
+            "{fn_name}: expected a Table or an array of maps"
+        ))),
     }
 }
 
@@ -40,70 +42,178 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     bind(engine, "table", ["rows"], "A table from an array of maps (columns in order of first appearance).\n\n```rhai\nlet t = table([#{ method: \"lora\", f1: 0.61 }, #{ method: \"dora\", f1: 0.63 }]);\n```", |a: Array| -> RhaiResult<T> {
         Ok(Handle::new(as_table("table", &Dynamic::from_array(a))?))
     });
-    bind(engine, "rows", ["t"], "The rows as an array of maps.", |t: &mut T| -> RhaiResult<Array> {
-        Ok(t.borrow("rows")?.rows().iter().map(|r| Dynamic::from_map(row_to_map(r))).collect())
-    });
-    bind(engine, "len", ["t"], "Number of rows.", |t: &mut T| -> RhaiResult<INT> { Ok(t.borrow("len")?.len() as INT) });
-    bind(engine, "columns", ["t"], "Column names in order.", |t: &mut T| -> RhaiResult<Array> {
-        Ok(t.borrow("columns")?.columns().iter().map(|c| Dynamic::from(c.clone())).collect())
-    });
+    bind(
+        engine,
+        "rows",
+        ["t"],
+        "The rows as an array of maps.",
+        |t: &mut T| -> RhaiResult<Array> {
+            Ok(t.borrow("rows")?
+                .rows()
+                .iter()
+                .map(|r| Dynamic::from_map(row_to_map(r)))
+                .collect())
+        },
+    );
+    bind(
+        engine,
+        "len",
+        ["t"],
+        "Number of rows.",
+        |t: &mut T| -> RhaiResult<INT> { Ok(t.borrow("len")?.len() as INT) },
+    );
+    bind(
+        engine,
+        "columns",
+        ["t"],
+        "Column names in order.",
+        |t: &mut T| -> RhaiResult<Array> {
+            Ok(t.borrow("columns")?
+                .columns()
+                .iter()
+                .map(|c| Dynamic::from(c.clone()))
+                .collect())
+        },
+    );
     engine.register_indexer_get(|t: &mut T, i: INT| -> RhaiResult<Map> {
         let tb = t.borrow("t[i]")?;
         let n = tb.len() as INT;
         let j = if i < 0 { i + n } else { i };
         if j < 0 || j >= n {
-            return Err(fail(format!("t[i]: index {i} out of bounds for a table of {n} rows")));
+            return Err(fail(format!(
+                "t[i]: index {i} out of bounds for a table of {n} rows"
+            )));
         }
         Ok(row_to_map(&tb.rows()[j as usize]))
     });
-    bind(engine, "filter", ["t", "predicate"], "Rows for which the closure returns true.", |ctx: NativeCallContext, t: &mut T, f: FnPtr| -> RhaiResult<T> {
-        let tb = t.borrow("filter")?.clone();
-        let mut keep = Vec::new();
-        for r in tb.rows() {
-            let v: Dynamic = f.call_within_context(&ctx, (Dynamic::from_map(row_to_map(r)),))?;
-            if v.as_bool().map_err(|t| fail(format!("filter: the closure must return a bool (got a {t})")))? {
-                keep.push(r.clone());
+    bind(
+        engine,
+        "filter",
+        ["t", "predicate"],
+        "Rows for which the closure returns true.",
+        |ctx: NativeCallContext, t: &mut T, f: FnPtr| -> RhaiResult<T> {
+            let tb = t.borrow("filter")?.clone();
+            let mut keep = Vec::new();
+            for r in tb.rows() {
+                let v: Dynamic =
+                    f.call_within_context(&ctx, (Dynamic::from_map(row_to_map(r)),))?;
+                if v.as_bool().map_err(|t| {
+                    fail(format!(
+                        "filter: the closure must return a bool (got a {t})"
+                    ))
+                })? {
+                    keep.push(r.clone());
+                }
             }
-        }
-        Ok(table_of(keep))
-    });
-    bind(engine, "column", ["t", "name"], "The values of one column.", |t: &mut T, n: &str| -> RhaiResult<Array> {
-        Ok(t.borrow("column")?.column(n).ctx("column")?.iter().map(from_json).collect())
-    });
-    bind(engine, "select", ["t", "columns"], "A table with only the given columns.", |t: &mut T, c: Array| -> RhaiResult<T> {
-        let c = strings("select", "columns", &c)?;
-        let refs: Vec<&str> = c.iter().map(String::as_str).collect();
-        Ok(Handle::new(t.borrow("select")?.select(&refs).ctx("select")?))
-    });
-    bind(engine, "sort_by", ["t", "column", "descending"], "Rows sorted by a column.", |t: &mut T, c: &str, d: bool| -> RhaiResult<T> {
-        Ok(Handle::new(t.borrow("sort_by")?.sort_by(c, d).ctx("sort_by")?))
-    });
-    bind(engine, "concat", ["t", "other"], "Rows of both tables.", |t: &mut T, o: T| -> RhaiResult<T> {
-        let other = o.borrow("concat")?.clone();
-        Ok(Handle::new(t.borrow("concat")?.concat(&other)))
-    });
+            Ok(table_of(keep))
+        },
+    );
+    bind(
+        engine,
+        "column",
+        ["t", "name"],
+        "The values of one column.",
+        |t: &mut T, n: &str| -> RhaiResult<Array> {
+            Ok(t.borrow("column")?
+                .column(n)
+                .ctx("column")?
+                .iter()
+                .map(from_json)
+                .collect())
+        },
+    );
+    bind(
+        engine,
+        "select",
+        ["t", "columns"],
+        "A table with only the given columns.",
+        |t: &mut T, c: Array| -> RhaiResult<T> {
+            let c = strings("select", "columns", &c)?;
+            let refs: Vec<&str> = c.iter().map(String::as_str).collect();
+            Ok(Handle::new(
+                t.borrow("select")?.select(&refs).ctx("select")?,
+            ))
+        },
+    );
+    bind(
+        engine,
+        "sort_by",
+        ["t", "column", "descending"],
+        "Rows sorted by a column.",
+        |t: &mut T, c: &str, d: bool| -> RhaiResult<T> {
+            Ok(Handle::new(
+                t.borrow("sort_by")?.sort_by(c, d).ctx("sort_by")?,
+            ))
+        },
+    );
+    bind(
+        engine,
+        "concat",
+        ["t", "other"],
+        "Rows of both tables.",
+        |t: &mut T, o: T| -> RhaiResult<T> {
+            let other = o.borrow("concat")?.clone();
+            Ok(Handle::new(t.borrow("concat")?.concat(&other)))
+        },
+    );
     let gm = |t: &T, by: Vec<String>, v: &str| -> RhaiResult<T> {
         let refs: Vec<&str> = by.iter().map(String::as_str).collect();
-        Ok(Handle::new(t.borrow("group_mean")?.group_mean(&refs, v).ctx("group_mean")?))
+        Ok(Handle::new(
+            t.borrow("group_mean")?
+                .group_mean(&refs, v)
+                .ctx("group_mean")?,
+        ))
     };
     let doc_gm = "Mean, n and sd of `value` per group of `by` (a column or an array of columns).\n\n```rhai\nt.group_mean([\"method\", \"ratio\"], \"f1\")\n```";
-    bind(engine, "group_mean", ["t", "by", "value"], doc_gm, move |t: &mut T, by: &str, v: &str| gm(t, vec![by.to_string()], v));
-    bind(engine, "group_mean", ["t", "by", "value"], doc_gm, move |t: &mut T, by: Array, v: &str| gm(t, strings("group_mean", "by", &by)?, v));
+    bind(
+        engine,
+        "group_mean",
+        ["t", "by", "value"],
+        doc_gm,
+        move |t: &mut T, by: &str, v: &str| gm(t, vec![by.to_string()], v),
+    );
+    bind(
+        engine,
+        "group_mean",
+        ["t", "by", "value"],
+        doc_gm,
+        move |t: &mut T, by: Array, v: &str| gm(t, strings("group_mean", "by", &by)?, v),
+    );
     bind(engine, "pivot", ["t", "row_key", "col_key", "value"], "A wide table: one row per `row_key`, one column per `col_key` value, cells the mean of `value`.", |t: &mut T, r: &str, c: &str, v: &str| -> RhaiResult<T> {
         Ok(Handle::new(t.borrow("pivot")?.pivot(r, c, v).ctx("pivot")?))
     });
-    bind(engine, "write_csv", ["t", "path"], "Writes a tidy CSV (pandas/R read it directly).", |t: Dynamic, p: &str| -> RhaiResult<()> {
-        as_table("write_csv", &t)?.write_csv(p).ctx("write_csv")
-    });
-    bind(engine, "write_json", ["t", "path"], "Writes a JSON array of records.", |t: Dynamic, p: &str| -> RhaiResult<()> {
-        as_table("write_json", &t)?.write_json(p).ctx("write_json")
-    });
-    bind(engine, "read_csv", ["path"], "Reads a CSV written by write_csv (numbers back as numbers).", |p: &str| -> RhaiResult<T> {
-        Ok(Handle::new(Table::read_csv(p).ctx("read_csv")?))
-    });
-    bind(engine, "read_json", ["path"], "Reads a JSON array of records (or JSON Lines) as a Table.", |p: &str| -> RhaiResult<T> {
-        Ok(Handle::new(Table::read_json(p).ctx("read_json")?))
-    });
+    bind(
+        engine,
+        "write_csv",
+        ["t", "path"],
+        "Writes a tidy CSV (pandas/R read it directly).",
+        |t: Dynamic, p: &str| -> RhaiResult<()> {
+            as_table("write_csv", &t)?.write_csv(p).ctx("write_csv")
+        },
+    );
+    bind(
+        engine,
+        "write_json",
+        ["t", "path"],
+        "Writes a JSON array of records.",
+        |t: Dynamic, p: &str| -> RhaiResult<()> {
+            as_table("write_json", &t)?.write_json(p).ctx("write_json")
+        },
+    );
+    bind(
+        engine,
+        "read_csv",
+        ["path"],
+        "Reads a CSV written by write_csv (numbers back as numbers).",
+        |p: &str| -> RhaiResult<T> { Ok(Handle::new(Table::read_csv(p).ctx("read_csv")?)) },
+    );
+    bind(
+        engine,
+        "read_json",
+        ["path"],
+        "Reads a JSON array of records (or JSON Lines) as a Table.",
+        |p: &str| -> RhaiResult<T> { Ok(Handle::new(Table::read_json(p).ctx("read_json")?)) },
+    );
     bind(engine, "plot_heatmap", ["t", "opts"], "SVG heatmap of the mean `value` per (`x`, `y`); options x, y, value, path, title. Returns the path.\n\n```rhai\nplot_heatmap(t, #{ x: \"bits\", y: \"r\", value: \"score\", path: out_path(\"heatmap.svg\") });\n```", |t: Dynamic, o: Map| -> RhaiResult<String> {
         let opts = HeatmapOptions::from_row(&opts_row("plot_heatmap", &o)?).ctx("plot_heatmap")?;
         Ok(plot_heatmap(&as_table("plot_heatmap", &t)?, &opts).ctx("plot_heatmap")?.display().to_string())

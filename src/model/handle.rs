@@ -90,7 +90,10 @@ pub fn resident_bytes<B: QuantBackend>(lm: &CausalLm<B>) -> usize {
         for norm in [&layer.input_layernorm, &layer.post_attention_layernorm] {
             n += size(&norm.weight.dims(), norm.weight.dtype());
         }
-        for norm in [&layer.self_attn.q_norm, &layer.self_attn.k_norm].into_iter().flatten() {
+        for norm in [&layer.self_attn.q_norm, &layer.self_attn.k_norm]
+            .into_iter()
+            .flatten()
+        {
             n += size(&norm.weight.dims(), norm.weight.dtype());
         }
     }
