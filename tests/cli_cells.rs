@@ -14,7 +14,7 @@ let rows = run_cells("grid", cells, |c| {
     #{ acc: base + c.r / 100.0 + c.seed / 1000.0, provenance: #{ data: "demo" } }
 });
 print(rows.len());
-write_json_value(rows, out_path("rows.json"));
+write_json(rows, out_path("rows.json"));
 "#;
 
 fn rows(dir: &Path, out: &str) -> serde_json::Value {

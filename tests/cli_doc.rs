@@ -12,7 +12,7 @@ fn doc_lists_functions_with_signatures_and_summaries() {
     assert!(r.stdout.contains("  out_path(name: string) -> string\n      The path of `name` inside the output directory; creates its parent directories.\n"), "{}", r.stdout);
     assert!(
         r.stdout
-            .contains("  run_cells(name: string, cells: array, f: Fn) -> array\n"),
+            .contains("  run_cells(name: string, cells: array, f: Fn) -> Table\n"),
         "{}",
         r.stdout
     );

@@ -21,7 +21,14 @@ use std::process::Stdio;
 use std::time::Duration;
 
 /// Script expressions that build a value of each handle type (cheap, no files needed).
-const HANDLE_CONSTRUCTORS: &[(&str, &str)] = &[("Stopwatch", "stopwatch()")];
+const HANDLE_CONSTRUCTORS: &[(&str, &str)] = &[
+    ("Stopwatch", "stopwatch()"),
+    ("Tensor", "tensor([[1.0, 2.0], [3.0, 4.0]])"),
+    ("Table", "table([#{ g: \"a\", v: 1.0 }, #{ g: \"a\", v: 2.0 }, #{ g: \"b\", v: 3.0 }, #{ g: \"b\", v: 5.0 }])"),
+    ("Dataset", "dataset([#{ instruction: \"i\", input: \"\", output: \"o\", lang: \"de\" }])"),
+    ("Model", concat!("load_model(\"", env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/models/tiny-llama\")")),
+    ("Adapter", concat!("load_model(\"", env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/models/tiny-llama\").add_adapter(#{ r: 2 })")),
+];
 
 /// Functions not called, with the reason.
 const SKIP: &[(&str, &str)] = &[(

@@ -42,7 +42,7 @@ pub fn svd(a: &[f64], m: usize, n: usize) -> Svd {
         return Svd {
             u: transpose(&t.vt, t.k, m),
             s: t.s,
-            vt: transpose(&t.u, m, t.k),
+            vt: transpose(&t.u, n, t.k),
             m,
             n,
             k: t.k,

@@ -24,15 +24,16 @@ use crate::host::Session;
 
 /// Registers every binding area.
 pub fn register_all(engine: &mut Engine, session: &Session) {
+    // Handle types first, so that every signature shows their script names.
     core::register(engine, session);
-    study::register(engine, session);
     tensor::register(engine, session);
+    table::register(engine, session);
     model::register(engine, session);
     adapter::register(engine, session);
     data::register(engine, session);
     train::register(engine, session);
-    table::register(engine, session);
     stats::register(engine, session);
     eval::register(engine, session);
     quant::register(engine, session);
+    study::register(engine, session);
 }
