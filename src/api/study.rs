@@ -63,7 +63,8 @@ pub fn register(engine: &mut Engine, session: &Session) {
         ["name", "cells", "f"],
         DOC,
         move |ctx: NativeCallContext, name: &str, cells: Array, f: FnPtr| {
-            as_results_table(run_cells(&ctx, &s, name, cells, f, Map::new())?)
+            let rows = run_cells(&ctx, &s, name, cells.clone(), f, Map::new())?;
+            as_results_table(&cells, rows)
         },
     );
     let s = session.clone();
@@ -74,17 +75,39 @@ pub fn register(engine: &mut Engine, session: &Session) {
         ["name", "cells", "f", "opts"],
         &doc_opts,
         move |ctx: NativeCallContext, name: &str, cells: Array, f: FnPtr, opts: Map| {
-            as_results_table(run_cells(&ctx, &s, name, cells, f, opts)?)
+            let rows = run_cells(&ctx, &s, name, cells.clone(), f, opts)?;
+            as_results_table(&cells, rows)
         },
     );
 }
 
-/// The collected results as a Table (one row per completed cell, cell fields then metrics).
-fn as_results_table(rows: Array) -> RhaiResult<super::table::T> {
-    Ok(crate::host::Handle::new(super::table::as_table(
-        FN,
-        &rhai::Dynamic::from_array(rows),
-    )?))
+/// The collected results as a Table (one row per completed cell): the cell's fields first, in
+/// the order of the first cell, then the metrics.
+fn as_results_table(cells: &Array, rows: Array) -> RhaiResult<super::table::T> {
+    let first: Vec<String> = cells
+        .first()
+        .and_then(|c| {
+            c.read_lock::<Map>()
+                .map(|m| m.keys().map(|k| k.to_string()).collect())
+        })
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let Value::Object(obj) = to_json(r).map_err(|e| fail(format!("{FN}: {e}")))? else {
+            return Err(fail(format!("{FN}: a result row is not a map")));
+        };
+        let mut row = Row::new();
+        for k in &first {
+            if let Some(v) = obj.get(k) {
+                row.insert(k.clone(), v.clone());
+            }
+        }
+        for (k, v) in obj {
+            row.entry(k).or_insert(v);
+        }
+        out.push(row);
+    }
+    Ok(super::table::table_of(out))
 }
 
 /// A cell ready to run: its map, JSON form and key.

@@ -39,6 +39,13 @@ fn opts_row(fn_name: &str, m: &Map) -> RhaiResult<crate::value::Row> {
 /// Registers the table and plot bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     register_handle::<Table>(engine, "Table");
+    bind(
+        engine,
+        "to_text",
+        ["t"],
+        "The table as aligned text (header, rule, one line per row).\n\n```rhai\nprint(results.to_text());\n```",
+        |t: &mut T| -> RhaiResult<String> { Ok(t.borrow("to_text")?.to_text()) },
+    );
     bind(engine, "table", ["rows"], "A table from an array of maps (columns in order of first appearance).\n\n```rhai\nlet t = table([#{ method: \"lora\", f1: 0.61 }, #{ method: \"dora\", f1: 0.63 }]);\n```", |a: Array| -> RhaiResult<T> {
         Ok(Handle::new(as_table("table", &Dynamic::from_array(a))?))
     });

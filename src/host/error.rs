@@ -57,7 +57,12 @@ pub fn domain_error(fn_name: &str, err: &(dyn StdError + 'static)) -> Box<EvalAl
     if is_interrupt || interrupt::is_set() {
         return terminated();
     }
-    fail(format!("{fn_name}: {msg}"))
+    if msg.starts_with(&format!("{fn_name}: ")) {
+        // Domain errors that already name the function are not prefixed twice.
+        fail(msg)
+    } else {
+        fail(format!("{fn_name}: {msg}"))
+    }
 }
 
 /// `.ctx("fn_name")?` turns a domain `Result` into a binding result (see [`domain_error`]).

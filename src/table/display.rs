@@ -89,10 +89,29 @@ impl Table {
     }
 }
 
+/// The aligned text form of a table (see [`Table::to_text`]).
+struct Pretty<'a>(&'a Table);
+
+impl Table {
+    /// The table as aligned text: a header, a rule and one line per row (floats with 4
+    /// significant decimals; long tables show their first and last rows).
+    pub fn to_text(&self) -> String {
+        Pretty(self).to_string()
+    }
+}
+
+/// A table displays as its one-line summary (`Table(12 rows × 5 cols: ...)`); use
+/// [`Table::to_text`] for the aligned rows.
 impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cols = self.columns();
-        let n = self.len();
+        f.write_str(&self.summary())
+    }
+}
+
+impl fmt::Display for Pretty<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cols = self.0.columns();
+        let n = self.0.len();
         let shown: Vec<usize> = if n <= MAX_ROWS {
             (0..n).collect()
         } else {
@@ -104,7 +123,7 @@ impl fmt::Display for Table {
             .map(|&i| {
                 cols.iter()
                     .map(|c| {
-                        let v = self.rows()[i].get(c).unwrap_or(&null);
+                        let v = self.0.rows()[i].get(c).unwrap_or(&null);
                         (cell_text(v), v.is_number())
                     })
                     .collect()
@@ -136,7 +155,7 @@ impl fmt::Display for Table {
                 .collect();
             writeln!(f, "{}", parts.join("  ").trim_end())
         };
-        writeln!(f, "{}", self.summary())?;
+        writeln!(f, "{}", self.0.summary())?;
         if cols.is_empty() {
             return Ok(());
         }

@@ -108,7 +108,7 @@ fn groups_group_mean_pivot() {
 #[test]
 fn display_is_aligned() {
     let t = sample().select(&["method", "f1"]).unwrap();
-    let text = t.to_string();
+    let text = t.to_text();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "Table(5 rows × 2 cols: method, f1)");
     assert_eq!(lines[1], "method    f1");
@@ -180,7 +180,7 @@ fn csv_and_json_round_trip() {
 fn display_elides_long_tables() {
     let rows: Vec<Value> = (0..100).map(|i| json!({"i": i})).collect();
     let t = Table::from_values(rows).unwrap();
-    let text = t.to_string();
+    let text = t.to_text();
     let lines: Vec<&str> = text.lines().collect();
     // summary, header, rule, 35 head rows, the elision line, 5 tail rows.
     assert_eq!(lines.len(), 3 + 35 + 1 + 5);
