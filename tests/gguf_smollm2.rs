@@ -275,3 +275,30 @@ fn smollm2_forward_reproduces_transformers_logits_and_greedy_text() {
     // f32 in a different summation order than torch's BLAS, logits of magnitude ~25.
     assert!(worst < 1e-4, "worst logit difference {worst}");
 }
+
+#[test]
+fn smollm2_lora_training_lowers_the_loss_on_the_demo_data() {
+    let Some(path) = model_path("smollm2_lora_training_lowers_the_loss_on_the_demo_data") else {
+        return;
+    };
+    let mut m = Model::load(&path, LoadOptions::default()).unwrap();
+    m.add_adapter(peftlab::adapter::AdapterOptions {
+        r: Some(8),
+        seed: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let d = peftlab::eval::ui_strings("train", Some(&["de".to_string()]), None).unwrap();
+    let rows = d.rows()[..8].to_vec();
+    let o = peftlab::train::TrainOptions {
+        lr: 1e-3,
+        epochs: 3,
+        batch_size: 4,
+        seed: 1,
+        ..Default::default()
+    };
+    let rep = m.train(&rows, &o, &mut |_| {}, &|| false).unwrap();
+    let (first, last) = (rep.losses[0], *rep.losses.last().unwrap());
+    eprintln!("SmolLM2 LoRA losses: {:?}", rep.losses);
+    assert!(last < 0.9 * first, "loss {first} -> {last}");
+}
