@@ -428,6 +428,12 @@ pub fn save_safetensors(
     crate::fsutil::write_atomic(path, &bytes).map_err(|e| err(e.to_string()))
 }
 
+impl std::fmt::Display for HostTensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,11 +464,5 @@ mod tests {
             .contains("ragged"));
         let f = HostTensor::from_value(&serde_json::json!([1, 2.5])).unwrap();
         assert!(!f.is_int());
-    }
-}
-
-impl std::fmt::Display for HostTensor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.summary())
     }
 }

@@ -16,7 +16,7 @@
 //! is added to the training loss.
 
 use super::lora::factors;
-use super::{dropout, AdapterCtx, AdapterError, LinearAdapter, LoraFactors, Param};
+use super::{dropout, AdapterCtx, AdapterError, Dims, LinearAdapter, LoraFactors, Param};
 use crate::model::linear::Linear;
 use crate::quant::QuantBackend;
 use burn::tensor::{Tensor, TensorData};
@@ -43,11 +43,8 @@ pub struct AdaLoraLayer<B: QuantBackend> {
 impl<B: QuantBackend> AdaLoraLayer<B> {
     /// Builds the layer from host values.
     pub fn from_host(
-        a: Vec<f32>,
-        e: Vec<f32>,
-        b: Vec<f32>,
-        r: usize,
-        (in_f, out_f): (usize, usize),
+        [a, e, b]: [Vec<f32>; 3],
+        Dims { r, in_f, out_f }: Dims,
         alpha: f64,
         ranknum: f64,
         dropout: f64,
@@ -238,7 +235,7 @@ impl RankAllocator {
             let mul = 1.0 - (step - tinit) as f64 / (total - tfinal - tinit) as f64;
             let b = ((self.init_bgt - self.target_bgt) as f64 * mul.powi(3)
                 + self.target_bgt as f64) as usize;
-            (b, step % self.delta_t == 0)
+            (b, step.is_multiple_of(self.delta_t))
         }
     }
 
@@ -358,7 +355,7 @@ mod tests {
         assert_eq!(a.budget_schedule(81), (32, true));
         // step 45: mul = 1 - 35/70 = 0.5 → int(16 · 0.125 + 32) = 34; 45 % 5 == 0 → mask.
         assert_eq!(a.budget_schedule(45), (34, true));
-        assert_eq!(a.budget_schedule(46).1, false);
+        assert!(!a.budget_schedule(46).1);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::init::{lora_a, normal, vera_kaiming};
 use super::lora::{scaling, LoraLayer};
 use super::pissa::pissa_init;
 use super::vera::VeraLayer;
-use super::{targets, AdapterError, AdapterOptions, LinearAdapter, Method};
+use super::{targets, AdapterError, AdapterOptions, Dims, LinearAdapter, Method};
 use crate::model::handle::to_host;
 use crate::model::linear::{BaseWeight, Linear};
 use crate::model::llama::CausalLm;
@@ -131,9 +131,11 @@ pub fn attach<B: QuantBackend>(
                 let l = LoraLayer::from_host(
                     lora_init(&mut rng),
                     vec![0.0; outf * r],
-                    r,
-                    inp,
-                    outf,
+                    Dims {
+                        r,
+                        in_f: inp,
+                        out_f: outf,
+                    },
                     s,
                     opts.dropout,
                     &device,
@@ -165,7 +167,18 @@ pub fn attach<B: QuantBackend>(
                         b0: p.b.clone(),
                     },
                 );
-                let mut l = LoraLayer::from_host(p.a, p.b, r, inp, outf, s, opts.dropout, &device);
+                let mut l = LoraLayer::from_host(
+                    p.a,
+                    p.b,
+                    Dims {
+                        r,
+                        in_f: inp,
+                        out_f: outf,
+                    },
+                    s,
+                    opts.dropout,
+                    &device,
+                );
                 l.kind = "pissa";
                 Box::new(l)
             }
@@ -189,11 +202,12 @@ pub fn attach<B: QuantBackend>(
                 let a = normal(ri * inp, 0.02, &mut rng);
                 let b = normal(outf * ri, 0.02, &mut rng);
                 Box::new(AdaLoraLayer::from_host(
-                    a,
-                    vec![0.0; ri],
-                    b,
-                    ri,
-                    (inp, outf),
+                    [a, vec![0.0; ri], b],
+                    Dims {
+                        r: ri,
+                        in_f: inp,
+                        out_f: outf,
+                    },
                     opts.alpha.unwrap_or(2.0 * ri as f64),
                     ri as f64,
                     opts.dropout,
@@ -221,9 +235,11 @@ pub fn attach<B: QuantBackend>(
                         let mut l = LoraLayer::from_host(
                             a,
                             vec![0.0; outf * rf],
-                            rf,
-                            inp,
-                            outf,
+                            Dims {
+                                r: rf,
+                                in_f: inp,
+                                out_f: outf,
+                            },
                             sf,
                             0.0,
                             &device,

@@ -7,7 +7,7 @@
 //! Saved as `lora_A.weight` / `lora_B.weight` (PEFT `lora/layer.py`). PiSSA reuses this layer
 //! with a different initialisation (see [`super::pissa`]).
 
-use super::{dropout, AdapterCtx, AdapterError, LinearAdapter, LoraFactors, Param};
+use super::{dropout, AdapterCtx, AdapterError, Dims, LinearAdapter, LoraFactors, Param};
 use crate::model::handle::to_host;
 use crate::model::linear::Linear;
 use crate::quant::QuantBackend;
@@ -44,9 +44,7 @@ impl<B: QuantBackend> LoraLayer<B> {
     pub fn from_host(
         a: Vec<f32>,
         b: Vec<f32>,
-        r: usize,
-        in_f: usize,
-        out_f: usize,
+        Dims { r, in_f, out_f }: Dims,
         scaling: f64,
         dropout: f64,
         device: &B::Device,

@@ -79,6 +79,17 @@ impl AdapterError {
     }
 }
 
+/// The shape of one low-rank update: rank, input and output features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dims {
+    /// Rank.
+    pub r: usize,
+    /// Input features.
+    pub in_f: usize,
+    /// Output features.
+    pub out_f: usize,
+}
+
 /// A tensor of an adapter, with the key suffix and shape PEFT saves it under.
 pub struct Param<B: QuantBackend> {
     /// Key suffix after the module path, e.g. `lora_A.weight` or `lora_magnitude_vector`.

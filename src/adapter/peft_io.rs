@@ -18,7 +18,7 @@ use super::lora::{scaling, LoraLayer};
 use super::pissa::convert_to_lora;
 use super::state::AdapterState;
 use super::vera::VeraLayer;
-use super::{AdapterError, AdapterOptions, LinearAdapter, Method, Param, Targets};
+use super::{AdapterError, AdapterOptions, Dims, LinearAdapter, Method, Param, Targets};
 use crate::model::handle::to_host;
 use crate::model::llama::CausalLm;
 use crate::quant::QuantBackend;
@@ -387,9 +387,11 @@ pub fn load<B: QuantBackend>(
                 let l = LoraLayer::from_host(
                     a,
                     b,
-                    r,
-                    inp,
-                    outf,
+                    Dims {
+                        r,
+                        in_f: inp,
+                        out_f: outf,
+                    },
                     scaling(al, r, rslora),
                     dropout,
                     &device,
@@ -438,11 +440,12 @@ pub fn load<B: QuantBackend>(
                 let e = get("lora_E", Some(vec![k, 1]))?;
                 let b = get("lora_B", Some(vec![outf, k]))?;
                 Box::new(AdaLoraLayer::from_host(
-                    a,
-                    e,
-                    b,
-                    k,
-                    (inp, outf),
+                    [a, e, b],
+                    Dims {
+                        r: k,
+                        in_f: inp,
+                        out_f: outf,
+                    },
                     alpha,
                     init_r as f64,
                     dropout,
@@ -474,9 +477,11 @@ pub fn load<B: QuantBackend>(
                     let mut l = LoraLayer::from_host(
                         a,
                         b,
-                        r,
-                        inp,
-                        outf,
+                        Dims {
+                            r,
+                            in_f: inp,
+                            out_f: outf,
+                        },
                         scaling(alpha, r, rslora),
                         0.0,
                         &device,

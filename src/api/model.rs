@@ -43,7 +43,8 @@ impl Default for GenOpts {
 
 impl GenOpts {
     fn settings(&self, fn_name: &str) -> RhaiResult<GenSettings> {
-        if !(self.temperature >= 0.0) || !(self.top_p > 0.0 && self.top_p <= 1.0) {
+        let ok = self.temperature >= 0.0 && self.top_p > 0.0 && self.top_p <= 1.0;
+        if !ok {
             return Err(fail(format!(
                 "{fn_name}: temperature must be >= 0 and top_p in (0, 1] (got {}, {})",
                 self.temperature, self.top_p

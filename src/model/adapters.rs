@@ -194,7 +194,7 @@ impl Model {
             0.0
         };
         with_lm!(&mut self.lm, lm => {
-            let device = lm.device.clone();
+            let device = lm.device;
             for (name, layer) in lm.linears_mut() {
                 let had = layer.adapter.take().is_some();
                 if let (true, Some(p)) = (had, st.pissa.get(&name)) {

@@ -51,7 +51,7 @@ pub fn generate_ids<B: QuantBackend>(
         };
         let t = batch.seq();
         let f = lm.forward(&batch, Some(&mut cache), false, ctx)?;
-        let last = f.hidden.slice([t - 1..t]);
+        let last = f.hidden.narrow(0, t - 1, 1);
         let logits: Vec<f32> = lm
             .head(last, ctx)
             .into_data()

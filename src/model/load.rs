@@ -152,7 +152,7 @@ impl<'a, B: QuantBackend> Loader<'a, B> {
         } else {
             None
         };
-        match self.quant.clone() {
+        match self.quant {
             Some(cfg) if crate::quant::quantizes_tensor(&name, &[out, inp]) => {
                 let host = self.host(&name, &[out, inp])?;
                 let q = QuantWeight::quantize(&host, [out, inp], &cfg, &self.device)

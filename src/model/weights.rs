@@ -34,6 +34,9 @@ struct Shard {
     meta: Metadata,
 }
 
+/// A tensor's dtype, shape, bytes and file.
+type View<'a> = (Dtype, Vec<usize>, &'a [u8], &'a Path);
+
 /// One or several memory-mapped safetensors files.
 pub struct SafetensorsSource {
     shards: Vec<Shard>,
@@ -187,7 +190,7 @@ impl SafetensorsSource {
         })
     }
 
-    fn view(&self, name: &str) -> Result<(Dtype, Vec<usize>, &[u8], &Path), ModelError> {
+    fn view(&self, name: &str) -> Result<View<'_>, ModelError> {
         let i = *self
             .index
             .get(name)

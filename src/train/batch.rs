@@ -71,6 +71,9 @@ pub fn tokenize(
     Ok((out, truncated))
 }
 
+/// The parts of one (packed) row while it is assembled.
+type RowParts = (Vec<u32>, Vec<i64>, Vec<usize>, Vec<u32>);
+
 /// A micro-batch ready for the model.
 #[derive(Debug, Clone)]
 pub struct TrainBatch {
@@ -93,7 +96,8 @@ pub fn collate(
     packing: bool,
     max_len: usize,
 ) -> Result<TrainBatch, TrainError> {
-    let mut rows: Vec<(Vec<u32>, Vec<i64>, Vec<usize>, Vec<u32>)> = Vec::new();
+    // Per packed row: ids, labels, example index of each token, segment of each token.
+    let mut rows: Vec<RowParts> = Vec::new();
     for (ei, ex) in examples.iter().enumerate() {
         let fits = rows
             .last()

@@ -54,10 +54,11 @@ pub fn write(
     Ok(final_dir)
 }
 
+/// A checkpoint read back: its state, tensors and directory.
+pub type Checkpoint = (TrainState, BTreeMap<String, HostTensor>, PathBuf);
+
 /// Reads the checkpoint `latest` points at, if any.
-pub fn read_latest(
-    dir: &Path,
-) -> Result<Option<(TrainState, BTreeMap<String, HostTensor>, PathBuf)>, TrainError> {
+pub fn read_latest(dir: &Path) -> Result<Option<Checkpoint>, TrainError> {
     let latest = dir.join("latest");
     let Ok(name) = std::fs::read_to_string(&latest) else {
         return Ok(None);

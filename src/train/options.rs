@@ -155,14 +155,16 @@ impl StepOptions {
                 "betas must be in [0, 1) (got [{b1}, {b2}])"
             )));
         }
-        if !(self.eps > 0.0) || self.weight_decay < 0.0 {
+        let eps_ok = self.eps > 0.0;
+        if !eps_ok || self.weight_decay < 0.0 {
             return Err(TrainError::Option(format!(
                 "eps must be > 0 and weight_decay >= 0 (got {}, {})",
                 self.eps, self.weight_decay
             )));
         }
         if let Some(n) = self.max_grad_norm {
-            if !(n > 0.0) {
+            let positive = n > 0.0;
+            if !positive {
                 return Err(TrainError::Option(format!(
                     "max_grad_norm must be > 0 (got {n})"
                 )));

@@ -98,13 +98,16 @@ pub fn routing<B: QuantBackend>(
         .collect()
 }
 
+/// The gradient of each trainable tensor, in [`trainable`] order (`None`: it got none).
+pub type Grads<B> = Vec<Option<Tensor<B, 2>>>;
+
 /// Loss, gradient of each trainable tensor (`None` when it got none) and the plain loss value.
 pub fn loss_and_grads<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
     tb: &TrainBatch,
     ctx: &AdapterCtx<B>,
     orth_reg: Option<f64>,
-) -> Result<(f64, Vec<Option<Tensor<B, 2>>>), ModelError> {
+) -> Result<(f64, Grads<B>), ModelError> {
     for (_, p) in trainable(lm) {
         p.value = p.value.clone().detach().require_grad();
     }
