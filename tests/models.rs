@@ -4,6 +4,8 @@
 use peftlab::model::generate::GenSettings;
 use peftlab::model::sampling::Sampler;
 use peftlab::model::{LoadOptions, Model};
+mod common;
+use common::{masked_diff, rows};
 use peftlab::tensor::{load_safetensors, HostTensor};
 use std::path::PathBuf;
 
@@ -15,31 +17,6 @@ fn dir(name: &str) -> PathBuf {
 
 fn reference(name: &str) -> std::collections::BTreeMap<String, HostTensor> {
     load_safetensors(&dir(name).join("reference.safetensors")).unwrap()
-}
-
-fn rows(t: &HostTensor) -> Vec<Vec<i64>> {
-    let v = t.to_value();
-    serde_json::from_value(v).unwrap()
-}
-
-/// Max |a-b| over the positions where the mask is 1; `a` and `b` are `[B, T, X]`.
-fn masked_diff(a: &HostTensor, b: &HostTensor, mask: &[Vec<i64>]) -> f64 {
-    assert_eq!(a.shape, b.shape);
-    let x = a.shape[2];
-    let t = a.shape[1];
-    let (va, vb) = (a.values_f32(), b.values_f32());
-    let mut m = 0f64;
-    for (bi, row) in mask.iter().enumerate() {
-        for (ti, &keep) in row.iter().enumerate() {
-            if keep == 1 {
-                let o = (bi * t + ti) * x;
-                for k in 0..x {
-                    m = m.max(f64::from((va[o + k] - vb[o + k]).abs()));
-                }
-            }
-        }
-    }
-    m
 }
 
 fn check_model(name: &str) {

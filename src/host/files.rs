@@ -5,7 +5,7 @@
 //! (<https://howardhinnant.github.io/date_algorithms.html#civil_from_days>).
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -49,32 +49,12 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename.
-/// Creates missing parent directories.
+/// Writes `bytes` to `path` atomically ([`crate::fsutil::write_atomic`]) with a file error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io("cannot create directory", dir))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        FileError::Io {
-            action: "cannot write",
-            path: path.to_path_buf(),
-            source: e,
-        }
+    crate::fsutil::write_atomic(path, bytes).map_err(|e| FileError::Io {
+        action: "cannot write",
+        path: path.to_path_buf(),
+        source: e,
     })
 }
 
