@@ -112,3 +112,37 @@ fn resumed_run_ends_with_the_same_adapter() {
         "bitwise identical adapter"
     );
 }
+
+#[test]
+fn packed_examples_do_not_attend_to_each_other() {
+    use peftlab::adapter::AdapterCtx;
+    use peftlab::train::batch::{collate, tokenize, Example};
+    use peftlab::train::step::loss_tensor;
+    let m = model("tiny-llama");
+    let (ex, _) = tokenize(&rows(3), &m.tokenizer, "alpaca", 2048, false, &[]).unwrap();
+    let pad = m.tokenizer.pad_id;
+    let loss = |examples: &[&Example], packing: bool| -> (f64, usize) {
+        let tb = collate(examples, pad, packing, 2048).unwrap();
+        if packing {
+            assert_eq!(tb.batch.ids.len(), 1, "all three fit one packed row");
+        }
+        let v: f32 = peftlab::with_lm!(&m.lm, lm => {
+            loss_tensor(lm, &tb, &AdapterCtx::eval()).unwrap().into_scalar()
+        });
+        (f64::from(v), tb.n_targets)
+    };
+    let refs: Vec<&Example> = ex.iter().collect();
+    let (packed, n) = loss(&refs, true);
+    let (mut sum, mut count) = (0.0, 0);
+    for e in &ex {
+        let (l, k) = loss(&[e], false);
+        sum += l * k as f64;
+        count += k;
+    }
+    assert_eq!(n, count);
+    assert!(
+        (packed - sum / count as f64).abs() < 1e-5,
+        "packed {packed} vs separate {}",
+        sum / count as f64
+    );
+}

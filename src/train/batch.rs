@@ -71,6 +71,20 @@ pub fn tokenize(
     Ok((out, truncated))
 }
 
+/// FLix feature dropout: each feature of each example is dropped independently with
+/// probability `p`, drawn from the ChaCha stream `(seed, stream)` (the trainer names the stream
+/// after the optimizer step and micro-batch, so a resumed run draws the same).
+pub fn drop_features(examples: &mut [Example], p: f64, seed: u64, stream: &str) {
+    if p <= 0.0 {
+        return;
+    }
+    use rand::RngExt;
+    let mut r = crate::rng::derived(seed, stream);
+    for e in examples {
+        e.features.retain(|_, _| r.random::<f64>() >= p);
+    }
+}
+
 /// The parts of one (packed) row while it is assembled.
 type RowParts = (Vec<u32>, Vec<i64>, Vec<usize>, Vec<u32>);
 

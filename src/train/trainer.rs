@@ -25,7 +25,6 @@ use crate::value::Row;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use rand::seq::SliceRandom;
-use rand::RngExt;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -346,13 +345,8 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
         for (k, bi) in (first..last).enumerate() {
             let idx = &order[bi * opts.batch_size..((bi + 1) * opts.batch_size).min(n)];
             let mut exs: Vec<Example> = idx.iter().map(|&i| examples[i].clone()).collect();
-            if st.options.feature_dropout > 0.0 {
-                let mut r = crate::rng::derived(opts.seed, &format!("feature-dropout-{step}-{k}"));
-                for e in &mut exs {
-                    e.features
-                        .retain(|_, _| r.random::<f64>() >= st.options.feature_dropout);
-                }
-            }
+            let stream = format!("feature-dropout-{step}-{k}");
+            super::batch::drop_features(&mut exs, st.options.feature_dropout, opts.seed, &stream);
             let refs: Vec<&Example> = exs.iter().collect();
             let tb = collate(&refs, tok.pad_id, opts.packing, opts.max_len)?;
             step_tokens += tb.batch.valid.iter().flatten().filter(|&&v| v).count();

@@ -1,0 +1,136 @@
+//! Training robustness through the binary: a run killed with SIGKILL resumes from its last
+//! checkpoint to exactly the adapter of an uninterrupted run; the log file gets one JSON line per
+//! step; a diverging run stops with an error naming the step. Packing keeps examples apart.
+
+mod common;
+use common::*;
+use peftlab::train::TrainOptions;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn script(ck: &str, log: &str, adapter: &str) -> String {
+    format!(
+        r#"
+let m = load_model("{model}", #{{ progress: false }});
+m.add_adapter(#{{ r: 4, dropout: 0.1, seed: 9 }});
+let data = ui_strings("train", ["de"]).take(40);
+let rep = m.train(data, #{{ lr: 2e-3, epochs: 6, batch_size: 4, seed: 5, checkpoint_dir: "{ck}",
+                           checkpoint_every: 1, log_file: "{log}", progress: false }});
+m.save_adapter("{adapter}");
+print(rep.steps);
+print(rep.resumed_from);
+"#,
+        model = fixture("models/tiny-llama").display()
+    )
+}
+
+fn step_of(ck: &std::path::Path) -> usize {
+    std::fs::read_to_string(ck.join("latest"))
+        .ok()
+        .and_then(|s| s.trim().trim_start_matches("step-").parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn sigkill_then_resume_gives_the_uninterrupted_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    write(
+        dir.path(),
+        "full.rhai",
+        &script(&p("ck_full"), &p("full.jsonl"), &p("full_adapter")),
+    );
+    let r = run(dir.path(), &["run", "full.rhai", "--out", "out"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout.lines().collect::<Vec<_>>(), vec!["60", "0"]);
+    let log = std::fs::read_to_string(p("full.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 60, "one JSON line per optimizer step");
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    for k in ["step", "loss", "lr", "grad_norm", "tokens", "seconds"] {
+        assert!(first.get(k).is_some(), "log line lacks {k}: {first}");
+    }
+
+    write(
+        dir.path(),
+        "cut.rhai",
+        &script(&p("ck_cut"), &p("cut.jsonl"), &p("cut_adapter")),
+    );
+    let mut child = peftlab(dir.path())
+        .args(["run", "cut.rhai", "--out", "out2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ck = dir.path().join("ck_cut");
+    let t0 = Instant::now();
+    while step_of(&ck) < 5 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "no checkpoint appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed run reported success");
+    let killed_at = step_of(&ck);
+    assert!(killed_at < 60, "killed after the last step");
+    let r = run(dir.path(), &["run", "cut.rhai", "--out", "out2"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "60");
+    assert!(
+        lines[1].parse::<usize>().unwrap() >= 5,
+        "did not resume: {}",
+        lines[1]
+    );
+    let a = peftlab::tensor::load_safetensors(
+        &dir.path().join("full_adapter/adapter_model.safetensors"),
+    )
+    .unwrap();
+    let b = peftlab::tensor::load_safetensors(
+        &dir.path().join("cut_adapter/adapter_model.safetensors"),
+    )
+    .unwrap();
+    assert_eq!(
+        a, b,
+        "resumed adapter differs from the uninterrupted one (killed at step {killed_at})"
+    );
+}
+
+#[test]
+fn a_nan_loss_stops_training_with_the_step() {
+    // An adapter whose B matrix holds NaN (e.g. a corrupt file) makes the first loss NaN.
+    use peftlab::tensor::{load_safetensors, save_safetensors, HostData};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("adapters/lora/adapter_config.json"),
+        dir.path().join("adapter_config.json"),
+    )
+    .unwrap();
+    let mut t = load_safetensors(&fixture("adapters/lora/adapter_model.safetensors")).unwrap();
+    let key = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight";
+    if let Some(HostData::F32(v)) = t.get_mut(key).map(|x| &mut x.data) {
+        v[0] = f32::NAN;
+    }
+    save_safetensors(&t, &dir.path().join("adapter_model.safetensors")).unwrap();
+    let mut m = model("tiny-llama");
+    m.load_adapter(dir.path()).unwrap();
+    let d = peftlab::eval::ui_strings("train", Some(&["de".to_string()]), None).unwrap();
+    let rows = d.rows()[..8].to_vec();
+    let ck = dir.path().join("ck").display().to_string();
+    let o = TrainOptions {
+        checkpoint_dir: Some(ck),
+        batch_size: 4,
+        ..Default::default()
+    };
+    let e = m
+        .train(&rows, &o, &mut |_| {}, &|| false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("non-finite loss NaN at step 1"), "{e}");
+}
