@@ -98,7 +98,7 @@ fn feature_dropout_rate_matches_p_and_is_seeded() {
         let mut f = BTreeMap::new();
         f.insert(
             "lang".to_string(),
-            if i % 2 == 0 { "de" } else { "ur" }.to_string(),
+            if i.is_multiple_of(2) { "de" } else { "ur" }.to_string(),
         );
         f.insert("task".to_string(), "fwd".to_string());
         Example {
