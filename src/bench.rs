@@ -126,7 +126,7 @@ pub fn random_model(
     };
     let src = RandomSource::new(&cfg, seed);
     let quant = crate::model::handle::quant_config(&options)?;
-    let lm = Model::build(&cfg, &src, &device, dtype, quant)?;
+    let lm = Model::build(&cfg, &src, &device, dtype, quant, options.progress)?;
     let vocab: std::collections::HashMap<String, u32> = (0..cfg.vocab_size as u32)
         .map(|i| (format!("<{i}>"), i))
         .collect();

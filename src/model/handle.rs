@@ -197,7 +197,7 @@ impl Model {
             .map_err(|e| ModelError::file(cfg_path.display(), e))?;
         let src = SafetensorsSource::open_dir(path)?;
         let tokenizer = Tokenizer::from_dir(path, config.bos_token_id, &config.eos_token_ids)?;
-        let lm = Self::build(&config, &src, &device, dtype, quant)?;
+        let lm = Self::build(&config, &src, &device, dtype, quant, options.progress)?;
         Ok(Model {
             lm,
             tokenizer,
@@ -252,7 +252,7 @@ impl Model {
             g,
             desc: path.display().to_string(),
         };
-        let lm = Self::build(&config, &src, &device, dtype, quant)?;
+        let lm = Self::build(&config, &src, &device, dtype, quant, options.progress)?;
         Ok(Model {
             lm,
             tokenizer,
@@ -272,8 +272,13 @@ impl Model {
         device: &DeviceSpec,
         dtype: DType,
         quant: Option<QuantConfig>,
+        progress: bool,
     ) -> Result<Lm, ModelError> {
-        let mut bar = crate::progress::Progress::new(src.names().len() as u64, "loading");
+        let mut bar = if progress {
+            crate::progress::Progress::new(src.names().len() as u64, "loading")
+        } else {
+            crate::progress::Progress::hidden()
+        };
         let mut on_tensor = |_name: &str| bar.inc(1);
         let out = match device {
             DeviceSpec::Cpu => Ok(Lm::Cpu(build_model(
