@@ -127,6 +127,13 @@ pub fn render_lines(t: &Table, o: &LinesOptions) -> Result<String> {
     );
     let (x0, x1) = padded(xlo, xhi);
     let (y0, y1) = padded(ylo, yhi);
+    // Integer x values (layers, ranks, steps) get one tick per integer when there are few.
+    let integer_x = lines
+        .iter()
+        .flat_map(|l| l.1.iter())
+        .all(|p| p.0.fract() == 0.0);
+    let span = (xhi - xlo).max(0.0) as usize + 1;
+    let x_ticks = if integer_x && span <= 24 { span } else { 10 };
     let title = o
         .title
         .clone()
@@ -149,7 +156,14 @@ pub fn render_lines(t: &Table, o: &LinesOptions) -> Result<String> {
             .map_err(&err)?;
         chart
             .configure_mesh()
-            .x_label_formatter(&|v| fmt_g4(*v))
+            .x_labels(x_ticks)
+            .x_label_formatter(&|v| {
+                if integer_x {
+                    format!("{}", v.round())
+                } else {
+                    fmt_g4(*v)
+                }
+            })
             .y_label_formatter(&|v| fmt_g4(*v))
             .x_desc(o.x.as_str())
             .y_desc(o.y.as_str())
