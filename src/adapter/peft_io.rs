@@ -6,8 +6,10 @@
 //! `base_model.vera_A`/`vera_B`, bare `lora_A`/`lora_E`/`lora_B` (AdaLoRA, pruned by
 //! `rank_pattern`), `ia3_l` (`[out, 1]`, or `[1, in]` for feed-forward modules). PiSSA is saved
 //! converted to a rank-2r LoRA of the original weights. FLix uses peftlab's own `FLIX` type.
-//! Unknown config keys are ignored by PEFT, so peftlab stores its full options under
-//! `peftlab_options`.
+//! `adapter_config.json` holds only keys that the method's PEFT config class declares (PEFT
+//! 0.21.2 `PeftConfigMixin.from_peft_type` warns "upgrade PEFT" on any other key), so peftlab's
+//! full options and version go to a sidecar, [`SIDECAR`]; older directories that carry them as
+//! `peftlab_options` inside the config still load.
 
 use super::adalora::AdaLoraLayer;
 use super::attach::is_feedforward;
@@ -29,6 +31,22 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 const PREFIX: &str = "base_model.model.";
+
+/// The file next to `adapter_config.json` with peftlab's own metadata (`peftlab_version`, the
+/// full `options` of `add_adapter`, or `export_of` for `export_lora`); PEFT and vLLM ignore it.
+pub const SIDECAR: &str = "peftlab.json";
+
+/// Writes [`SIDECAR`] into `dir` (atomically).
+pub fn write_sidecar(
+    dir: &Path,
+    mut fields: serde_json::Map<String, Value>,
+) -> Result<(), AdapterError> {
+    fields.insert("peftlab_version".into(), env!("CARGO_PKG_VERSION").into());
+    let text = serde_json::to_string_pretty(&Value::Object(fields))
+        .map_err(|e| AdapterError::file(dir.display(), e))?;
+    crate::fsutil::write_atomic(&dir.join(SIDECAR), text.as_bytes())
+        .map_err(|e| AdapterError::file(dir.display(), e))
+}
 
 fn host<B: QuantBackend>(p: &Param<B>) -> Result<Vec<f32>, AdapterError> {
     to_host(p.get())
@@ -137,10 +155,6 @@ pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterE
         "inference_mode": true,
         "fan_in_fan_out": false,
         "modules_to_save": null,
-        "layers_to_transform": null,
-        "bias": "none",
-        "peftlab_version": env!("CARGO_PKG_VERSION"),
-        "peftlab_options": serde_json::to_value(o).unwrap_or(Value::Null),
     });
     let specific = match st.method {
         Method::Lora | Method::Dora | Method::Pissa => {
@@ -158,6 +172,7 @@ pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterE
             };
             json!({
                 "peft_type": "LORA", "r": r, "lora_alpha": alpha, "lora_dropout": o.dropout,
+                "bias": "none", "layers_to_transform": null,
                 "use_rslora": o.rslora, "use_dora": st.method == Method::Dora,
                 "init_lora_weights": if o.init == "gaussian" { json!("gaussian") } else { json!(true) },
                 "rank_pattern": {}, "alpha_pattern": {},
@@ -165,13 +180,16 @@ pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterE
         }
         Method::Vera => json!({
             "peft_type": "VERA", "r": r, "projection_prng_key": o.projection_seed,
+            "bias": "none", "layers_to_transform": null,
             "save_projection": true, "vera_dropout": o.dropout, "d_initial": o.d_initial,
             "init_weights": true,
         }),
         Method::Adalora => {
             let pattern = st.allocator.as_ref().and_then(|a| a.rank_pattern.clone());
             json!({
-                "peft_type": "ADALORA", "r": o.target_r, "init_r": o.init_r, "target_r": o.target_r,
+                // No "r": AdaLoRA ignores it and PEFT warns when it differs from LoraConfig's 8.
+                "peft_type": "ADALORA", "init_r": o.init_r, "target_r": o.target_r,
+                "bias": "none", "layers_to_transform": null,
                 "tinit": o.tinit, "tfinal": o.tfinal, "deltaT": o.delta_t, "beta1": o.beta1,
                 "beta2": o.beta2, "orth_reg_weight": o.orth_reg, "total_step": o.total_steps,
                 "lora_alpha": o.alpha.unwrap_or(2.0 * o.init_r as f64), "lora_dropout": o.dropout,
@@ -218,7 +236,13 @@ pub fn save<B: QuantBackend>(
     let text =
         serde_json::to_string_pretty(&cfg).map_err(|e| AdapterError::file(dir.display(), e))?;
     crate::fsutil::write_atomic(&dir.join("adapter_config.json"), text.as_bytes())
-        .map_err(|e| AdapterError::file(dir.display(), e))
+        .map_err(|e| AdapterError::file(dir.display(), e))?;
+    let mut side = serde_json::Map::new();
+    side.insert(
+        "options".into(),
+        serde_json::to_value(&st.options).unwrap_or(Value::Null),
+    );
+    write_sidecar(dir, side)
 }
 
 const SUFFIXES: &[&str] = &[
@@ -510,8 +534,14 @@ pub fn load<B: QuantBackend>(
             "the adapter has no tensors",
         ));
     }
-    let mut options: AdapterOptions = cfg
-        .get("peftlab_options")
+    // peftlab's own options: the sidecar, else (directories written before it) the config.
+    let sidecar: Option<Value> = std::fs::read_to_string(dir.join(SIDECAR))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let mut options: AdapterOptions = sidecar
+        .as_ref()
+        .and_then(|v| v.get("options"))
+        .or_else(|| cfg.get("peftlab_options"))
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
     options.method = method.name().into();
