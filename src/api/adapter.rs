@@ -72,7 +72,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         m.borrow_mut("load_adapter")?.load_adapter(std::path::Path::new(d)).ctx("load_adapter")?;
         Ok(Handle::new(Adapter { model: m.clone() }))
     });
-    bind(engine, "save_adapter", ["m", "dir"], "Writes the adapter in PEFT's layout (adapter_config.json + adapter_model.safetensors); PiSSA is saved converted to a LoRA of the original weights.", |m: &mut Handle<Model>, d: &str| -> RhaiResult<()> {
+    bind(engine, "save_adapter", ["m", "dir"], "Writes the adapter in PEFT's layout (adapter_config.json + adapter_model.safetensors, plus peftlab.json with peftlab's own options, which PEFT ignores); PiSSA is saved converted to a LoRA of the original weights.", |m: &mut Handle<Model>, d: &str| -> RhaiResult<()> {
         m.borrow("save_adapter")?.save_adapter(std::path::Path::new(d)).ctx("save_adapter")
     });
     bind(engine, "export_lora", ["m", "dir"], "Writes the update as a plain LoRA that vLLM and PEFT load (VeRA, AdaLoRA, PiSSA, a FLix feature combination; LoRA itself). Returns the rank.", |m: &mut Handle<Model>, d: &str| -> RhaiResult<INT> {

@@ -193,19 +193,7 @@ impl Model {
         } else {
             0.0
         };
-        with_lm!(&mut self.lm, lm => {
-            let device = lm.device;
-            for (name, layer) in lm.linears_mut() {
-                let had = layer.adapter.take().is_some();
-                if let (true, Some(p)) = (had, st.pissa.get(&name)) {
-                    let r = p.a0.len() / layer.in_features;
-                    let a0 = Tensor::from_data(TensorData::new(p.a0.clone(), [r, layer.in_features]), &device);
-                    let b0 = Tensor::from_data(TensorData::new(p.b0.clone(), [layer.out_features, r]), &device);
-                    let w = layer.dense_weight() + Tensor::matmul(b0, a0).mul_scalar(s);
-                    set_dense_weight(layer, w);
-                }
-            }
-        });
+        with_lm!(&mut self.lm, lm => detach_all(lm, &st, s));
         Ok(())
     }
 
@@ -267,6 +255,28 @@ impl Model {
     pub fn lora_factors(&self) -> Result<Vec<(String, LoraFactors)>, AdapterError> {
         let st = self.state()?;
         with_lm!(&self.lm, lm => collect_factors(lm, st))
+    }
+}
+
+/// Takes every adapter off its layer; PiSSA layers get their original weight back
+/// (`residual + s·B₀A₀`).
+fn detach_all<B: QuantBackend>(lm: &mut CausalLm<B>, st: &AdapterState, s: f64) {
+    let device = lm.device.clone();
+    for (name, layer) in lm.linears_mut() {
+        let had = layer.adapter.take().is_some();
+        if let (true, Some(p)) = (had, st.pissa.get(&name)) {
+            let r = p.a0.len() / layer.in_features;
+            let a0 = Tensor::from_data(
+                TensorData::new(p.a0.clone(), [r, layer.in_features]),
+                &device,
+            );
+            let b0 = Tensor::from_data(
+                TensorData::new(p.b0.clone(), [layer.out_features, r]),
+                &device,
+            );
+            let w = layer.dense_weight() + Tensor::matmul(b0, a0).mul_scalar(s);
+            set_dense_weight(layer, w);
+        }
     }
 }
 
