@@ -86,3 +86,78 @@ fn ui_translate_runs_offline_on_the_builtin_corpus() {
     assert_eq!(rows[0]["lang"], "de");
     assert_eq!(rows[0]["n"], 5);
 }
+
+/// Token ids of lm-eval's request encoding (HEAD 4e7e0d4, `loglikelihood`/`_encode_pair` with
+/// HFLM's default `tok_encode`), computed in Python with transformers 5.24
+/// `AutoTokenizer.from_pretrained(<fixture dir>)`: `context_enc = tok.encode(context)`,
+/// `whole = tok.encode(context + continuation)` (no special tokens when the string starts with
+/// the prefix token's text), continuation = `whole[len(context_enc):]`; an empty context is
+/// `[prefix]` + `tok.encode(continuation, add_special_tokens=False)`, or that encoding's first
+/// token when it already is the prefix.
+#[test]
+fn requests_are_encoded_exactly_as_lm_eval_encodes_them() {
+    use peftlab::model::scoring::encode_pair;
+    type Case = (&'static str, &'static str, &'static [u32], &'static [u32]);
+    let cases: [(&str, &[Case]); 2] = [
+        (
+            "tiny-llama",
+            &[
+                (
+                    "Open the file",
+                    " in a new window",
+                    &[0, 49, 82, 268, 279, 512],
+                    &[325, 277, 307, 71, 89, 834],
+                ),
+                (
+                    "Save as  ",
+                    "PDF",
+                    &[0, 53, 67, 484, 680],
+                    &[223, 430, 38, 40],
+                ),
+                ("", "Mở tệp", &[0], &[47, 332, 256, 264, 332, 232, 82]),
+                (
+                    "<|begin_of_text|>Hello",
+                    " world",
+                    &[0, 42, 816, 81],
+                    &[314, 273, 509],
+                ),
+                ("", "<|begin_of_text|>Hi", &[0], &[42, 75]),
+            ],
+        ),
+        (
+            "tiny-mistral",
+            &[
+                (
+                    "Save as  ",
+                    "PDF",
+                    &[1, 979, 310, 323, 344, 327, 979, 323, 341],
+                    &[979, 979, 307, 295, 297],
+                ),
+                ("", "Mở tệp", &[1], &[979, 304, 949, 979, 342, 931, 338]),
+                (
+                    "<s>Hello",
+                    " world",
+                    &[1, 979, 299, 327, 334, 334, 337],
+                    &[979, 345, 337, 340, 334, 326],
+                ),
+            ],
+        ),
+    ];
+    for (name, pairs) in cases {
+        let m = model(name);
+        for &(ctx, cont, want_ctx, want_cont) in pairs {
+            let r = encode_pair(&m.tokenizer, ctx, cont).unwrap();
+            let split = r.tokens.len() - r.n_cont;
+            assert_eq!(
+                &r.tokens[..split],
+                want_ctx,
+                "{name}: context of {ctx:?} + {cont:?}"
+            );
+            assert_eq!(
+                &r.tokens[split..],
+                want_cont,
+                "{name}: continuation of {ctx:?} + {cont:?}"
+            );
+        }
+    }
+}

@@ -116,3 +116,31 @@ fn output_is_captured_and_values_are_summarized() {
     );
     assert_eq!(host.eval("out_dir()").unwrap().to_string(), "unused");
 }
+
+#[test]
+fn json_values_and_json_tables_have_their_own_readers() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::builder()
+        .capture_output()
+        .out_dir(dir.path().to_str().unwrap())
+        .build();
+    // A nested value comes back as it was written.
+    let v = host
+        .eval(
+            "write_json_value(#{ a: [1, 2.5, \"x\"], b: #{ c: true } }, out_path(\"v.json\"));\n\
+             let v = read_json_value(out_path(\"v.json\"));\n\
+             `${v.a[0]} ${v.a[1]} ${v.a[2]} ${v.b.c}`",
+        )
+        .unwrap();
+    assert_eq!(v.to_string(), "1 2.5 x true");
+    // An array of records is a Table for read_json.
+    let n = host
+        .eval(
+            "write_json(table([#{ m: \"lora\", f1: 0.5 }, #{ m: \"dora\", f1: 0.25 }]), out_path(\"t.json\"));\n\
+             let t = read_json(out_path(\"t.json\"));\n\
+             `${t.len()} ${t[1].m} ${t[1].f1}`",
+        )
+        .unwrap();
+    assert_eq!(n.to_string(), "2 dora 0.25");
+}

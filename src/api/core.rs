@@ -392,11 +392,14 @@ fn register_files(engine: &mut Engine) {
     );
     bind(
         engine,
-        "read_json",
+        "read_json_value",
         ["path"],
-        "Reads a JSON file as script values (objects → maps, null → `()`).",
+        "Reads a JSON file as script values (objects → maps, null → `()`); the inverse of \
+         `write_json_value`. `read_json` reads records as a Table.",
         |p: &str| -> RhaiResult<Dynamic> {
-            Ok(from_json(&files::read_json(Path::new(p)).ctx("read_json")?))
+            Ok(from_json(
+                &files::read_json(Path::new(p)).ctx("read_json_value")?,
+            ))
         },
     );
     bind(

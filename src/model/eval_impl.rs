@@ -26,8 +26,10 @@ impl LanguageModel for Model {
             .collect())
     }
 
-    /// Prompts are encoded as lm-eval does (no special tokens; an empty prompt becomes BOS) and
-    /// decoded greedily one at a time, so the batch size cannot change an output.
+    /// Prompts are encoded as lm-eval's `tok_batch_encode` does (the tokenizer's default special
+    /// tokens, none when the prompt already starts with the BOS string; a prompt that encodes to
+    /// nothing becomes the prefix token) and decoded greedily one at a time, so the batch size
+    /// cannot change an output.
     fn generate_until(
         &mut self,
         prompts: &[String],
@@ -49,9 +51,17 @@ impl LanguageModel for Model {
         prompts
             .iter()
             .map(|p| {
-                let mut ids = tok.encode_plain(p).map_err(err)?;
+                let bos_text = match tok.bos_id {
+                    Some(b) => Some(tok.decode(&[b]).map_err(err)?),
+                    None => None,
+                };
+                let mut ids = match bos_text {
+                    Some(b) if !b.is_empty() && p.starts_with(&b) => tok.encode_plain(p),
+                    _ => tok.encode(p),
+                }
+                .map_err(err)?;
                 if ids.is_empty() {
-                    ids.extend(tok.bos_id.or(tok.eos_ids.first().copied()));
+                    ids.extend(tok.prefix_id);
                 }
                 let found = |text: &str| {
                     stop.iter()

@@ -2,8 +2,9 @@
 //!
 //! lm-eval (`api/model.py` `_encode_pair`, `models/huggingface.py` `_loglikelihood_tokens`):
 //! trailing whitespace of the context moves to the start of the continuation; context and
-//! continuation are encoded together (no special tokens) and split at the length of the encoded
-//! context; an empty context becomes the BOS token (lm-eval's prefix token). The score is the
+//! continuation are encoded together (with the tokenizer's default special tokens) and split at
+//! the length of the separately encoded context; an empty context becomes lm-eval's prefix token
+//! (BOS, else EOS). The score is the
 //! sum of the continuation tokens' log-probabilities, and `is_greedy` says whether each of them
 //! is the argmax. Rows are right-padded in a batch; padding never changes a row's numbers beyond
 //! floating-point noise (batch-size invariance is tested).
@@ -12,6 +13,7 @@ use super::llama::{Batch, CausalLm};
 use super::tokenizer::Tokenizer;
 use super::ModelError;
 use crate::adapter::AdapterCtx;
+use crate::eval::metrics::text::is_py_space;
 use crate::quant::QuantBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 
@@ -35,52 +37,68 @@ pub struct Score {
     pub tokens: usize,
 }
 
-/// Tokenises a (context, continuation) pair as lm-eval does.
+/// Tokenises a (context, continuation) pair as lm-eval does (`loglikelihood` and
+/// `_encode_pair` in `lm_eval/api/model.py`, `tok_encode` in `models/huggingface.py`).
+///
+/// - Empty context: the continuation is encoded without special tokens and conditioned on the
+///   prefix token, unless it already starts with that token, which then becomes the context.
+/// - Otherwise the context's trailing whitespace (Python `str.rstrip`) moves to the
+///   continuation; the context and the joint string are encoded with the tokenizer's default
+///   special tokens (BOS for Llama-family tokenizers, as lm-eval ≥ 0.4.10 does), and the
+///   continuation is the joint encoding after the context's length. The input is the context's
+///   own encoding followed by those continuation tokens.
 pub fn encode_pair(
     tok: &Tokenizer,
     context: &str,
     continuation: &str,
 ) -> Result<TokenRequest, ModelError> {
+    let prefix = || {
+        tok.prefix_id.ok_or_else(|| {
+            ModelError::Input("an empty context needs a BOS or EOS token as prefix".into())
+        })
+    };
     if context.is_empty() {
-        let bos = tok.bos_id.or(tok.eos_ids.first().copied()).ok_or_else(|| {
-            ModelError::Input("empty context needs a BOS or EOS token as prefix".into())
-        })?;
         let cont = tok.encode_plain(continuation)?;
-        if cont.is_empty() {
+        let Some(&first) = cont.first() else {
             return Err(ModelError::Input(
                 "the continuation encodes to no tokens".into(),
             ));
+        };
+        let p = prefix()?;
+        if first == p {
+            if cont.len() == 1 {
+                return Err(ModelError::Input(
+                    "the continuation is only the prefix token: nothing to score".into(),
+                ));
+            }
+            return Ok(TokenRequest {
+                n_cont: cont.len() - 1,
+                tokens: cont,
+            });
         }
         let n = cont.len();
-        let mut tokens = vec![bos];
+        let mut tokens = vec![p];
         tokens.extend(cont);
         return Ok(TokenRequest { tokens, n_cont: n });
     }
-    let trimmed = context.trim_end();
+    let trimmed = context.trim_end_matches(is_py_space);
     let moved = &context[trimmed.len()..];
     let continuation = format!("{moved}{continuation}");
-    let whole = tok.encode_plain(&format!("{trimmed}{continuation}"))?;
-    let ctx_len = tok.encode_plain(trimmed)?.len();
-    if ctx_len >= whole.len() {
+    let whole = tok.encode_lm_eval(&format!("{trimmed}{continuation}"))?;
+    let mut tokens = tok.encode_lm_eval(trimmed)?;
+    if tokens.len() >= whole.len() {
         return Err(ModelError::Input(format!(
             "the continuation {continuation:?} adds no tokens after the context"
         )));
     }
-    if ctx_len == 0 {
-        // A context made only of whitespace: lm-eval would then score without any prefix; we
-        // keep the BOS prefix so the first token has a context.
-        let bos = tok.bos_id.or(tok.eos_ids.first().copied()).unwrap_or(0);
-        let mut tokens = vec![bos];
-        tokens.extend(whole.iter().copied());
-        return Ok(TokenRequest {
-            n_cont: whole.len(),
-            tokens,
-        });
+    let n_cont = whole.len() - tokens.len();
+    if tokens.is_empty() {
+        // A whitespace-only context with a tokenizer that adds no BOS: lm-eval would score the
+        // first token without any context; we condition it on the prefix token.
+        tokens.push(prefix()?);
     }
-    Ok(TokenRequest {
-        n_cont: whole.len() - ctx_len,
-        tokens: whole,
-    })
+    tokens.extend_from_slice(&whole[whole.len() - n_cont..]);
+    Ok(TokenRequest { tokens, n_cont })
 }
 
 /// Log-softmax over the last axis, stabilised by the (detached) row maximum.

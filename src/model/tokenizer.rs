@@ -15,6 +15,10 @@ pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     /// BOS id, if the model has one.
     pub bos_id: Option<u32>,
+    /// lm-eval's `prefix_token_id`: the tokenizer's own BOS, else its EOS (never `config.json`'s
+    /// ids when the tokenizer names its tokens). Conditions an empty context, and a string that
+    /// starts with its text is encoded without special tokens.
+    pub prefix_id: Option<u32>,
     /// EOS ids (generation stops at any of them).
     pub eos_ids: Vec<u32>,
     /// Padding id (falls back to EOS, then 0).
@@ -43,9 +47,11 @@ impl Tokenizer {
         chat_template: Option<String>,
     ) -> Self {
         let pad_id = eos_ids.first().copied().unwrap_or(0);
+        let prefix_id = bos_id.or(eos_ids.first().copied());
         Tokenizer {
             inner,
             bos_id,
+            prefix_id,
             eos_ids,
             pad_id,
             add_bos,
@@ -76,8 +82,10 @@ impl Tokenizer {
             Value::Null
         };
         let id_of = |v: Option<&Value>| token_str(v).and_then(|s| inner.token_to_id(&s));
-        let bos_id = id_of(cfg.get("bos_token")).or(config_bos);
-        let mut eos_ids: Vec<u32> = id_of(cfg.get("eos_token")).into_iter().collect();
+        let tokenizer_bos = id_of(cfg.get("bos_token"));
+        let tokenizer_eos = id_of(cfg.get("eos_token"));
+        let bos_id = tokenizer_bos.or(config_bos);
+        let mut eos_ids: Vec<u32> = tokenizer_eos.into_iter().collect();
         for e in config_eos {
             if !eos_ids.contains(e) {
                 eos_ids.push(*e);
@@ -94,9 +102,15 @@ impl Tokenizer {
             .get("chat_template")
             .and_then(Value::as_str)
             .map(String::from);
+        // With no tokenizer config at all, transformers falls back to the model config's ids.
+        let prefix_id = match (tokenizer_bos, tokenizer_eos) {
+            (None, None) => config_bos.or(config_eos.first().copied()),
+            (b, e) => b.or(e),
+        };
         Ok(Tokenizer {
             inner,
             bos_id,
+            prefix_id,
             eos_ids,
             pad_id,
             add_bos,
@@ -128,6 +142,24 @@ impl Tokenizer {
             .encode(text, false)
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// Encodes text as lm-eval's `tok_encode` does by default: with the tokenizer's special
+    /// tokens (as [`Tokenizer::encode`]) unless the text already starts with the prefix token's
+    /// string, then without.
+    pub fn encode_lm_eval(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        let starts_with_prefix = match self.prefix_id {
+            Some(p) => {
+                let s = self.decode(&[p])?;
+                !s.is_empty() && text.starts_with(&s)
+            }
+            None => false,
+        };
+        if starts_with_prefix {
+            self.encode_plain(text)
+        } else {
+            self.encode(text)
+        }
     }
 
     /// Decodes ids to text (special tokens kept, as `tokenizer.decode(ids)`).
