@@ -437,16 +437,22 @@ impl Model {
         })
     }
 
-    /// lm-eval log-likelihoods of (context, continuation) pairs.
+    /// lm-eval log-likelihoods of (context, continuation) pairs. Inputs longer than the model's
+    /// `max_position_embeddings` lose their oldest context tokens, as in lm-eval.
     pub fn loglikelihoods(
         &self,
         pairs: &[(String, String)],
         batch_size: usize,
     ) -> Result<Vec<Score>, ModelError> {
+        let max_length = self.config().max_position_embeddings;
         let reqs = pairs
             .iter()
-            .map(|(c, x)| encode_pair(&self.tokenizer, c, x))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|(c, x)| {
+                let mut r = encode_pair(&self.tokenizer, c, x)?;
+                r.truncate_left(max_length);
+                Ok(r)
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
         let pad = self.tokenizer.pad_id;
         with_lm!(&self.lm, lm => score_tokens(lm, &reqs, batch_size, pad, &AdapterCtx::eval(), |_| Ok(())))
     }

@@ -26,6 +26,19 @@ pub struct TokenRequest {
     pub n_cont: usize,
 }
 
+impl TokenRequest {
+    /// Keeps at most `max_length + 1` tokens, dropping from the left, as lm-eval's
+    /// `_loglikelihood_tokens` does with `(context_enc + continuation_enc)[-(max_length + 1):]`;
+    /// at most `max_length` continuation tokens stay scored.
+    pub fn truncate_left(&mut self, max_length: usize) {
+        let keep = max_length.saturating_add(1);
+        if self.tokens.len() > keep {
+            self.tokens.drain(..self.tokens.len() - keep);
+        }
+        self.n_cont = self.n_cont.min(self.tokens.len().saturating_sub(1));
+    }
+}
+
 /// The score of one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Score {
@@ -172,4 +185,32 @@ pub fn score_tokens<B: QuantBackend>(
         on_batch(chunk.len())?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenRequest;
+
+    #[test]
+    fn truncation_drops_the_oldest_tokens_like_lm_eval() {
+        // lm-eval: inp = (ctx + cont)[-(max_length + 1):][:-1], the last len(cont) scored.
+        let mut r = TokenRequest {
+            tokens: vec![1, 2, 3, 4, 5, 6, 7],
+            n_cont: 2,
+        };
+        r.truncate_left(4);
+        assert_eq!(r.tokens, vec![3, 4, 5, 6, 7]);
+        assert_eq!(r.n_cont, 2);
+        // Short enough: unchanged.
+        r.truncate_left(8);
+        assert_eq!(r.tokens, vec![3, 4, 5, 6, 7]);
+        // A continuation longer than the window keeps only what the window can score.
+        let mut r = TokenRequest {
+            tokens: vec![1, 2, 3, 4, 5, 6],
+            n_cont: 5,
+        };
+        r.truncate_left(3);
+        assert_eq!(r.tokens, vec![3, 4, 5, 6]);
+        assert_eq!(r.n_cont, 3);
+    }
 }
