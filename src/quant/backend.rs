@@ -30,7 +30,7 @@ use super::linear::{QuantWeight, Storage};
 /// `B: Backend`); training code over `B: AutodiffBackend + QuantBackend` (every
 /// `Autodiff<B: QuantBackend>` is one). Implemented for `Flex`, `Autodiff<B, C>`, and with the
 /// matching features `Cuda` (f32/f16/bf16) and `LibTorch` (f32/f16/bf16).
-pub trait QuantBackend: Backend {
+pub trait QuantBackend: crate::train::cross_entropy::CrossEntropyBackend {
     /// Where [`QuantWeight::quantize`] keeps a quantised weight on this backend by default:
     /// [`Storage::Host`] on CPU backends (dequantised by the parallel host kernel, no copy),
     /// [`Storage::Device`] elsewhere (dequantised with tensor ops on the device).

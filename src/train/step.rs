@@ -9,7 +9,6 @@ use super::batch::TrainBatch;
 use crate::adapter::adalora::{orth_regulariser, AdaLoraLayer};
 use crate::adapter::{AdapterCtx, Param, RowMask};
 use crate::model::llama::CausalLm;
-use crate::model::scoring::log_softmax;
 use crate::model::ModelError;
 use crate::quant::QuantBackend;
 use burn::tensor::backend::AutodiffBackend;
@@ -64,8 +63,7 @@ pub fn loss_tensor<B: QuantBackend>(
     let f = lm.forward(&tb.batch, None, false, ctx)?;
     let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [n]), &lm.device);
     let tgt = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), &lm.device);
-    let lp = log_softmax(lm.head(f.hidden.select(0, idx), ctx));
-    Ok(lp.gather(1, tgt).neg().mean())
+    Ok(B::cross_entropy(lm.head(f.hidden.select(0, idx), ctx), tgt))
 }
 
 /// FLix routing masks `[N, 1]` from the examples' (already dropped-out) features.
