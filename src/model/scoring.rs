@@ -157,28 +157,18 @@ pub fn score_tokens<B: QuantBackend>(
         let n = rows.len();
         let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [n]), &lm.device);
         let hidden = f.hidden.select(0, idx);
-        let lp = log_softmax(lm.head(hidden, ctx));
-        let v = lp.dims()[1];
-        let data: Vec<f32> = lp
-            .into_data()
-            .to_vec()
-            .map_err(|e| ModelError::Input(format!("reading log-probs: {e:?}")))?;
+        let tgt: Vec<i64> = targets.iter().map(|&x| i64::from(x)).collect();
+        let tgt = Tensor::<B, 2, Int>::from_data(TensorData::new(tgt, [n, 1]), &lm.device);
+        let (lps, greedy) = B::target_logprobs(lm.head(hidden, ctx), tgt)
+            .map_err(|e| ModelError::Input(format!("reading log-probs: {e}")))?;
         let mut k = 0;
         for r in chunk {
-            let mut sum = 0f64;
-            let mut greedy = true;
-            for _ in 0..r.n_cont {
-                let row = &data[k * v..(k + 1) * v];
-                let target = targets[k] as usize;
-                sum += f64::from(row[target]);
-                if super::sampling::argmax(row) != target {
-                    greedy = false;
-                }
-                k += 1;
-            }
+            let sum: f64 = lps[k..k + r.n_cont].iter().map(|&x| f64::from(x)).sum();
+            let is_greedy = greedy[k..k + r.n_cont].iter().all(|&g| g);
+            k += r.n_cont;
             out.push(Score {
                 logprob: sum,
-                is_greedy: greedy,
+                is_greedy,
                 tokens: r.n_cont,
             });
         }

@@ -40,6 +40,44 @@ pub trait CrossEntropyBackend: Backend {
     ) -> (Tensor<Self, 1>, Tensor<Self, 2>) {
         forward_with_grad(logits, targets)
     }
+
+    /// lm-eval's per-token score, read back to the host: the log-probability of each row's
+    /// target under `log_softmax(logits)` and whether the target is the row's argmax.
+    fn target_logprobs(
+        logits: Tensor<Self, 2>,
+        targets: Tensor<Self, 2, Int>,
+    ) -> Result<TargetScores, String> {
+        target_logprobs_ops(logits, targets)
+    }
+}
+
+/// Per row: the target's log-probability and whether it is the (first) argmax.
+pub type TargetScores = (Vec<f32>, Vec<bool>);
+
+/// [`CrossEntropyBackend::target_logprobs`] with tensor ops: only `2·N` numbers leave the device.
+fn target_logprobs_ops<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2, Int>,
+) -> Result<TargetScores, String> {
+    let logits = if logits.dtype() == DType::F32 {
+        logits
+    } else {
+        logits.cast(DType::F32)
+    };
+    let max = logits.clone().max_dim(1);
+    let lse = (logits.clone() - max.clone()).exp().sum_dim(1).log();
+    let picked = logits.clone().gather(1, targets.clone());
+    let lp = (picked - max) - lse;
+    let arg = logits.argmax(1);
+    let lp: Vec<f32> = lp.into_data().to_vec().map_err(|e| format!("{e:?}"))?;
+    let host = |t: Tensor<B, 2, Int>| -> Result<Vec<i64>, String> {
+        t.into_data()
+            .convert::<i64>()
+            .into_vec::<i64>()
+            .map_err(|e| format!("{e:?}"))
+    };
+    let (arg, tgt) = (host(arg)?, host(targets)?);
+    Ok((lp, arg.iter().zip(&tgt).map(|(a, t)| a == t).collect()))
 }
 
 /// The loss, `exp(x − max)` and its row sums (all f32).
@@ -100,6 +138,16 @@ impl CrossEntropyBackend for burn::backend::Flex {
             _ => forward_with_grad(logits, targets),
         }
     }
+
+    fn target_logprobs(
+        logits: Tensor<Self, 2>,
+        targets: Tensor<Self, 2, Int>,
+    ) -> Result<TargetScores, String> {
+        match flex::scores(&logits, &targets) {
+            Some(s) => Ok(s),
+            None => target_logprobs_ops(logits, targets),
+        }
+    }
 }
 
 mod flex {
@@ -109,6 +157,47 @@ mod flex {
 
     type Out = (Tensor<Flex, 1>, Option<Tensor<Flex, 2>>);
 
+    /// The contiguous f32 logits and the targets on the host, or `None` (see [`kernel`]).
+    fn host_inputs(
+        logits: &Tensor<Flex, 2>,
+        targets: &Tensor<Flex, 2, Int>,
+    ) -> Option<(burn_flex::FlexTensor, Vec<i64>, usize, usize)> {
+        if logits.dtype() != DType::F32 {
+            return None;
+        }
+        let [n, v] = logits.dims();
+        let prim = logits.clone().into_primitive().tensor().to_contiguous();
+        let t = targets
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .into_vec::<i64>()
+            .ok()?;
+        let ok = n > 0 && v > 0 && t.len() == n && t.iter().all(|&k| k >= 0 && (k as usize) < v);
+        let len = prim.as_slice::<f32>().map(<[f32]>::len);
+        (ok && len == Some(n * v)).then_some((prim, t, n, v))
+    }
+
+    /// Target log-probabilities and greedy flags, one pass for max/argmax and one for the sum.
+    pub(super) fn scores(
+        logits: &Tensor<Flex, 2>,
+        targets: &Tensor<Flex, 2, Int>,
+    ) -> Option<super::TargetScores> {
+        let (prim, t, _, v) = host_inputs(logits, targets)?;
+        let x: &[f32] = prim.as_slice()?;
+        let (lp, greedy): (Vec<f32>, Vec<bool>) = x
+            .par_chunks(v)
+            .zip(t.par_iter())
+            .map(|(row, &k)| {
+                let best = crate::model::sampling::argmax(row);
+                let max = row[best];
+                let sum: f32 = row.iter().map(|&xi| (xi - max).exp()).sum();
+                ((row[k as usize] - max) - sum.ln(), best == k as usize)
+            })
+            .unzip();
+        Some((lp, greedy))
+    }
+
     /// `None` when the fast path does not apply (not f32, not contiguous, a target out of
     /// range): the caller then takes the tensor-op path, which reports such inputs itself.
     pub(super) fn kernel(
@@ -116,25 +205,9 @@ mod flex {
         targets: &Tensor<Flex, 2, Int>,
         with_grad: bool,
     ) -> Option<Out> {
-        if logits.dtype() != DType::F32 {
-            return None;
-        }
-        let [n, v] = logits.dims();
         let device = logits.device();
-        let prim = logits.clone().into_primitive().tensor().to_contiguous();
+        let (prim, t, n, v) = host_inputs(logits, targets)?;
         let x: &[f32] = prim.as_slice()?;
-        let t = targets
-            .clone()
-            .into_data()
-            .convert::<i64>()
-            .into_vec::<i64>()
-            .ok()?;
-        if n == 0 || v == 0 || x.len() != n * v || t.len() != n {
-            return None;
-        }
-        if t.iter().any(|&k| k < 0 || k as usize >= v) {
-            return None;
-        }
         let inv_n = 1.0 / n as f32;
         let row_loss = |row: &[f32], target: usize, out: Option<&mut [f32]>| -> f64 {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -349,5 +422,36 @@ mod tests {
         );
         let d = g1.sub(g2).abs().max().into_scalar();
         assert!(d <= 1e-8, "gradients differ by {d}");
+    }
+
+    /// Scoring: the host kernel, the tensor-op path and a hand computation agree, and ties of
+    /// the maximum go to the first index (as `torch.argmax`).
+    #[test]
+    fn target_logprobs_kernel_equals_the_tensor_op_path() {
+        let d = Default::default();
+        let vals = vec![
+            1.0f32, 3.0, 3.0, -2.0, 0.5, 0.25, 0.0, 0.5, 0.0, 0.0, 7.0, 0.0,
+        ];
+        let x = Tensor::<Flex, 2>::from_data(TensorData::new(vals, [3, 4]), &d);
+        let t = Tensor::<Flex, 2, Int>::from_data(TensorData::new(vec![2i64, 1, 2], [3, 1]), &d);
+        let (lp1, g1) = super::flex::scores(&x, &t).expect("f32 contiguous logits");
+        let (lp2, g2) = super::target_logprobs_ops(x, t).unwrap();
+        let lse0 = (1.0f32.exp() + 2.0 * 3.0f32.exp() + (-2.0f32).exp()).ln();
+        let lse1 = (0.5f32.exp() + 0.25f32.exp() + 1.0 + 0.5f32.exp()).ln();
+        let lse2 = (3.0 + 7.0f32.exp()).ln();
+        let want = [3.0 - lse0, 0.25 - lse1, 7.0 - lse2];
+        for i in 0..3 {
+            assert!(
+                (lp1[i] - want[i]).abs() <= 1e-6,
+                "{} vs {}",
+                lp1[i],
+                want[i]
+            );
+            assert!((lp1[i] - lp2[i]).abs() <= 1e-6, "{} vs {}", lp1[i], lp2[i]);
+        }
+        // Row 0: target 2 ties with index 1, the first maximum: not greedy. Row 1: 0.25 < 0.5.
+        // Row 2: the target is the maximum.
+        assert_eq!(g1, vec![false, false, true]);
+        assert_eq!(g2, vec![false, false, true]);
     }
 }
