@@ -114,14 +114,6 @@ pub fn encode_pair(
     Ok(TokenRequest { tokens, n_cont })
 }
 
-/// Log-softmax over the last axis, stabilised by the (detached) row maximum.
-pub fn log_softmax<B: QuantBackend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let max = x.clone().detach().max_dim(1);
-    let shifted = x - max;
-    let lse = shifted.clone().exp().sum_dim(1).log();
-    shifted - lse
-}
-
 /// Scores requests in batches of `batch_size`. Only the rows that predict continuation tokens
 /// go through the output head, so the vocabulary-sized logits stay small.
 pub fn score_tokens<B: QuantBackend>(

@@ -24,7 +24,8 @@ use burn::tensor::{Tensor, TensorPrimitive};
 
 use super::linear::{QuantWeight, Storage};
 
-/// A backend that can run quantised linear layers.
+/// A backend that can run quantised linear layers (and, through its supertrait, the fused
+/// cross-entropy of [`crate::train::cross_entropy`]).
 ///
 /// Model code that holds [`QuantWeight`]s is generic over `B: QuantBackend` (instead of
 /// `B: Backend`); training code over `B: AutodiffBackend + QuantBackend` (every
