@@ -51,15 +51,7 @@ impl LanguageModel for Model {
         prompts
             .iter()
             .map(|p| {
-                let bos_text = match tok.bos_id {
-                    Some(b) => Some(tok.decode(&[b]).map_err(err)?),
-                    None => None,
-                };
-                let mut ids = match bos_text {
-                    Some(b) if !b.is_empty() && p.starts_with(&b) => tok.encode_plain(p),
-                    _ => tok.encode(p),
-                }
-                .map_err(err)?;
+                let mut ids = tok.encode_lm_eval_prompt(p).map_err(err)?;
                 if ids.is_empty() {
                     ids.extend(tok.prefix_id);
                 }

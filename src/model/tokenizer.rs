@@ -148,14 +148,30 @@ impl Tokenizer {
     /// tokens (as [`Tokenizer::encode`]) unless the text already starts with the prefix token's
     /// string, then without.
     pub fn encode_lm_eval(&self, text: &str) -> Result<Vec<u32>, ModelError> {
-        let starts_with_prefix = match self.prefix_id {
-            Some(p) => {
-                let s = self.decode(&[p])?;
+        self.encode_unless_starts_with(text, self.prefix_id)
+    }
+
+    /// Encodes a generation prompt as lm-eval's `tok_batch_encode` does: like
+    /// [`Tokenizer::encode_lm_eval`], but the check is against the BOS token's string.
+    pub fn encode_lm_eval_prompt(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.encode_unless_starts_with(text, self.bos_id)
+    }
+
+    /// [`Tokenizer::encode`], or [`Tokenizer::encode_plain`] when `text` already starts with the
+    /// string of `token`.
+    fn encode_unless_starts_with(
+        &self,
+        text: &str,
+        token: Option<u32>,
+    ) -> Result<Vec<u32>, ModelError> {
+        let starts = match token {
+            Some(t) => {
+                let s = self.decode(&[t])?;
                 !s.is_empty() && text.starts_with(&s)
             }
             None => false,
         };
-        if starts_with_prefix {
+        if starts {
             self.encode_plain(text)
         } else {
             self.encode(text)
