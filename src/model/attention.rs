@@ -3,14 +3,15 @@
 //!
 //! Vaswani et al. 2017 (arXiv 1706.03762); GQA, Ainslie et al. 2023 (arXiv 2305.13245). The
 //! computation follows transformers' `eager_attention_forward`: `softmax(q kᵀ · d^-½ + mask) v`
-//! with the softmax in f32, keys repeated `heads / kv_heads` times.
+//! with the softmax in f32. Grouped keys are shared by their query heads (transformers repeats
+//! them `heads / kv_heads` times; the products are the same).
 
 use super::block::RmsNorm;
 use super::kv_cache::KvCache;
 use super::linear::Linear;
 use crate::adapter::AdapterCtx;
 use crate::quant::QuantBackend;
-use burn::tensor::{activation::softmax, DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 
 /// The additive value of a masked attention score (exp underflows to exactly 0 in f32).
 pub const MASKED: f32 = -1.0e9;
@@ -46,23 +47,6 @@ pub fn build_mask(
         }
     }
     (m, [b, 1, t, s])
-}
-
-/// Rotates half the features: `cat(-x₂, x₁)` on the last axis.
-fn rotate_half<B: QuantBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [b, h, t, d] = x.dims();
-    let x1 = x.clone().slice([0..b, 0..h, 0..t, 0..d / 2]);
-    let x2 = x.slice([0..b, 0..h, 0..t, d / 2..d]);
-    Tensor::cat(vec![x2.neg(), x1], 3)
-}
-
-/// Applies RoPE to `[B, H, T, d]` with cos/sin tables `[1, 1, T, d]`.
-pub fn apply_rope<B: QuantBackend>(
-    x: Tensor<B, 4>,
-    cos: &Tensor<B, 4>,
-    sin: &Tensor<B, 4>,
-) -> Tensor<B, 4> {
-    x.clone() * cos.clone() + rotate_half(x) * sin.clone()
 }
 
 /// Per-forward inputs shared by every layer.
@@ -123,41 +107,28 @@ impl<B: QuantBackend> Attention<B> {
             Some(n) => n.forward(k),
             None => k,
         };
-        let q = apply_rope(q.swap_dims(1, 2), &inp.cos, &inp.sin);
-        let k = apply_rope(k.swap_dims(1, 2), &inp.cos, &inp.sin);
+        // RoPE, transposed to [B, H, T, d] in the same pass (see `super::fused`).
+        let q = B::rope(q, &inp.cos, &inp.sin);
+        let k = B::rope(k, &inp.cos, &inp.sin);
         let v = v.swap_dims(1, 2);
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, k, v),
             None => (k, v),
         };
         let s = k.dims()[2];
+        // Grouped-query attention without repeating keys and values: transformers' `repeat_kv`
+        // gives query head `g·rep + r` the key/value head `g`, so the `rep` query heads of a
+        // group stack into one [rep·T, d] matrix against that group's [S, d] keys.
         let rep = nh / nkv;
-        let (k, v) = if rep > 1 {
-            (
-                k.unsqueeze_dim::<5>(2)
-                    .repeat_dim(2, rep)
-                    .reshape([b, nh, s, d]),
-                v.unsqueeze_dim::<5>(2)
-                    .repeat_dim(2, rep)
-                    .reshape([b, nh, s, d]),
-            )
-        } else {
-            (k, v)
-        };
-        let dtype = q.dtype();
-        let scores = q.matmul(k.transpose()).mul_scalar((d as f64).powf(-0.5));
-        let scores = if dtype == DType::F32 {
-            scores
-        } else {
-            scores.cast(DType::F32)
-        };
-        let probs = softmax(scores + inp.mask.clone(), 3);
-        let probs = if dtype == DType::F32 {
-            probs
-        } else {
-            probs.cast(dtype)
-        };
-        let out = probs.matmul(v).swap_dims(1, 2).reshape([b * t, nh * d]);
+        let q = q.reshape([b, nkv, rep * t, d]);
+        let scores = q.matmul(k.transpose()).reshape([b, nh, t, s]);
+        let probs = B::masked_softmax(scores, &inp.mask, (d as f64).powf(-0.5) as f32);
+        let out = probs
+            .reshape([b, nkv, rep * t, s])
+            .matmul(v)
+            .reshape([b, nh, t, d])
+            .swap_dims(1, 2)
+            .reshape([b * t, nh * d]);
         self.o_proj.forward(out, ctx)
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! One file per concern: [`config`] (config.json), [`weights`] (safetensors, sharded, mmap),
 //! [`tokenizer`], [`rope`], [`linear`] (frozen base + adapter hook), [`attention`], [`block`],
-//! [`llama`] (the causal LM), [`kv_cache`], [`sampling`], [`generate`], [`scoring`] (lm-eval
+//! [`fused`] (RoPE and masked softmax kernels), [`llama`] (the causal LM), [`kv_cache`], [`sampling`], [`generate`], [`scoring`] (lm-eval
 //! log-likelihoods) and [`load`] (directory → model). [`handle`] hides the backend choice.
 
 pub mod adapters;
@@ -10,6 +10,7 @@ pub mod attention;
 pub mod block;
 pub mod config;
 pub mod eval_impl;
+pub mod fused;
 pub mod generate;
 pub mod handle;
 pub mod kv_cache;

@@ -24,14 +24,17 @@ use burn::tensor::{Tensor, TensorPrimitive};
 
 use super::linear::{QuantWeight, Storage};
 
-/// A backend that can run quantised linear layers (and, through its supertrait, the fused
-/// cross-entropy of [`crate::train::cross_entropy`]).
+/// A backend that can run quantised linear layers (and, through its supertraits, the fused
+/// cross-entropy of [`crate::train::cross_entropy`] and the fused attention steps of
+/// [`crate::model::fused`]).
 ///
 /// Model code that holds [`QuantWeight`]s is generic over `B: QuantBackend` (instead of
 /// `B: Backend`); training code over `B: AutodiffBackend + QuantBackend` (every
 /// `Autodiff<B: QuantBackend>` is one). Implemented for `Flex`, `Autodiff<B, C>`, and with the
 /// matching features `Cuda` (f32/f16/bf16) and `LibTorch` (f32/f16/bf16).
-pub trait QuantBackend: crate::train::cross_entropy::CrossEntropyBackend {
+pub trait QuantBackend:
+    crate::train::cross_entropy::CrossEntropyBackend + crate::model::fused::AttentionBackend
+{
     /// Where [`QuantWeight::quantize`] keeps a quantised weight on this backend by default:
     /// [`Storage::Host`] on CPU backends (dequantised by the parallel host kernel, no copy),
     /// [`Storage::Device`] elsewhere (dequantised with tensor ops on the device).

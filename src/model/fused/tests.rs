@@ -1,0 +1,167 @@
+use super::*;
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::TensorData;
+
+type A = Autodiff<Flex>;
+
+fn vals(n: usize, seed: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 1000.0 - 0.5) * 3.0)
+        .collect()
+}
+
+fn t4<B: Backend>(v: Vec<f32>, shape: [usize; 4]) -> Tensor<B, 4> {
+    Tensor::from_data(TensorData::new(v, shape), &Default::default())
+}
+
+fn max_diff<B: Backend>(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    a.sub(b)
+        .abs()
+        .max()
+        .into_scalar()
+        .to_string()
+        .parse()
+        .unwrap()
+}
+
+/// cos/sin tables with duplicated halves, as `rope::cos_sin` makes them.
+fn tables(rows: usize, t: usize, d: usize) -> (Vec<f32>, Vec<f32>) {
+    let (mut c, mut s) = (vec![0f32; rows * t * d], vec![0f32; rows * t * d]);
+    for r in 0..rows {
+        for p in 0..t {
+            for i in 0..d / 2 {
+                let a = (p + 3 * r) as f32 * 0.3f32.powi(i as i32);
+                for j in [i, i + d / 2] {
+                    c[(r * t + p) * d + j] = a.cos();
+                    s[(r * t + p) * d + j] = a.sin();
+                }
+            }
+        }
+    }
+    (c, s)
+}
+
+/// A hand check: RoPE of one 4-dim vector at angle `a` rotates the pairs (x₀, x₂) and (x₁, x₃).
+#[test]
+fn rope_rotates_pairs_of_the_two_halves() {
+    let a = 0.7f32;
+    let x = t4::<Flex>(vec![1.0, 2.0, 3.0, 4.0], [1, 1, 1, 4]);
+    let cos = t4::<Flex>(vec![a.cos(); 4], [1, 1, 1, 4]);
+    let sin = t4::<Flex>(vec![a.sin(); 4], [1, 1, 1, 4]);
+    let y = Flex::rope(x, &cos, &sin)
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    let (c, s) = (a.cos(), a.sin());
+    let want = [
+        c - 3.0 * s,
+        2.0 * c - 4.0 * s,
+        3.0 * c + s,
+        4.0 * c + 2.0 * s,
+    ];
+    for (g, w) in y.iter().zip(want) {
+        assert!((g - w).abs() <= 1e-6, "{y:?} vs {want:?}");
+    }
+}
+
+/// The host kernel and the tensor ops agree bit for bit, forward and adjoint, with one table
+/// for the batch and with one table per row (packed sequences).
+#[test]
+fn rope_kernel_equals_the_tensor_ops() {
+    let (b, t, h, d) = (2, 5, 3, 8);
+    for rows in [1, b] {
+        let (c, s) = tables(rows, t, d);
+        let (cos, sin) = (
+            t4::<Flex>(c, [rows, 1, t, d]),
+            t4::<Flex>(s, [rows, 1, t, d]),
+        );
+        let x = t4::<Flex>(vals(b * t * h * d, 1), [b, t, h, d]);
+        let k = flex::rope(&x, &cos, &sin, false).expect("f32 input");
+        let o = rope_ops(x, &cos, &sin);
+        assert_eq!(max_diff(k, o), 0.0);
+        let g = t4::<Flex>(vals(b * t * h * d, 2), [b, h, t, d]);
+        let k = flex::rope(&g, &cos, &sin, true).expect("f32 input");
+        let o = rope_backward_ops(g, &cos, &sin);
+        assert_eq!(max_diff(k, o), 0.0);
+    }
+}
+
+/// The fused op's gradient equals burn-autodiff's gradient of the op-by-op expression.
+#[test]
+fn rope_gradient_equals_the_op_by_op_graph() {
+    let (b, t, h, d) = (2, 4, 2, 6);
+    let (c, s) = tables(1, t, d);
+    let (cos, sin) = (t4::<A>(c, [1, 1, t, d]), t4::<A>(s, [1, 1, t, d]));
+    let w = t4::<A>(vals(b * h * t * d, 5), [b, h, t, d]);
+    let x1 = t4::<A>(vals(b * t * h * d, 4), [b, t, h, d]).require_grad();
+    let y1 = A::rope(x1.clone(), &cos, &sin);
+    let g1 = x1.grad(&(y1 * w.clone()).sum().backward()).unwrap();
+    let x2 = t4::<A>(vals(b * t * h * d, 4), [b, t, h, d]).require_grad();
+    let y2 = rope_ops(x2.clone(), &cos, &sin);
+    let g2 = x2.grad(&(y2 * w).sum().backward()).unwrap();
+    assert!(max_diff(g1, g2) <= 1e-6);
+}
+
+/// Masked softmax: the host kernel, the tensor ops and a hand computation agree; masked keys get
+/// probability 0, and a per-row mask is used per row.
+#[test]
+fn masked_softmax_kernel_equals_the_tensor_ops_and_a_hand_check() {
+    let (b, h, t, s) = (2, 3, 4, 4);
+    let x = t4::<Flex>(vals(b * h * t * s, 3), [b, h, t, s]);
+    let mut m = vec![0f32; b * t * s];
+    for bi in 0..b {
+        for i in 0..t {
+            for j in 0..s {
+                // Causal, and row 1 has its last key padded.
+                if j > i || (bi == 1 && j == s - 1) {
+                    m[(bi * t + i) * s + j] = crate::model::attention::MASKED;
+                }
+            }
+        }
+    }
+    let mask = t4::<Flex>(m, [b, 1, t, s]);
+    let scale = 0.5f32;
+    let k = flex::masked_softmax(&x, &mask, scale).expect("f32 input");
+    let o = masked_softmax_ops(x.clone(), &mask, scale);
+    assert!(max_diff(k.clone(), o) <= 1e-7);
+    let p = k.into_data().to_vec::<f32>().unwrap();
+    let xv = x.into_data().to_vec::<f32>().unwrap();
+    // Batch 1, head 2, query 3: keys 0..3 visible (key 3 is padding).
+    let row = ((h + 2) * t + 3) * s;
+    let e: Vec<f32> = (0..3).map(|j| (xv[row + j] * scale).exp()).collect();
+    let z: f32 = e.iter().sum();
+    for j in 0..3 {
+        assert!((p[row + j] - e[j] / z).abs() <= 1e-6);
+    }
+    assert_eq!(p[row + 3], 0.0);
+    // Batch 0, query 0 sees only key 0.
+    assert!((p[0] - 1.0).abs() <= 1e-7 && p[1] == 0.0);
+}
+
+/// The fused softmax's gradient equals burn-autodiff's gradient of the op-by-op expression, and
+/// the backward kernel equals the backward tensor ops.
+#[test]
+fn masked_softmax_gradient_equals_the_op_by_op_graph() {
+    let (b, h, t, s) = (2, 2, 3, 5);
+    let mask = t4::<A>(
+        (0..b * t * s)
+            .map(|i| if i % 7 == 3 { -1.0e9 } else { 0.0 })
+            .collect(),
+        [b, 1, t, s],
+    );
+    let w = t4::<A>(vals(b * h * t * s, 8), [b, h, t, s]);
+    let x1 = t4::<A>(vals(b * h * t * s, 9), [b, h, t, s]).require_grad();
+    let p1 = A::masked_softmax(x1.clone(), &mask, 0.3);
+    let g1 = x1.grad(&(p1 * w.clone()).sum().backward()).unwrap();
+    let x2 = t4::<A>(vals(b * h * t * s, 9), [b, h, t, s]).require_grad();
+    let p2 = softmax(x2.clone().mul_scalar(0.3) + mask, 3);
+    let g2 = x2.grad(&(p2 * w).sum().backward()).unwrap();
+    assert!(max_diff(g1, g2) <= 1e-6);
+
+    let p = t4::<Flex>(vals(b * h * t * s, 10), [b, h, t, s]);
+    let g = t4::<Flex>(vals(b * h * t * s, 11), [b, h, t, s]);
+    let k = flex::masked_softmax_backward(&p, &g, 0.3).expect("f32 input");
+    let o = masked_softmax_backward_ops(p, g, 0.3);
+    assert!(max_diff(k, o) <= 1e-6);
+}
