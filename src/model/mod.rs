@@ -1,8 +1,9 @@
 //! Decoder-only language models (Llama, Mistral, Qwen2, Qwen3) on burn, matching transformers.
 //!
 //! One file per concern: [`config`] (config.json), [`weights`] (safetensors, sharded, mmap),
-//! [`tokenizer`], [`rope`], [`linear`] (frozen base + adapter hook), [`attention`], [`block`],
-//! [`fused`] (RoPE and masked softmax kernels), [`llama`] (the causal LM), [`kv_cache`], [`sampling`], [`generate`], [`scoring`] (lm-eval
+//! [`tokenizer`], [`rope`], [`linear`] (frozen base + adapter hook), [`attention`], [`fused`]
+//! (RoPE and masked-softmax kernels), [`block`], [`llama`] (the causal LM), [`kv_cache`],
+//! [`sampling`], [`generate`], [`scoring`] (lm-eval
 //! log-likelihoods) and [`load`] (directory → model). [`handle`] hides the backend choice.
 
 pub mod adapters;
