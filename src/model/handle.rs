@@ -72,7 +72,7 @@ pub fn to_host<B: QuantBackend, const D: usize>(
     let shape = t.dims().to_vec();
     let v = t
         .into_data()
-        .to_vec::<f32>()
+        .into_vec::<f32>()
         .map_err(|e| ModelError::Input(format!("reading a tensor back: {e:?}")))?;
     Ok((shape, v))
 }
