@@ -13,6 +13,27 @@ pub type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
 #[cfg(feature = "cuda")]
 pub type Cuda = burn::backend::Autodiff<burn::backend::Cuda>;
 
+/// Implements a backend-extension trait whose methods all have defaults (the tensor-op paths)
+/// for the optional backends: `Cuda` (f32/f16/bf16) with the `cuda` feature and `LibTorch`
+/// (f32/f16/bf16) with `tch`. `Flex` and `Autodiff` have their own impls beside each trait.
+macro_rules! impl_defaults_for_optional_backends {
+    ($tr:path) => {
+        #[cfg(feature = "cuda")]
+        impl $tr for burn::backend::Cuda<f32> {}
+        #[cfg(feature = "cuda")]
+        impl $tr for burn::backend::Cuda<half::f16> {}
+        #[cfg(feature = "cuda")]
+        impl $tr for burn::backend::Cuda<half::bf16> {}
+        #[cfg(feature = "tch")]
+        impl $tr for burn::backend::LibTorch<f32> {}
+        #[cfg(feature = "tch")]
+        impl $tr for burn::backend::LibTorch<half::f16> {}
+        #[cfg(feature = "tch")]
+        impl $tr for burn::backend::LibTorch<half::bf16> {}
+    };
+}
+pub(crate) use impl_defaults_for_optional_backends;
+
 /// Which device a model runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceSpec {

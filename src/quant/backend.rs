@@ -61,19 +61,7 @@ impl QuantBackend for burn::backend::Flex {
     }
 }
 
-#[cfg(feature = "cuda")]
-impl QuantBackend for burn::backend::Cuda<f32> {}
-#[cfg(feature = "cuda")]
-impl QuantBackend for burn::backend::Cuda<half::f16> {}
-#[cfg(feature = "cuda")]
-impl QuantBackend for burn::backend::Cuda<half::bf16> {}
-
-#[cfg(feature = "tch")]
-impl QuantBackend for burn::backend::LibTorch<f32> {}
-#[cfg(feature = "tch")]
-impl QuantBackend for burn::backend::LibTorch<half::f16> {}
-#[cfg(feature = "tch")]
-impl QuantBackend for burn::backend::LibTorch<half::bf16> {}
+crate::backend::impl_defaults_for_optional_backends!(crate::quant::QuantBackend);
 
 /// Backward step of the quantised linear layer: `grad_x = grad_y @ dequantize(W)`.
 #[derive(Debug)]

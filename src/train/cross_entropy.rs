@@ -260,19 +260,9 @@ mod flex {
     }
 }
 
-#[cfg(feature = "cuda")]
-impl CrossEntropyBackend for burn::backend::Cuda<f32> {}
-#[cfg(feature = "cuda")]
-impl CrossEntropyBackend for burn::backend::Cuda<half::f16> {}
-#[cfg(feature = "cuda")]
-impl CrossEntropyBackend for burn::backend::Cuda<half::bf16> {}
-
-#[cfg(feature = "tch")]
-impl CrossEntropyBackend for burn::backend::LibTorch<f32> {}
-#[cfg(feature = "tch")]
-impl CrossEntropyBackend for burn::backend::LibTorch<half::f16> {}
-#[cfg(feature = "tch")]
-impl CrossEntropyBackend for burn::backend::LibTorch<half::bf16> {}
+crate::backend::impl_defaults_for_optional_backends!(
+    crate::train::cross_entropy::CrossEntropyBackend
+);
 
 /// Backward step: `grad_logits = unit_grad · grad_loss`, cast to the logits' dtype.
 #[derive(Debug)]

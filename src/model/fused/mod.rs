@@ -149,10 +149,7 @@ pub fn masked_softmax_backward_ops<B: Backend>(
 
 impl AttentionBackend for burn::backend::Flex {
     fn rope(x: Tensor<Self, 4>, cos: &Tensor<Self, 4>, sin: &Tensor<Self, 4>) -> Tensor<Self, 4> {
-        match flex::rope(&x, cos, sin, false) {
-            Some(y) => y,
-            None => rope_ops(x, cos, sin),
-        }
+        flex::rope(&x, cos, sin, false).unwrap_or_else(|| rope_ops(x, cos, sin))
     }
 
     fn rope_backward(
@@ -160,10 +157,7 @@ impl AttentionBackend for burn::backend::Flex {
         cos: &Tensor<Self, 4>,
         sin: &Tensor<Self, 4>,
     ) -> Tensor<Self, 4> {
-        match flex::rope(&g, cos, sin, true) {
-            Some(y) => y,
-            None => rope_backward_ops(g, cos, sin),
-        }
+        flex::rope(&g, cos, sin, true).unwrap_or_else(|| rope_backward_ops(g, cos, sin))
     }
 
     fn masked_softmax(
@@ -171,10 +165,8 @@ impl AttentionBackend for burn::backend::Flex {
         mask: &Tensor<Self, 4>,
         scale: f32,
     ) -> Tensor<Self, 4> {
-        match flex::masked_softmax(&scores, mask, scale) {
-            Some(p) => p,
-            None => masked_softmax_ops(scores, mask, scale),
-        }
+        flex::masked_softmax(&scores, mask, scale)
+            .unwrap_or_else(|| masked_softmax_ops(scores, mask, scale))
     }
 
     fn masked_softmax_backward(
@@ -182,36 +174,12 @@ impl AttentionBackend for burn::backend::Flex {
         g: Tensor<Self, 4>,
         scale: f32,
     ) -> Tensor<Self, 4> {
-        match flex::masked_softmax_backward(&p, &g, scale) {
-            Some(s) => s,
-            None => masked_softmax_backward_ops(p, g, scale),
-        }
+        flex::masked_softmax_backward(&p, &g, scale)
+            .unwrap_or_else(|| masked_softmax_backward_ops(p, g, scale))
     }
 }
 
-#[cfg(feature = "cuda")]
-impl AttentionBackend for burn::backend::Cuda<f32> {}
-#[cfg(feature = "cuda")]
-impl AttentionBackend for burn::backend::Cuda<half::f16> {}
-#[cfg(feature = "cuda")]
-impl AttentionBackend for burn::backend::Cuda<half::bf16> {}
-
-#[cfg(feature = "tch")]
-impl AttentionBackend for burn::backend::LibTorch<f32> {}
-#[cfg(feature = "tch")]
-impl AttentionBackend for burn::backend::LibTorch<half::f16> {}
-#[cfg(feature = "tch")]
-impl AttentionBackend for burn::backend::LibTorch<half::bf16> {}
-
-/// The inner-backend primitive of an autodiff tensor that is never tracked (the RoPE tables
-/// and the mask are constants).
-fn inner<B: AttentionBackend, C: CheckpointStrategy>(
-    t: &Tensor<Autodiff<B, C>, 4>,
-) -> Tensor<B, 4> {
-    Tensor::from_primitive(TensorPrimitive::Float(
-        t.clone().into_primitive().tensor().primitive,
-    ))
-}
+crate::backend::impl_defaults_for_optional_backends!(crate::model::fused::AttentionBackend);
 
 /// Backward step of RoPE: the adjoint rotation of the incoming gradient.
 #[derive(Debug)]
@@ -257,7 +225,7 @@ impl<B: AttentionBackend, C: CheckpointStrategy> AttentionBackend for Autodiff<B
         let x = x.into_primitive().tensor();
         let node = x.node.clone();
         let x = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(x.primitive));
-        let (cos, sin) = (inner(cos), inner(sin));
+        let (cos, sin) = (cos.clone().inner(), sin.clone().inner());
         let out = match RopeBackward.prepare::<C>([node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let y = B::rope(x, &cos, &sin).into_primitive().tensor();
@@ -279,7 +247,7 @@ impl<B: AttentionBackend, C: CheckpointStrategy> AttentionBackend for Autodiff<B
         let s = scores.into_primitive().tensor();
         let node = s.node.clone();
         let s = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(s.primitive));
-        let mask = inner(mask);
+        let mask = mask.clone().inner();
         let out = match MaskedSoftmaxBackward
             .prepare::<C>([node])
             .compute_bound()
