@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::host::error::ErrorKind;
 use crate::host::session::parse_assignment;
 use crate::host::{docs, Host, Shard};
+use crate::limits::Limits;
 
 /// Multilingual PEFT studies as Rhai scripts.
 #[derive(Debug, Parser)]
@@ -21,9 +22,41 @@ pub struct Cli {
     /// No progress bars and no status lines on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub limits: LimitArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Size limits of script values (see [`crate::limits`]); far above what studies need.
+#[derive(Debug, Args, Clone)]
+pub struct LimitArgs {
+    /// Most elements in one array, nested arrays' elements included.
+    #[arg(long, global = true, value_name = "N", default_value_t = Limits::DEFAULT.max_array_size)]
+    pub max_array_size: usize,
+    /// Most bytes in one string.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = Limits::DEFAULT.max_string_size)]
+    pub max_string_size: usize,
+    /// Most entries in one object map, nested maps' entries included.
+    #[arg(long, global = true, value_name = "N", default_value_t = Limits::DEFAULT.max_map_size)]
+    pub max_map_size: usize,
+    /// Deepest nesting of arrays and maps that functions accept.
+    #[arg(long, global = true, value_name = "N", default_value_t = Limits::DEFAULT.max_depth)]
+    pub max_depth: usize,
+}
+
+impl LimitArgs {
+    /// The limits these flags give.
+    pub fn to_limits(&self) -> Limits {
+        Limits {
+            max_array_size: self.max_array_size,
+            max_string_size: self.max_string_size,
+            max_map_size: self.max_map_size,
+            max_depth: self.max_depth,
+        }
+    }
 }
 
 /// The subcommands.
@@ -173,8 +206,26 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
-    ExitCode::from(run_cli(cli))
+    crate::limits::set(cli.limits.to_limits());
+    // Scripts run on a thread with a large stack: nested values are dropped, cloned and
+    // size-checked by the engine recursively, one native frame per level. The stack is only
+    // reserved address space; pages are committed as they are touched.
+    let worker = std::thread::Builder::new()
+        .name("peftlab-script".into())
+        .stack_size(SCRIPT_STACK_BYTES)
+        .spawn(move || run_cli(cli));
+    let code = match worker {
+        Ok(h) => h.join().unwrap_or(EXIT_SCRIPT),
+        Err(e) => {
+            eprintln!("error: cannot start the script thread: {e}");
+            EXIT_USAGE
+        }
+    };
+    ExitCode::from(code)
 }
+
+/// Stack reserved for the thread that runs scripts (1 GiB of address space).
+pub const SCRIPT_STACK_BYTES: usize = 1 << 30;
 
 /// Runs a parsed command line; returns the exit code.
 pub fn run_cli(cli: Cli) -> u8 {

@@ -19,6 +19,7 @@ pub mod gguf;
 pub mod host;
 pub mod interrupt;
 pub mod lens;
+pub mod limits;
 pub mod model;
 pub mod plot;
 pub mod progress;

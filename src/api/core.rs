@@ -52,6 +52,35 @@ pub fn register(engine: &mut Engine, session: &Session) {
     register_time(engine);
     register_files(engine);
     register_format(engine);
+    register_limits(engine);
+}
+
+fn register_limits(engine: &mut Engine) {
+    bind(
+        engine,
+        "limits",
+        [],
+        "
+        The size limits in force, as a map: `max_array_size` (elements, nested arrays' included),
+        `max_string_size` (bytes), `max_map_size` (entries, nested maps' included) and
+        `max_depth` (levels of nesting). A value beyond a limit is a script error; raise a limit
+        with the command-line flag of the same name (`--max-array-size N`, ...).
+
+        ```rhai
+        let l = limits();
+        print(l.max_depth);                 // 512 unless --max-depth was given
+        ```",
+        || -> Map {
+            let l = crate::limits::get();
+            let n = |x: usize| Dynamic::from_int(INT::try_from(x).unwrap_or(INT::MAX));
+            let mut m = Map::new();
+            m.insert("max_array_size".into(), n(l.max_array_size));
+            m.insert("max_string_size".into(), n(l.max_string_size));
+            m.insert("max_map_size".into(), n(l.max_map_size));
+            m.insert("max_depth".into(), n(l.max_depth));
+            m
+        },
+    );
 }
 
 fn path_str(p: &Path) -> String {

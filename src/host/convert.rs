@@ -12,15 +12,13 @@ use crate::value::{Row, Value};
 
 /// A script value as JSON; errors name the path of the offending element.
 pub fn to_json(v: &Dynamic) -> Result<Value, String> {
-    to_json_at(v, "")
+    to_json_at(v, "", 0)
 }
 
-fn to_json_at(v: &Dynamic, path: &str) -> Result<Value, String> {
-    let v = if v.is_shared() {
-        v.flatten_clone()
-    } else {
-        v.clone()
-    };
+fn to_json_at(v: &Dynamic, path: &str, depth: usize) -> Result<Value, String> {
+    if v.is_shared() {
+        return to_json_at(&v.flatten_clone(), path, depth);
+    }
     if v.is_unit() {
         return Ok(Value::Null);
     }
@@ -39,11 +37,14 @@ fn to_json_at(v: &Dynamic, path: &str) -> Result<Value, String> {
     if v.is_string() {
         return Ok(Value::String(v.to_string()));
     }
+    if v.is_array() || v.is_map() {
+        crate::limits::check_depth("the value", depth).map_err(|e| e.to_string())?;
+    }
     if let Some(a) = v.read_lock::<Array>() {
         let items: Result<Vec<Value>, String> = a
             .iter()
             .enumerate()
-            .map(|(i, x)| to_json_at(x, &format!("{path}[{i}]")))
+            .map(|(i, x)| to_json_at(x, &format!("{path}[{i}]"), depth + 1))
             .collect();
         return items.map(Value::Array);
     }
@@ -55,7 +56,7 @@ fn to_json_at(v: &Dynamic, path: &str) -> Result<Value, String> {
             } else {
                 format!("{path}.{k}")
             };
-            row.insert(k.to_string(), to_json_at(x, &p)?);
+            row.insert(k.to_string(), to_json_at(x, &p, depth + 1)?);
         }
         return Ok(Value::Object(row));
     }

@@ -77,6 +77,14 @@ impl FnDoc {
 /// followed by the public functions of the std modules.
 pub fn collect(engine: &Engine) -> Vec<FnDoc> {
     let mut docs = native_docs(engine);
+    // The depth-limited `==`/printing of arrays and maps replace rhai's own (same behaviour),
+    // which are not listed either.
+    docs.retain(|d| {
+        !(super::deep::OVERRIDDEN.contains(&d.name.as_str())
+            && d.params
+                .first()
+                .is_some_and(|p| p.typ == "array" || p.typ == "map"))
+    });
     docs.sort_by(|a, b| {
         a.name
             .cmp(&b.name)

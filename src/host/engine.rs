@@ -7,6 +7,10 @@
 //! - `print`/`debug` go to the session's [`Reporter`](super::Reporter).
 //! - `on_progress` (called for every script operation) is a single atomic load of the interrupt
 //!   flag; once set, the script ends with `ErrorTerminated` at the current position.
+//! - Size limits on arrays, strings and maps from [`crate::limits`] (raised with
+//!   `--max-array-size`, `--max-string-size`, `--max-map-size`); nested values are compared and
+//!   printed by [`super::deep`], which stops at `--max-depth` and raises its error through the
+//!   same progress hook.
 //! - `--set` settings are exposed three ways: as constants in the top-level scope (`r`), as the
 //!   variables of the static module `settings` (`settings::r`, which also works inside `fn`
 //!   bodies, where top-level variables are invisible), and through `get_setting(name, default)`.
@@ -35,7 +39,15 @@ pub fn build_engine(session: &Session, cache_modules: bool) -> Engine {
     engine.on_print(move |s| reporter.print(s));
     let reporter = session.reporter().clone();
     engine.on_debug(move |s, src, pos| reporter.debug(s, src, pos.line(), pos.position()));
-    engine.on_progress(|_| interrupt::is_set().then(|| Dynamic::from(INTERRUPTED_TOKEN)));
+    engine.on_progress(|_| {
+        if interrupt::is_set() {
+            Some(Dynamic::from(INTERRUPTED_TOKEN))
+        } else if super::deep::has_deferred() {
+            super::deep::peek_deferred().map(Dynamic::from)
+        } else {
+            None
+        }
+    });
     engine.set_module_resolver(Resolver::new(cache_modules));
 
     let mut settings = Module::new();
@@ -46,6 +58,7 @@ pub fn build_engine(session: &Session, cache_modules: bool) -> Engine {
     engine.register_static_module("settings", settings.into());
 
     crate::api::register_all(&mut engine, session);
+    super::deep::register(&mut engine);
     engine
 }
 
@@ -56,4 +69,8 @@ pub fn configure(engine: &mut Engine) {
     engine.set_max_call_levels(MAX_CALL_LEVELS);
     engine.set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FUNCTION_EXPR_DEPTH);
     engine.set_max_operations(0);
+    let l = crate::limits::get();
+    engine.set_max_array_size(l.max_array_size);
+    engine.set_max_string_size(l.max_string_size);
+    engine.set_max_map_size(l.max_map_size);
 }

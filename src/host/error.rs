@@ -149,6 +149,17 @@ fn bare_message(err: &mut EvalAltResult) -> String {
         EvalAltResult::ErrorRuntime(d, _) if d.is_string() => d.to_string(),
         EvalAltResult::ErrorTerminated(d, _) if d.is_string() => d.to_string(),
         EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            let l = crate::limits::get();
+            let (limit, unit, flag) = if what.starts_with("Length of string") {
+                (l.max_string_size, "bytes", "--max-string-size")
+            } else if what.contains("map") {
+                (l.max_map_size, "entries", "--max-map-size")
+            } else {
+                (l.max_array_size, "elements", "--max-array-size")
+            };
+            format!("{what} over the limit of {limit} {unit} (raise it with {flag})")
+        }
         other => other.to_string(),
     }
 }
@@ -198,7 +209,11 @@ pub fn render(
     }
     let kind = match &*err {
         EvalAltResult::ErrorParsing(..) => ErrorKind::Syntax,
-        EvalAltResult::ErrorTerminated(..) => ErrorKind::Interrupted,
+        EvalAltResult::ErrorTerminated(token, _)
+            if token.clone().into_string().ok().as_deref() == Some(INTERRUPTED_TOKEN) =>
+        {
+            ErrorKind::Interrupted
+        }
         EvalAltResult::ErrorSystem(..) => ErrorKind::Io,
         _ => ErrorKind::Runtime,
     };

@@ -26,6 +26,7 @@
 pub mod cells;
 pub mod check;
 pub mod convert;
+pub mod deep;
 pub mod docs;
 pub mod engine;
 pub mod error;
@@ -254,10 +255,21 @@ impl Host {
     fn exec(&mut self, ast: AST) -> Result<Dynamic, ScriptError> {
         let name = ast.source().unwrap_or("<input>").to_string();
         interrupt::reset();
+        let _ = deep::take_deferred();
         let mut merged = self.functions.merge(&ast);
-        let result = self
+        let mut result = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
+        // An error deferred by printing a too deeply nested value: raised by the next
+        // operation, reported where the printing happened (or raised now if no operation came).
+        if let Some((msg, pos)) = deep::take_deferred() {
+            match &mut result {
+                Err(e) => {
+                    deep::place_deferred(e, &msg, pos);
+                }
+                Ok(_) => result = Err(EvalAltResult::ErrorRuntime(msg.into(), pos).into()),
+            }
+        }
         merged.clear_statements();
         self.functions = merged;
         result.map_err(|e| self.render_error(e, &name))

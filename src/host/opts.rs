@@ -51,7 +51,7 @@ use super::error::fail;
 /// assert!(err.contains("add_adapter: unknown option 'alpah' (expected one of: r, alpha)"));
 /// ```
 pub fn parse_opts<T: DeserializeOwned>(fn_name: &str, opts: &Map) -> Result<T, Box<EvalAltResult>> {
-    T::deserialize(MapDe::new(opts)).map_err(|e| fail(format!("{fn_name}: {e}")))
+    T::deserialize(MapDe::new(opts, 0)).map_err(|e| fail(format!("{fn_name}: {e}")))
 }
 
 /// Deserializes any script value (not only maps) into `T`; `what` names the argument in errors
@@ -61,7 +61,7 @@ pub fn from_value<T: DeserializeOwned>(
     what: &str,
     value: &Dynamic,
 ) -> Result<T, Box<EvalAltResult>> {
-    T::deserialize(ValueDe(value)).map_err(|e| {
+    T::deserialize(ValueDe(value, 0)).map_err(|e| {
         if e.path.is_empty() {
             fail(format!("{fn_name}: {what}: {}", e.msg))
         } else {
@@ -203,17 +203,19 @@ fn unexpected_of(v: &Dynamic) -> Unexpected<'_> {
     }
 }
 
-/// Deserializer over one script value.
-struct ValueDe<'a>(&'a Dynamic);
+/// Deserializer over one script value at a nesting depth (checked against
+/// [`crate::limits::max_depth`] before descending into an array or map).
+struct ValueDe<'a>(&'a Dynamic, usize);
 
 /// Deserializer (and `MapAccess`) over an object map; keys with `()` values count as absent.
 struct MapDe<'a> {
     entries: Vec<(&'a str, &'a Dynamic)>,
     pos: usize,
+    depth: usize,
 }
 
 impl<'a> MapDe<'a> {
-    fn new(map: &'a Map) -> Self {
+    fn new(map: &'a Map, depth: usize) -> Self {
         let entries = map
             .iter()
             .filter(|(_, v)| !v.is_unit())
@@ -221,6 +223,7 @@ impl<'a> MapDe<'a> {
         MapDe {
             entries: entries.collect(),
             pos: 0,
+            depth,
         }
     }
 }
@@ -228,6 +231,7 @@ impl<'a> MapDe<'a> {
 struct SeqDe<'a> {
     items: &'a [Dynamic],
     pos: usize,
+    depth: usize,
 }
 
 impl<'de> MapAccess<'de> for MapDe<'_> {
@@ -249,7 +253,8 @@ impl<'de> MapAccess<'de> for MapDe<'_> {
             None => return Err(de::Error::custom("value requested past the end of the map")),
         };
         self.pos += 1;
-        seed.deserialize(ValueDe(v)).map_err(|e| e.under_key(k))
+        seed.deserialize(ValueDe(v, self.depth + 1))
+            .map_err(|e| e.under_key(k))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -268,7 +273,7 @@ impl<'de> SeqAccess<'de> for SeqDe<'_> {
             Some(v) => {
                 let i = self.pos;
                 self.pos += 1;
-                seed.deserialize(ValueDe(v))
+                seed.deserialize(ValueDe(v, self.depth + 1))
                     .map(Some)
                     .map_err(|e| e.under_index(i))
             }
@@ -320,7 +325,16 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_> {
     type Error = OptsError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, OptsError> {
+        let depth = self.1;
         with_flat(self.0, |v| {
+            if (v.is_array() || v.is_map()) && depth > crate::limits::max_depth() {
+                return Err(de::Error::custom(
+                    crate::limits::check_depth("the value", depth)
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default(),
+                ));
+            }
             if v.is_unit() {
                 visitor.visit_unit()
             } else if let Ok(b) = v.as_bool() {
@@ -334,9 +348,13 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_> {
             } else if let Some(s) = v.read_lock::<rhai::ImmutableString>() {
                 visitor.visit_str(s.as_str())
             } else if let Some(a) = v.read_lock::<rhai::Array>() {
-                visitor.visit_seq(SeqDe { items: &a, pos: 0 })
+                visitor.visit_seq(SeqDe {
+                    items: &a,
+                    pos: 0,
+                    depth,
+                })
             } else if let Some(m) = v.read_lock::<Map>() {
-                visitor.visit_map(MapDe::new(&m))
+                visitor.visit_map(MapDe::new(&m, depth))
             } else if let Some(b) = v.read_lock::<rhai::Blob>() {
                 visitor.visit_bytes(&b)
             } else {
@@ -363,7 +381,9 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_> {
         visitor: V,
     ) -> Result<V::Value, OptsError> {
         with_flat(self.0, |v| match v.read_lock::<Map>() {
-            Some(m) => de::Deserializer::deserialize_struct(MapDe::new(&m), name, fields, visitor),
+            Some(m) => {
+                de::Deserializer::deserialize_struct(MapDe::new(&m, self.1), name, fields, visitor)
+            }
             None => Err(de::Error::invalid_type(unexpected_of(v), &visitor)),
         })
     }
