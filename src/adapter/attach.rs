@@ -55,6 +55,73 @@ pub fn set_dense_weight<B: QuantBackend>(layer: &mut Linear<B>, w: Tensor<B, 2>)
     layer.weight = BaseWeight::Dense(w);
 }
 
+/// Bytes per trainable parameter: the f32 value, its gradient and AdamW's two moments.
+const BYTES_PER_TRAINABLE: u64 = 16;
+
+/// Refuses an adapter whose parameters (with gradients and optimizer moments) would not fit
+/// in this machine's memory, before anything is allocated: a rank of 10⁹ must be an error,
+/// not an aborted process.
+fn check_budget<B: QuantBackend>(
+    lm: &CausalLm<B>,
+    modules: &[String],
+    opts: &AdapterOptions,
+    method: Method,
+    r: usize,
+) -> Result<(), AdapterError> {
+    let r = r as u128;
+    let mut total: u128 = 0;
+    let (mut max_in, mut max_out) = (0u128, 0u128);
+    for (name, l) in lm.linears() {
+        if !modules.contains(&name) {
+            continue;
+        }
+        let (i, o) = (l.in_features as u128, l.out_features as u128);
+        max_in = max_in.max(i);
+        max_out = max_out.max(o);
+        let per = match method {
+            Method::Lora | Method::Pissa => r.saturating_mul(i + o),
+            Method::Dora => r.saturating_mul(i + o).saturating_add(o),
+            Method::Vera => r.saturating_add(o),
+            Method::Adalora => (opts.init_r as u128).saturating_mul(i + o + 1),
+            Method::Ia3 => i.max(o),
+            Method::Flix => opts
+                .features
+                .iter()
+                .flatten()
+                .map(|(f, values)| {
+                    let rf = opts
+                        .feature_rank
+                        .as_ref()
+                        .and_then(|m| m.get(f))
+                        .map_or(r, |&x| x as u128);
+                    rf.saturating_mul(i + o)
+                        .saturating_mul(values.len() as u128)
+                })
+                .fold(0u128, u128::saturating_add),
+        };
+        total = total.saturating_add(per);
+    }
+    if method == Method::Vera {
+        // The shared projections (frozen, f32, no optimizer state).
+        let shared = r.saturating_mul(max_in + max_out);
+        total = total.saturating_add(shared / u128::from(BYTES_PER_TRAINABLE / 4));
+    }
+    let rank = match method {
+        Method::Adalora => format!("init_r = {}", opts.init_r),
+        Method::Ia3 => String::new(),
+        _ => format!("r = {r}"),
+    };
+    let what = format!(
+        "a {} adapter{}{rank} on {} modules ({total} parameters; {BYTES_PER_TRAINABLE} bytes \
+         each with gradient and AdamW moments)",
+        method.name(),
+        if rank.is_empty() { "" } else { " with " },
+        modules.len()
+    );
+    crate::limits::check_alloc(&what, total, BYTES_PER_TRAINABLE)?;
+    Ok(())
+}
+
 /// Attaches a new adapter; errors if one is attached already.
 pub fn attach<B: QuantBackend>(
     lm: &mut CausalLm<B>,
@@ -71,6 +138,7 @@ pub fn attach<B: QuantBackend>(
     let device = lm.device.clone();
     let r = opts.rank()?;
     let alpha = opts.alpha_value()?;
+    check_budget(lm, &modules, opts, method, r)?;
     let mut rng = crate::rng::derived(opts.seed, "adapter-init");
     let mut out = Attached {
         modules: modules.clone(),
@@ -153,7 +221,7 @@ pub fn attach<B: QuantBackend>(
                     .and_then(|k| k.parse().ok());
                 let (_, w) = to_host(layer.dense_weight())
                     .map_err(|e| AdapterError::Unsupported(e.to_string()))?;
-                let p = pissa_init(&w, outf, inp, r, s, niter, opts.seed);
+                let p = pissa_init(&w, outf, inp, r, s, niter, opts.seed)?;
                 let dtype = layer.dense_weight().dtype();
                 let res = Tensor::<B, 2>::from_data(
                     TensorData::new(p.residual, [outf, inp]),

@@ -67,6 +67,12 @@ pub enum AdapterError {
     /// No adapter is attached.
     #[error("no adapter is attached (call add_adapter or load_adapter first)")]
     NoAdapter,
+    /// The adapter would not fit in memory (checked before allocating).
+    #[error(transparent)]
+    Size(#[from] crate::limits::SizeError),
+    /// Ctrl-C during a long initialisation (PiSSA's SVD).
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 impl AdapterError {

@@ -207,6 +207,24 @@ impl AdapterOptions {
     pub fn validate(&self) -> Result<Method, AdapterError> {
         let m = self.method()?;
         self.rank()?;
+        for (key, v) in [
+            ("alpha", self.alpha.unwrap_or(1.0)),
+            ("d_initial", self.d_initial),
+            ("orth_reg", self.orth_reg),
+        ] {
+            if !v.is_finite() {
+                return Err(AdapterError::Option(format!(
+                    "{key} must be a finite number (got {v})"
+                )));
+            }
+        }
+        for (key, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(AdapterError::Option(format!(
+                    "{key} must be in [0, 1) (got {v})"
+                )));
+            }
+        }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(AdapterError::Option(format!(
                 "dropout must be in [0, 1) (got {})",

@@ -194,9 +194,11 @@ pub fn bactrian_assignment(
     let mut r = rng::derived(seed, "bactrian_partition");
     let perm = permutation(&mut r, n);
     let (base, extra) = (n / partitions, n % partitions);
-    let mut parts = Vec::with_capacity(partitions);
+    // Only the first `n_langs` parts are ever taken: a huge `partitions` costs nothing.
+    let used = partitions.min(n_langs);
+    let mut parts = Vec::with_capacity(used);
     let mut start = 0;
-    for p in 0..partitions {
+    for p in 0..used {
         let len = base + usize::from(p < extra);
         parts.push(
             perm.get(start..start + len)

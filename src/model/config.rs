@@ -298,7 +298,7 @@ impl ModelConfig {
             _ => None,
         };
         let attention_bias = raw.attention_bias.unwrap_or(false);
-        Ok(ModelConfig {
+        let config = ModelConfig {
             arch,
             vocab_size: raw.vocab_size,
             hidden_size: raw.hidden_size,
@@ -319,7 +319,37 @@ impl ModelConfig {
             qk_norm: arch == Arch::Qwen3,
             bos_token_id: ids(&raw.bos_token_id).first().copied(),
             eos_token_ids: ids(&raw.eos_token_id),
-        })
+        };
+        config.check_size()?;
+        Ok(config)
+    }
+
+    /// Refuses a configuration whose weights could not fit in this machine's memory even at
+    /// half a byte per parameter (4-bit), before anything is allocated: a `num_hidden_layers`
+    /// of 10¹² must be an error, not an aborted process. The arithmetic cannot overflow.
+    pub fn check_size(&self) -> Result<(), ModelError> {
+        let w = |x: usize| x as u128;
+        let (h, i, v, l) = (
+            w(self.hidden_size),
+            w(self.intermediate_size),
+            w(self.vocab_size),
+            w(self.num_layers),
+        );
+        let q = w(self.num_heads).saturating_mul(w(self.head_dim));
+        let kv = w(self.num_kv_heads).saturating_mul(w(self.head_dim));
+        let attn = h.saturating_mul(q.saturating_mul(2).saturating_add(kv.saturating_mul(2)));
+        let mlp = h.saturating_mul(i).saturating_mul(3);
+        let per_layer = attn.saturating_add(mlp);
+        let total = l
+            .saturating_mul(per_layer)
+            .saturating_add(v.saturating_mul(h).saturating_mul(2));
+        let what = format!(
+            "config.json: a model with {} layers, hidden_size {}, intermediate_size {} and \
+             vocab_size {} ({total} parameters, at least half a byte each)",
+            self.num_layers, self.hidden_size, self.intermediate_size, self.vocab_size
+        );
+        crate::limits::check_alloc(&what, total.div_ceil(2), 1)
+            .map_err(|e| ModelError::Config(e.to_string()))
     }
 
     /// Number of parameters of the base model (embeddings and head counted once when tied).

@@ -368,8 +368,21 @@ impl Model {
         self.tokenizer.decode(ids)
     }
 
+    /// Refuses rows longer than the model's `max_position_embeddings`.
+    fn check_positions(&self, func: &str, rows: &[Vec<u32>]) -> Result<(), ModelError> {
+        let max = self.config().max_position_embeddings;
+        match rows.iter().enumerate().find(|(_, r)| r.len() > max) {
+            Some((i, r)) => Err(ModelError::Input(format!(
+                "{func}: row {i} has {} ids, more than this model's max_position_embeddings ({max})",
+                r.len()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Logits `[B, T, V]` for right-padded rows (padding positions hold meaningless values).
     pub fn logits(&self, rows: &[Vec<u32>]) -> Result<HostTensor, ModelError> {
+        self.check_positions("logits", rows)?;
         let batch = Batch::right_padded(rows, self.tokenizer.pad_id)?;
         let (b, t) = (batch.batch(), batch.seq());
         with_lm!(&self.lm, lm => {
@@ -382,6 +395,7 @@ impl Model {
 
     /// Hidden states (transformers convention), each `[B, T, H]`.
     pub fn hidden_states(&self, rows: &[Vec<u32>]) -> Result<Vec<HostTensor>, ModelError> {
+        self.check_positions("hidden_states", rows)?;
         let batch = Batch::right_padded(rows, self.tokenizer.pad_id)?;
         let (b, t) = (batch.batch(), batch.seq());
         with_lm!(&self.lm, lm => {

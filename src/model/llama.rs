@@ -106,6 +106,21 @@ impl<B: QuantBackend> CausalLm<B> {
         Ok(())
     }
 
+    /// Refuses a batch whose attention scores (`[B, heads, T, S]` f32, three copies: scores,
+    /// probabilities and their gradient) or logits (`[B, T, vocab]` f32, two copies) would not fit
+    /// in memory, before the forward pass allocates them.
+    fn check_activation_memory(&self, b: usize, t: usize, s: usize) -> Result<(), ModelError> {
+        let c = &self.config;
+        let dims = |xs: &[usize]| xs.iter().map(|&x| x as u64).collect::<Vec<u64>>();
+        let what = format!("a forward pass over {b} row(s) of {t} tokens");
+        let scores = crate::limits::checked_count(&what, &dims(&[b, c.num_heads, t, s, 3]))
+            .map_err(|e| ModelError::Input(e.to_string()))?;
+        let logits = crate::limits::checked_count(&what, &dims(&[b, t, c.vocab_size, 2]))
+            .map_err(|e| ModelError::Input(e.to_string()))?;
+        crate::limits::check_alloc(&what, scores.saturating_add(logits), 4)
+            .map_err(|e| ModelError::Input(e.to_string()))
+    }
+
     /// Embeds ids: `[B·T, hidden]` in the compute dtype.
     pub fn embed(&self, batch: &Batch) -> Tensor<B, 2> {
         let flat: Vec<i64> = batch.ids.iter().flatten().map(|&i| i64::from(i)).collect();
@@ -132,6 +147,7 @@ impl<B: QuantBackend> CausalLm<B> {
         self.check_ids(batch)?;
         let (b, t) = (batch.batch(), batch.seq());
         let offset = cache.as_ref().map_or(0, |c| c.len);
+        self.check_activation_memory(b, t, offset + t)?;
         let (rows, positions): (usize, Vec<usize>) = match &batch.segments {
             None => (1, (offset..offset + t).collect()),
             Some(segs) => (

@@ -74,11 +74,17 @@ pub fn paired_bootstrap(a: &[f64], b: &[f64], n_resamples: usize, seed: u64) -> 
     }
     check_finite(FN, "a_items", a)?;
     check_finite(FN, "b_items", b)?;
+    crate::limits::check_elems(
+        &format!("{FN}: n = {n_resamples} resamples"),
+        &[n_resamples as u64],
+        8,
+    )?;
     let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| y - x).collect();
     let n = d.len();
     let mut rng = crate::rng::seeded(seed);
     let mut stats = Vec::with_capacity(n_resamples);
     for _ in 0..n_resamples {
+        crate::interrupt::check()?;
         let mut s = 0.0;
         for _ in 0..n {
             s += d[rng.random_range(0..n)];

@@ -112,6 +112,12 @@ pub enum StatsError {
     /// A table problem (unknown or non-numeric column).
     #[error(transparent)]
     Table(#[from] TableError),
+    /// A size option that would not fit in memory (checked before allocating).
+    #[error(transparent)]
+    Size(#[from] crate::limits::SizeError),
+    /// Ctrl-C during a long computation (bootstrap resampling).
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 /// Shorthand for results of this module.
