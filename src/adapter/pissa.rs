@@ -13,6 +13,7 @@
 //! applies to the ORIGINAL weights.
 
 use super::svd::{svd, svd_lowrank};
+use crate::interrupt::Interrupted;
 
 /// Short-side size above which `init: "pissa"` switches to the randomized SVD.
 pub const EXACT_LIMIT: usize = 1024;
@@ -27,7 +28,7 @@ pub struct PissaInit {
     pub residual: Vec<f32>,
 }
 
-/// Computes the PiSSA initialisation of `w: [out, in]`.
+/// Computes the PiSSA initialisation of `w: [out, in]`; stops with [`Interrupted`] on Ctrl-C.
 pub fn pissa_init(
     w: &[f32],
     out: usize,
@@ -36,13 +37,13 @@ pub fn pissa_init(
     scaling: f64,
     niter: Option<usize>,
     seed: u64,
-) -> PissaInit {
+) -> Result<PissaInit, Interrupted> {
     let a64: Vec<f64> = w.iter().map(|&x| f64::from(x)).collect();
     let r = r.min(out.min(inp));
     let dec = match niter {
-        None if out.min(inp) <= EXACT_LIMIT => svd(&a64, out, inp),
-        None => svd_lowrank(&a64, out, inp, r, 4, seed),
-        Some(k) => svd_lowrank(&a64, out, inp, r, k, seed),
+        None if out.min(inp) <= EXACT_LIMIT => svd(&a64, out, inp)?,
+        None => svd_lowrank(&a64, out, inp, r, 4, seed)?,
+        Some(k) => svd_lowrank(&a64, out, inp, r, k, seed)?,
     };
     let mut a = vec![0f32; r * inp];
     let mut b = vec![0f32; out * r];
@@ -65,7 +66,7 @@ pub fn pissa_init(
             residual[o * inp + c] = (f64::from(w[o * inp + c]) - scaling * ba) as f32;
         }
     }
-    PissaInit { a, b, residual }
+    Ok(PissaInit { a, b, residual })
 }
 
 /// PEFT's conversion of a trained PiSSA adapter to a LoRA on the original weights:
@@ -97,7 +98,7 @@ mod tests {
         let mut rng = crate::rng::seeded(4);
         let (out, inp, r, s) = (6, 5, 2, 0.5);
         let w = super::super::init::normal(out * inp, 1.0, &mut rng);
-        let p = pissa_init(&w, out, inp, r, s, None, 0);
+        let p = pissa_init(&w, out, inp, r, s, None, 0).unwrap();
         for o in 0..out {
             for c in 0..inp {
                 let ba: f64 = (0..r)

@@ -7,6 +7,7 @@
 //! with ChaCha8, for large matrices.
 
 use super::init::normal;
+use crate::interrupt::{self, Interrupted};
 
 /// A (thin) SVD `M = U diag(S) Vᵀ` with singular values in descending order.
 pub struct Svd {
@@ -34,19 +35,19 @@ fn transpose(a: &[f64], m: usize, n: usize) -> Vec<f64> {
     t
 }
 
-/// Thin SVD of a row-major `[m, n]` matrix.
-pub fn svd(a: &[f64], m: usize, n: usize) -> Svd {
+/// Thin SVD of a row-major `[m, n]` matrix; stops with [`Interrupted`] on Ctrl-C.
+pub fn svd(a: &[f64], m: usize, n: usize) -> Result<Svd, Interrupted> {
     if n > m {
         // SVD of the transpose: Aᵀ = V S Uᵀ.
-        let t = svd(&transpose(a, m, n), n, m);
-        return Svd {
+        let t = svd(&transpose(a, m, n), n, m)?;
+        return Ok(Svd {
             u: transpose(&t.vt, t.k, m),
             s: t.s,
             vt: transpose(&t.u, n, t.k),
             m,
             n,
             k: t.k,
-        };
+        });
     }
     // Columns of W (= A V) are orthogonalised in place; V accumulates the rotations.
     let mut w: Vec<Vec<f64>> = (0..n)
@@ -58,6 +59,7 @@ pub fn svd(a: &[f64], m: usize, n: usize) -> Svd {
     for _sweep in 0..60 {
         let mut off = 0.0f64;
         for p in 0..n {
+            interrupt::check()?;
             for q in p + 1..n {
                 let (alpha, beta, gamma) = {
                     let (wp, wq) = (&w[p], &w[q]);
@@ -112,7 +114,7 @@ pub fn svd(a: &[f64], m: usize, n: usize) -> Svd {
             vt[col * n + i] = v[j][i];
         }
     }
-    Svd { u, s, vt, m, n, k }
+    Ok(Svd { u, s, vt, m, n, k })
 }
 
 /// Orthonormalises the columns of a row-major `[m, q]` matrix (modified Gram–Schmidt, twice).
@@ -152,8 +154,16 @@ fn matmul(a: &[f64], b: &[f64], m: usize, n: usize, q: usize) -> Vec<f64> {
     c
 }
 
-/// Randomized rank-`r` SVD with `niter` power iterations and 10 extra oversampling columns.
-pub fn svd_lowrank(a: &[f64], m: usize, n: usize, r: usize, niter: usize, seed: u64) -> Svd {
+/// Randomized rank-`r` SVD with `niter` power iterations and 10 extra oversampling columns;
+/// stops with [`Interrupted`] on Ctrl-C (checked every iteration).
+pub fn svd_lowrank(
+    a: &[f64],
+    m: usize,
+    n: usize,
+    r: usize,
+    niter: usize,
+    seed: u64,
+) -> Result<Svd, Interrupted> {
     let q = (r + 10).min(m.min(n));
     let mut rng = crate::rng::derived(seed, "svd_lowrank");
     let omega: Vec<f64> = normal(n * q, 1.0, &mut rng)
@@ -164,6 +174,7 @@ pub fn svd_lowrank(a: &[f64], m: usize, n: usize, r: usize, niter: usize, seed: 
     let mut y = matmul(a, &omega, m, n, q); // [m, q]
     orthonormalise(&mut y, m, q);
     for _ in 0..niter {
+        interrupt::check()?;
         let mut z = matmul(&at, &y, n, m, q); // [n, q]
         orthonormalise(&mut z, n, q);
         y = matmul(a, &z, m, n, q);
@@ -171,21 +182,21 @@ pub fn svd_lowrank(a: &[f64], m: usize, n: usize, r: usize, niter: usize, seed: 
     }
     // B = Qᵀ A, [q, n]; its SVD gives A ≈ (Q U_B) S Vᵀ.
     let b = matmul(&transpose(&y, m, q), a, q, m, n);
-    let sb = svd(&b, q, n);
+    let sb = svd(&b, q, n)?;
     let u = matmul(&y, &sb.u, m, q, sb.k);
     let k = r.min(sb.k);
     let mut uk = vec![0.0; m * k];
     for i in 0..m {
         uk[i * k..(i + 1) * k].copy_from_slice(&u[i * sb.k..i * sb.k + k]);
     }
-    Svd {
+    Ok(Svd {
         u: uk,
         s: sb.s[..k].to_vec(),
         vt: sb.vt[..k * n].to_vec(),
         m,
         n,
         k,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -210,7 +221,7 @@ mod tests {
                 .into_iter()
                 .map(f64::from)
                 .collect();
-            let s = svd(&a, m, n);
+            let s = svd(&a, m, n).unwrap();
             let back = reconstruct(&s);
             let err = a
                 .iter()
@@ -221,7 +232,7 @@ mod tests {
             assert!(s.s.windows(2).all(|w| w[0] >= w[1]));
         }
         // Hand-checked: diag(3, 2) padded → singular values 3, 2.
-        let s = svd(&[0.0, 2.0, 3.0, 0.0, 0.0, 0.0], 3, 2);
+        let s = svd(&[0.0, 2.0, 3.0, 0.0, 0.0, 0.0], 3, 2).unwrap();
         assert!((s.s[0] - 3.0).abs() < 1e-14 && (s.s[1] - 2.0).abs() < 1e-14);
     }
 
@@ -238,8 +249,8 @@ mod tests {
             .map(f64::from)
             .collect();
         let a = matmul(&l, &rt, m, r, n);
-        let full = svd(&a, m, n);
-        let low = svd_lowrank(&a, m, n, r, 2, 0);
+        let full = svd(&a, m, n).unwrap();
+        let low = svd_lowrank(&a, m, n, r, 2, 0).unwrap();
         for j in 0..r {
             assert!((full.s[j] - low.s[j]).abs() < 1e-9 * full.s[0]);
         }

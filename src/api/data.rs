@@ -70,6 +70,14 @@ fn call_row(ctx: &NativeCallContext, f: &FnPtr, row: &Row) -> RhaiResult<Dynamic
 }
 
 fn text_tokens(m: &Model, row: &Row) -> Result<usize, crate::data::DataError> {
+    // Counting tokens of a large dataset takes a while: Ctrl-C stops it (the flag makes the
+    // binding's error an interruption).
+    if crate::interrupt::is_set() {
+        return Err(crate::data::DataError::Invalid {
+            func: "mixture",
+            msg: "interrupted while counting tokens".into(),
+        });
+    }
     let mut n = 0;
     for v in row.values() {
         if let Value::String(s) = v {

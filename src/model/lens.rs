@@ -83,7 +83,15 @@ impl Model {
         let n_states = self.config().num_layers + 1;
         let mut sums = vec![vec![0f64; langs.len() + 1]; n_states];
         for text in texts {
+            if crate::interrupt::check().is_err() {
+                return Err(ModelError::Interrupted);
+            }
             let ids = self.encode(text)?;
+            if ids.is_empty() {
+                return Err(ModelError::Input(format!(
+                    "layer_languages: the text {text:?} encodes to no tokens"
+                )));
+            }
             let rows: Vec<usize> = if positions == "last" {
                 vec![ids.len() - 1]
             } else {

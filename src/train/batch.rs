@@ -40,6 +40,12 @@ pub fn tokenize(
     let mut out = Vec::with_capacity(rows.len());
     let mut truncated = 0;
     for (i, row) in rows.iter().enumerate() {
+        if crate::interrupt::is_set() {
+            return Err(TrainError::Interrupted {
+                step: 0,
+                checkpoint: String::new(),
+            });
+        }
         let (prompt, response) = render(template, row, i)?;
         let p = tok.encode(&prompt)?;
         let mut ids = tok.encode(&format!("{prompt}{response}"))?;
