@@ -635,12 +635,32 @@ fn huge_sizes_are_refused_before_allocating() {
         ),
         (
             format!("let m = load_model({TINY:?});\nm.add_adapter(#{{ r: 1000000000 }});"),
-            "add_adapter: a lora adapter with r = 1000000000 on",
+            "add_adapter: the lora adapter with r = 1000000000 on",
             "2:3",
         ),
         (
+            format!("let m = load_model({TINY:?});\nm.add_adapter(#{{ method: \"vera\", r: 9223372036854775807 }});"),
+            "add_adapter: the vera adapter with r = 9223372036854775807 on 4 modules",
+            "2:3",
+        ),
+        (
+            format!("let m = load_model({TINY:?});\nm.add_adapter(#{{ method: \"adalora\", total_steps: 10, init_r: 9223372036854775807 }});"),
+            "add_adapter: the adalora adapter with init_r = 9223372036854775807 on",
+            "2:3",
+        ),
+        (
+            format!("let m = load_model({TINY:?});\nm.add_adapter(#{{ method: \"flix\", features: #{{ lang: [\"en\"] }}, feature_rank: #{{ lang: 9223372036854775807 }} }});"),
+            "add_adapter: the flix adapter with r = 8 and feature_rank = {\"lang\": 9223372036854775807} on",
+            "2:3",
+        ),
+        (
+            "let a = [0.1, 0.2, 0.3];\nlet p = paired_bootstrap(a, a, #{ n: 9223372036854775807 });".into(),
+            "paired_bootstrap: n = 9223372036854775807 resamples needs",
+            "2:9",
+        ),
+        (
             format!("let m = load_model({TINY:?});\nm.add_adapter(#{{ method: \"dora\", r: 9223372036854775807 }});"),
-            "more than the",
+            "add_adapter: the dora adapter with r = 9223372036854775807 on 14 modules",
             "2:3",
         ),
         (

@@ -107,15 +107,18 @@ fn check_budget<B: QuantBackend>(
         total = total.saturating_add(shared / u128::from(BYTES_PER_TRAINABLE / 4));
     }
     let rank = match method {
-        Method::Adalora => format!("init_r = {}", opts.init_r),
+        Method::Adalora => format!(" with init_r = {}", opts.init_r),
         Method::Ia3 => String::new(),
-        _ => format!("r = {r}"),
+        Method::Flix => match &opts.feature_rank {
+            Some(fr) => format!(" with r = {r} and feature_rank = {fr:?}"),
+            None => format!(" with r = {r}"),
+        },
+        _ => format!(" with r = {r}"),
     };
     let what = format!(
-        "a {} adapter{}{rank} on {} modules ({total} parameters; {BYTES_PER_TRAINABLE} bytes \
+        "the {} adapter{rank} on {} modules ({total} parameters; {BYTES_PER_TRAINABLE} bytes \
          each with gradient and AdamW moments)",
         method.name(),
-        if rank.is_empty() { "" } else { " with " },
         modules.len()
     );
     crate::limits::check_alloc(&what, total, BYTES_PER_TRAINABLE)?;
