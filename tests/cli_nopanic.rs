@@ -654,6 +654,11 @@ fn huge_sizes_are_refused_before_allocating() {
             "2:3",
         ),
         (
+            format!("let m = load_model({TINY:?});\nlet s = m.generate(\"Hallo\", #{{ max_new_tokens: 1000000000000 }});"),
+            "generate: max_new_tokens = 1000000000000 is more than this model's max_position_embeddings (256)",
+            "2:11",
+        ),
+        (
             "let a = [0.1, 0.2, 0.3];\nlet p = paired_bootstrap(a, a, #{ n: 9223372036854775807 });".into(),
             "paired_bootstrap: n = 9223372036854775807 resamples needs",
             "2:9",

@@ -419,6 +419,13 @@ impl Model {
         settings: &GenSettings,
         stop: impl FnMut(&[u32]) -> Result<bool, ModelError>,
     ) -> Result<Vec<u32>, ModelError> {
+        let max = self.config().max_position_embeddings;
+        if settings.max_new_tokens > max {
+            return Err(ModelError::Input(format!(
+                "max_new_tokens = {} is more than this model's max_position_embeddings ({max})",
+                settings.max_new_tokens
+            )));
+        }
         let eos = self.tokenizer.eos_ids.clone();
         with_lm!(&self.lm, lm => generate_ids(lm, prompt, settings, &eos, &AdapterCtx::eval(), stop))
     }
