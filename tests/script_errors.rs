@@ -69,6 +69,14 @@ fn closures_with_the_wrong_number_of_parameters_are_named() {
         msg,
         "the closure passed to filter takes 2 parameters but is called with 1 argument"
     );
+    // a named function passed as a function pointer
+    let (msg, _, _) = error_of(&format!(
+        "fn two(a, b) {{ true }}\n{d}let x = d.filter(Fn(\"two\"));"
+    ));
+    assert_eq!(
+        msg,
+        "the function 'two' passed to filter takes 2 parameters but is called with 1 argument"
+    );
     // an error inside a closure of the right arity is left as it is
     let (msg, _, _) = error_of(&format!("{d}let x = d.filter(|r| no_such_fn(r));"));
     assert!(msg.contains("no_such_fn"), "{msg}");
