@@ -42,6 +42,16 @@ fn tiny_llama(extra: impl FnOnce(GgufWriter) -> GgufWriter) -> GgufWriter {
 }
 
 fn tiny_llama_with_heads(heads: u32, extra: impl FnOnce(GgufWriter) -> GgufWriter) -> GgufWriter {
+    tiny_llama_with(heads, MetaValue::F32(500000.0), MetaValue::F32(1e-6), extra)
+}
+
+/// The tiny Llama with the given head count, `rope.freq_base` and RMSNorm epsilon.
+fn tiny_llama_with(
+    heads: u32,
+    freq_base: MetaValue,
+    rms_eps: MetaValue,
+    extra: impl FnOnce(GgufWriter) -> GgufWriter,
+) -> GgufWriter {
     let mut w = GgufWriter::new()
         .kv("general.architecture", MetaValue::Str("llama".into()))
         .kv("llama.block_count", MetaValue::U32(2))
@@ -50,11 +60,8 @@ fn tiny_llama_with_heads(heads: u32, extra: impl FnOnce(GgufWriter) -> GgufWrite
         .kv("llama.feed_forward_length", MetaValue::U32(FF as u32))
         .kv("llama.attention.head_count", MetaValue::U32(heads))
         .kv("llama.attention.head_count_kv", MetaValue::U32(NKV as u32))
-        .kv("llama.rope.freq_base", MetaValue::F32(500000.0))
-        .kv(
-            "llama.attention.layer_norm_rms_epsilon",
-            MetaValue::F32(1e-6),
-        )
+        .kv("llama.rope.freq_base", freq_base)
+        .kv("llama.attention.layer_norm_rms_epsilon", rms_eps)
         .kv("llama.rope.dimension_count", MetaValue::U32(4))
         .kv("tokenizer.ggml.bos_token_id", MetaValue::U32(3))
         .kv("tokenizer.ggml.eos_token_id", MetaValue::U32(4))
@@ -242,6 +249,50 @@ fn mapping_errors_name_the_problem() {
     );
 }
 
+#[test]
+fn non_finite_or_negative_hyperparameters_are_refused_with_their_key() {
+    let cases = [
+        (
+            MetaValue::F32(f32::NAN),
+            MetaValue::F32(1e-6),
+            "llama.rope.freq_base",
+            "NaN",
+        ),
+        (
+            MetaValue::F32(f32::INFINITY),
+            MetaValue::F32(1e-6),
+            "llama.rope.freq_base",
+            "inf",
+        ),
+        (
+            MetaValue::F64(-5.0),
+            MetaValue::F32(1e-6),
+            "llama.rope.freq_base",
+            "-5",
+        ),
+        (
+            MetaValue::F32(1e4),
+            MetaValue::F32(f32::NEG_INFINITY),
+            "llama.attention.layer_norm_rms_epsilon",
+            "-inf",
+        ),
+        (
+            MetaValue::F32(1e4),
+            MetaValue::F64(0.0),
+            "llama.attention.layer_norm_rms_epsilon",
+            "0",
+        ),
+    ];
+    for (theta, eps, key, shown) in cases {
+        let m = open(tiny_llama_with(NH as u32, theta, eps, |w| w)).unwrap();
+        let e = m.hf_config().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!("gguf: invalid metadata '{key}': {shown} (must be a finite number > 0)")
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tokenizer
 
@@ -378,5 +429,48 @@ fn tokenizer_errors() {
     assert!(
         e.contains("tokenizer.ggml.model 'llama' is not supported"),
         "{e}"
+    );
+    // an empty vocabulary would encode every text to BOS alone
+    let f = md(tiny_llama(|w| w)
+        .kv("tokenizer.ggml.model", MetaValue::Str("gpt2".into()))
+        .kv(
+            "tokenizer.ggml.tokens",
+            MetaValue::Array(MetaArray::Str(vec![])),
+        )
+        .kv(
+            "tokenizer.ggml.merges",
+            MetaValue::Array(MetaArray::Str(vec![])),
+        ));
+    let e = peftlab::gguf::GgufTokenizer::from_metadata(f.metadata())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "gguf: tokenizer: tokenizer.ggml.tokens is empty: a tokenizer needs a vocabulary"
+    );
+}
+
+#[test]
+fn loading_a_gguf_with_a_bad_epsilon_names_the_file_and_key() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("bad-eps.gguf");
+    let w = tiny_llama_with(
+        NH as u32,
+        MetaValue::F32(1e4),
+        MetaValue::F32(f32::NEG_INFINITY),
+        |w| w,
+    );
+    std::fs::write(&p, w.to_bytes()).unwrap();
+    let e = peftlab::model::Model::load(&p, peftlab::model::LoadOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}: gguf: invalid metadata 'llama.attention.layer_norm_rms_epsilon': -inf (must be \
+             a finite number > 0)",
+            p.display()
+        )
     );
 }

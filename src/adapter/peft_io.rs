@@ -459,6 +459,9 @@ pub fn load<B: QuantBackend>(
                 Box::new(v)
             }
             Method::Adalora => {
+                // The rank comes from lora_E: read it first, so a missing lora_E is named as
+                // missing rather than reported as a rank-0 shape mismatch of lora_A.
+                get("lora_E", None)?;
                 let k = rank_of("lora_E", 0);
                 let a = get("lora_A", Some(vec![k, inp]))?;
                 let e = get("lora_E", Some(vec![k, 1]))?;

@@ -10,6 +10,12 @@ fn int_of(fn_name: &str, what: &str, v: &Dynamic) -> RhaiResult<INT> {
         .map_err(|t| fail(format!("{fn_name}: {what} must be integers (got a {t})")))
 }
 
+/// A count (rows, draws, a group size) given as a script integer: a negative value is an error
+/// naming the function, the argument and the value (never clamped to 0 or wrapped around).
+pub fn count(fn_name: &str, what: &str, v: INT) -> RhaiResult<usize> {
+    usize::try_from(v).map_err(|_| fail(format!("{fn_name}: {what} must be >= 0 (got {v})")))
+}
+
 /// A token id array.
 pub fn ids(fn_name: &str, a: &Array) -> RhaiResult<Vec<u32>> {
     a.iter()

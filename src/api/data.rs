@@ -3,10 +3,11 @@
 use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext, INT};
 use serde::Deserialize;
 
+use super::args::count;
 use crate::data::{bactrian_partition, load_dataset, mixture, Dataset, MixBy, MixtureOptions};
 use crate::host::convert::{from_json, map_to_row, row_to_map, to_json};
 use crate::host::{
-    bind, fail, parse_opts, register_handle, Handle, ResultExt, RhaiResult, Session,
+    bind, call_closure, fail, parse_opts, register_handle, Handle, ResultExt, RhaiResult, Session,
 };
 use crate::model::Model;
 use crate::value::{Row, Value};
@@ -65,8 +66,8 @@ pub fn rows_of(fn_name: &str, v: &Dynamic) -> RhaiResult<Vec<Row>> {
         .collect()
 }
 
-fn call_row(ctx: &NativeCallContext, f: &FnPtr, row: &Row) -> RhaiResult<Dynamic> {
-    f.call_within_context(ctx, (Dynamic::from_map(row_to_map(row)),))
+fn call_row(ctx: &NativeCallContext, fn_name: &str, f: &FnPtr, row: &Row) -> RhaiResult<Dynamic> {
+    call_closure(ctx, fn_name, f, vec![Dynamic::from_map(row_to_map(row))])
 }
 
 fn text_tokens(m: &Model, row: &Row) -> Result<usize, crate::data::DataError> {
@@ -173,7 +174,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     bind(engine, "filter", ["d", "predicate"], "Rows for which the closure returns true.\n\n```rhai\nlet ur = d.filter(|r| r.lang == \"ur\");\n```", |ctx: NativeCallContext, d: &mut D, f: FnPtr| -> RhaiResult<D> {
         let ds = d.borrow("filter")?.clone();
         let out = ds.filter(|r| -> RhaiResult<bool> {
-            call_row(&ctx, &f, r)?.as_bool().map_err(|t| fail(format!("filter: the closure must return a bool (got a {t})")))
+            call_row(&ctx, "filter", &f, r)?.as_bool().map_err(|t| fail(format!("filter: the closure must return a bool (got a {t})")))
         })?;
         Ok(Handle::new(out))
     });
@@ -185,7 +186,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         |ctx: NativeCallContext, d: &mut D, f: FnPtr| -> RhaiResult<D> {
             let ds = d.borrow("map")?.clone();
             let out = ds.map(|r| -> RhaiResult<Row> {
-                let v = call_row(&ctx, &f, r)?;
+                let v = call_row(&ctx, "map", &f, r)?;
                 let m = v
                     .try_cast::<Map>()
                     .ok_or_else(|| fail("map: the closure must return a map"))?;
@@ -209,7 +210,8 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ["d", "n"],
         "The first n rows.",
         |d: &mut D, n: INT| -> RhaiResult<D> {
-            Ok(Handle::new(d.borrow("take")?.take(n.max(0) as usize)))
+            let n = count("take", "n", n)?;
+            Ok(Handle::new(d.borrow("take")?.take(n)))
         },
     );
     bind(
@@ -218,7 +220,8 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ["d", "n"],
         "All rows after the first n.",
         |d: &mut D, n: INT| -> RhaiResult<D> {
-            Ok(Handle::new(d.borrow("skip")?.skip(n.max(0) as usize)))
+            let n = count("skip", "n", n)?;
+            Ok(Handle::new(d.borrow("skip")?.skip(n)))
         },
     );
     bind(
@@ -227,13 +230,9 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ["d", "n", "seed"],
         "n rows drawn without replacement with the seed.",
         |d: &mut D, n: INT, s: INT| -> RhaiResult<D> {
-            if n < 0 {
-                return Err(fail(format!("sample: n must be >= 0 (got {n})")));
-            }
+            let n = count("sample", "n", n)?;
             Ok(Handle::new(
-                d.borrow("sample")?
-                    .sample(n as usize, s as u64)
-                    .ctx("sample")?,
+                d.borrow("sample")?.sample(n, s as u64).ctx("sample")?,
             ))
         },
     );
@@ -243,12 +242,10 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ["d", "n", "field", "seed"],
         "n rows with the strata of `field` in proportion (largest remainder), drawn with the seed.",
         |d: &mut D, n: INT, field: &str, s: INT| -> RhaiResult<D> {
-            if n < 0 {
-                return Err(fail(format!("stratified_sample: n must be >= 0 (got {n})")));
-            }
+            let n = count("stratified_sample", "n", n)?;
             Ok(Handle::new(
                 d.borrow("stratified_sample")?
-                    .stratified_sample(n as usize, field, s as u64)
+                    .stratified_sample(n, field, s as u64)
                     .ctx("stratified_sample")?,
             ))
         },

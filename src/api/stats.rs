@@ -4,7 +4,7 @@
 use rhai::{Array, Dynamic, Engine, Map, FLOAT, INT};
 use serde::Deserialize;
 
-use super::args::floats;
+use super::args::{count, floats};
 use super::table::{as_table, T};
 use crate::host::convert::row_to_map;
 use crate::host::{bind, fail, parse_opts, Handle, ResultExt, RhaiResult, Session};
@@ -39,10 +39,6 @@ fn number(fn_name: &str, what: &str, v: &Dynamic) -> RhaiResult<f64> {
     v.as_float()
         .or_else(|_| v.as_int().map(|i| i as f64))
         .map_err(|t| fail(format!("{fn_name}: {what} must be a number (got a {t})")))
-}
-
-fn count(fn_name: &str, what: &str, v: INT) -> RhaiResult<usize> {
-    usize::try_from(v).map_err(|_| fail(format!("{fn_name}: {what} must be >= 0 (got {v})")))
 }
 
 fn float_array(v: Vec<f64>) -> Array {

@@ -5,7 +5,9 @@ use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext, INT};
 
 use super::args::strings;
 use crate::host::convert::{from_json, map_to_row, row_to_map, to_json};
-use crate::host::{bind, fail, register_handle, Handle, ResultExt, RhaiResult, Session};
+use crate::host::{
+    bind, call_closure, fail, register_handle, Handle, ResultExt, RhaiResult, Session,
+};
 use crate::plot::{plot_bars, plot_heatmap, plot_lines, BarsOptions, HeatmapOptions, LinesOptions};
 use crate::table::Table;
 use crate::value::Value;
@@ -102,8 +104,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
             let tb = t.borrow("filter")?.clone();
             let mut keep = Vec::new();
             for r in tb.rows() {
-                let v: Dynamic =
-                    f.call_within_context(&ctx, (Dynamic::from_map(row_to_map(r)),))?;
+                let v = call_closure(&ctx, "filter", &f, vec![Dynamic::from_map(row_to_map(r))])?;
                 if v.as_bool().map_err(|t| {
                     fail(format!(
                         "filter: the closure must return a bool (got a {t})"

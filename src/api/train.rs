@@ -43,18 +43,25 @@ fn train(m: &Handle<Model>, data: &Dynamic, opts: &Map) -> RhaiResult<Map> {
     let rows = rows_of("train", data)?;
     let mut log = match &o.log_file {
         Some(p) => {
+            let bad = |e: std::io::Error| fail(format!("train: log_file '{p}': {e}"));
+            if std::path::Path::new(p).is_dir() {
+                return Err(fail(format!(
+                    "train: log_file '{p}' is a directory (give a file path, e.g. '{}')",
+                    std::path::Path::new(p).join("train.jsonl").display()
+                )));
+            }
             if let Some(dir) = std::path::Path::new(p)
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
             {
-                std::fs::create_dir_all(dir).ctx("train")?;
+                std::fs::create_dir_all(dir).map_err(bad)?;
             }
             Some(
                 std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(p)
-                    .ctx("train")?,
+                    .map_err(bad)?,
             )
         }
         None => None,
@@ -92,7 +99,8 @@ fn train(m: &Handle<Model>, data: &Dynamic, opts: &Map) -> RhaiResult<Map> {
     }
     let rep = rep.ctx("train")?;
     if let Some(e) = log_err {
-        return Err(fail(format!("train: writing the log file failed: {e}")));
+        let p = o.log_file.as_deref().unwrap_or_default();
+        return Err(fail(format!("train: writing log_file '{p}' failed: {e}")));
     }
     Ok(report_map(&rep))
 }

@@ -178,6 +178,12 @@ fn io_err(path: &Path, source: std::io::Error) -> DataError {
 
 /// Reads the rows of one file, choosing the reader by extension; at most `limit` rows.
 pub fn read_rows(path: &Path, limit: Option<usize>) -> Result<Vec<Row>, DataError> {
+    if !path.exists() {
+        return Err(io_err(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        ));
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -188,6 +194,14 @@ pub fn read_rows(path: &Path, limit: Option<usize>) -> Result<Vec<Row>, DataErro
         "json" => read_json(path, limit),
         "csv" => read_csv(path, limit),
         "parquet" => super::parquet::read_parquet(path, limit),
+        "" => Err(DataError::Invalid {
+            func: "load_dataset",
+            msg: format!(
+                "{}: the file name has no extension, so its format is unknown (expected one of: \
+                 .jsonl, .json, .csv, .parquet)",
+                path.display()
+            ),
+        }),
         other => Err(DataError::Invalid {
             func: "load_dataset",
             msg: format!(
@@ -320,6 +334,7 @@ fn read_csv(path: &Path, limit: Option<usize>) -> Result<Vec<Row>, DataError> {
         .iter()
         .map(str::to_string)
         .collect();
+    unique_columns(&file, 1, &headers)?;
     let mut rows = Vec::new();
     for rec in rdr.records() {
         if limit.is_some_and(|l| rows.len() >= l) {
@@ -340,6 +355,25 @@ fn read_csv(path: &Path, limit: Option<usize>) -> Result<Vec<Row>, DataError> {
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// Refuses a header that names a column twice: rows are maps, so the second column would
+/// silently overwrite the first. `line` is where the header is (CSV line 1, parquet 0).
+pub(crate) fn unique_columns(file: &str, line: usize, names: &[String]) -> Result<(), DataError> {
+    for (i, h) in names.iter().enumerate() {
+        if let Some(j) = names[..i].iter().position(|x| x == h) {
+            return Err(DataError::Parse {
+                file: file.to_string(),
+                line,
+                msg: format!(
+                    "duplicate column name '{h}' (columns {} and {}); rename one",
+                    j + 1,
+                    i + 1
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn csv_cell(s: &str) -> Value {

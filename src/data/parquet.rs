@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use parquet::file::reader::SerializedFileReader;
+use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::{Field, Row as PqRow};
 
 use super::DataError;
@@ -29,6 +29,16 @@ pub fn read_parquet(path: &Path, limit: Option<usize>) -> Result<Vec<Row>, DataE
         line: 0,
         msg: format!("not a readable parquet file: {e}"),
     })?;
+    let columns: Vec<String> = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
+    super::io::unique_columns(&file_name, 0, &columns)?;
     let mut rows = Vec::new();
     for (i, r) in reader.into_iter().enumerate() {
         if limit.is_some_and(|l| rows.len() >= l) {

@@ -177,6 +177,84 @@ fn json_arrays_json_lines_and_csv() {
 }
 
 #[test]
+fn duplicate_csv_header_is_an_error_naming_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("dup.csv");
+    std::fs::write(&c, "id,text,text\n1,a,b\n").unwrap();
+    let err = load_dataset(c.to_str().unwrap(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}, line 1: duplicate column name 'text' (columns 2 and 3); rename one",
+            c.display()
+        )
+    );
+}
+
+#[test]
+fn duplicate_parquet_column_is_an_error_naming_the_column() {
+    use ::parquet::data_type::Int32Type;
+    use ::parquet::file::properties::WriterProperties;
+    use ::parquet::file::writer::SerializedFileWriter;
+    use ::parquet::schema::parser::parse_message_type;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("dup.parquet");
+    let schema =
+        Arc::new(parse_message_type("message m { required int32 a; required int32 a; }").unwrap());
+    let file = std::fs::File::create(&p).unwrap();
+    let mut w =
+        SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build()))
+            .unwrap();
+    let mut rg = w.next_row_group().unwrap();
+    for v in [1, 2] {
+        let mut col = rg.next_column().unwrap().unwrap();
+        col.typed::<Int32Type>()
+            .write_batch(&[v], None, None)
+            .unwrap();
+        col.close().unwrap();
+    }
+    rg.close().unwrap();
+    w.close().unwrap();
+    let err = load_dataset(p.to_str().unwrap(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}, line 0: duplicate column name 'a' (columns 1 and 2); rename one",
+            p.display()
+        )
+    );
+}
+
+#[test]
+fn unreadable_paths_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    // a path that does not exist, with and without an extension
+    for name in ["nothing", "nothing.csv", "."] {
+        let p = dir.path().join("missing").join(name);
+        let err = io::read_rows(&p, None).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: no such file or directory", p.display()));
+    }
+    // a file without an extension
+    let p = dir.path().join("rows");
+    std::fs::write(&p, "{\"x\": 1}\n").unwrap();
+    let err = io::read_rows(&p, None).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "load_dataset: {}: the file name has no extension, so its format is unknown \
+             (expected one of: .jsonl, .json, .csv, .parquet)",
+            p.display()
+        )
+    );
+}
+
+#[test]
 fn missing_field_names_field_and_fields_present() {
     let d = Dataset::new(vec![
         row(json!({"id": 1, "text": "a"})),

@@ -314,6 +314,21 @@ pub fn unpermute_rows(data: &[f32], cols: usize, n_heads: usize) -> Result<Vec<f
     Ok(out)
 }
 
+/// A float hyperparameter (RMSNorm ε, RoPE base, scaling factor) that must be finite and > 0:
+/// JSON has no NaN or ±inf, so a bad value is refused here, naming the metadata key, rather
+/// than turning into `null` (or a default) in the config built from it.
+fn positive_float(md: &super::Metadata, key: &str) -> Result<f64, GgufError> {
+    let x = md.get_f64(key)?;
+    if x.is_finite() && x > 0.0 {
+        Ok(x)
+    } else {
+        Err(GgufError::invalid(
+            format!("metadata '{key}'"),
+            format!("{x} (must be a finite number > 0)"),
+        ))
+    }
+}
+
 /// The HF-style `config.json` of a `LlamaForCausalLM` built from the `llama.*` metadata.
 pub(super) fn hf_config(
     file: &GgufFile,
@@ -368,15 +383,15 @@ pub(super) fn hf_config(
             ));
         }
     }
-    let eps = md.get_f64(&k("attention.layer_norm_rms_epsilon"))?;
+    let eps = positive_float(md, &k("attention.layer_norm_rms_epsilon"))?;
     c.insert("rms_norm_eps".into(), json!(eps));
-    let theta = md.opt(&k("rope.freq_base"), |m, key| m.get_f64(key))?;
+    let theta = md.opt(&k("rope.freq_base"), positive_float)?;
     c.insert("rope_theta".into(), json!(theta.unwrap_or(10000.0)));
     if let Some(ty) = md.opt(&k("rope.scaling.type"), |m, key| {
         m.get_str(key).map(str::to_owned)
     })? {
         if ty != "none" {
-            let factor = md.opt(&k("rope.scaling.factor"), |m, key| m.get_f64(key))?;
+            let factor = md.opt(&k("rope.scaling.factor"), positive_float)?;
             let mut rs = serde_json::Map::new();
             rs.insert("rope_type".into(), json!(ty));
             rs.insert("factor".into(), json!(factor.unwrap_or(1.0)));

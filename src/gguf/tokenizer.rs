@@ -122,6 +122,11 @@ impl GgufTokenizer {
                 ))
             })?;
         let tokens = md.get_str_array("tokenizer.ggml.tokens")?;
+        if tokens.is_empty() {
+            return Err(GgufError::Tokenizer(
+                "tokenizer.ggml.tokens is empty: a tokenizer needs a vocabulary".into(),
+            ));
+        }
         let merges = md.get_str_array("tokenizer.ggml.merges")?;
         let types: Vec<i64> = match md.get("tokenizer.ggml.token_type") {
             None => Vec::new(),

@@ -25,6 +25,7 @@
 
 pub mod cells;
 pub mod check;
+pub mod closure;
 pub mod convert;
 pub mod deep;
 pub mod docs;
@@ -43,6 +44,7 @@ use std::path::{Path, PathBuf};
 
 use rhai::{Dynamic, Engine, EvalAltResult, Scope, AST};
 
+pub use closure::call_closure;
 pub use error::{fail, interrupted, terminated, ErrorKind, ResultExt, RhaiResult, ScriptError};
 pub use handle::{register_handle, Handle};
 pub use opts::{from_value, parse_opts};

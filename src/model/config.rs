@@ -179,8 +179,22 @@ fn ids(v: &Option<Value>) -> Vec<u32> {
     }
 }
 
-fn get_f64(map: &serde_json::Map<String, Value>, key: &str) -> Option<f64> {
-    map.get(key).and_then(Value::as_f64)
+/// Checks a float hyperparameter read from a model file: it must be finite and, with
+/// `positive`, greater than 0 (RoPE θ, RMSNorm ε, scaling factors). `what` names the key as
+/// the file spells it; the error names it and the bad value. Every float of [`ModelConfig`] goes
+/// through here, whichever file (config.json, GGUF metadata) it came from.
+pub fn check_hyperparameter(what: &str, value: f64, positive: bool) -> Result<f64, ModelError> {
+    if !value.is_finite() || (positive && value <= 0.0) {
+        let want = if positive {
+            "a finite number > 0"
+        } else {
+            "a finite number"
+        };
+        return Err(ModelError::Config(format!(
+            "{what} must be {want} (got {value})"
+        )));
+    }
+    Ok(value)
 }
 
 fn parse_scaling(v: &Value, max_pos: usize) -> Result<RopeScaling, ModelError> {
@@ -192,17 +206,30 @@ fn parse_scaling(v: &Value, max_pos: usize) -> Result<RopeScaling, ModelError> {
         .or_else(|| map.get("type"))
         .and_then(Value::as_str)
         .unwrap_or("default");
-    let factor = get_f64(map, "factor").unwrap_or(1.0);
+    let positive = |key: &str, default: f64| -> Result<f64, ModelError> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => match v.as_f64() {
+                Some(x) => check_hyperparameter(&format!("rope scaling '{key}'"), x, true),
+                None => Err(ModelError::Config(format!(
+                    "rope scaling '{key}' must be a number (got {v})"
+                ))),
+            },
+        }
+    };
+    let factor = positive("factor", 1.0)?;
     Ok(match kind {
         "default" => RopeScaling::None,
         "linear" => RopeScaling::Linear { factor },
         "dynamic" => RopeScaling::Dynamic { factor },
         "llama3" => RopeScaling::Llama3 {
             factor,
-            low_freq_factor: get_f64(map, "low_freq_factor").unwrap_or(1.0),
-            high_freq_factor: get_f64(map, "high_freq_factor").unwrap_or(4.0),
-            original_max_position_embeddings: get_f64(map, "original_max_position_embeddings")
-                .unwrap_or(max_pos as f64),
+            low_freq_factor: positive("low_freq_factor", 1.0)?,
+            high_freq_factor: positive("high_freq_factor", 4.0)?,
+            original_max_position_embeddings: positive(
+                "original_max_position_embeddings",
+                max_pos as f64,
+            )?,
         },
         other => {
             return Err(ModelError::Config(format!(
@@ -275,9 +302,14 @@ impl ModelConfig {
         // The newer layout keeps theta and scaling together in `rope_parameters`.
         let (theta, scaling) = match &raw.rope_parameters {
             Some(Value::Object(p)) => (
-                get_f64(p, "rope_theta")
-                    .or(raw.rope_theta)
-                    .unwrap_or(10_000.0),
+                match p.get("rope_theta") {
+                    None | Some(Value::Null) => raw.rope_theta.unwrap_or(10_000.0),
+                    Some(v) => v.as_f64().ok_or_else(|| {
+                        ModelError::Config(format!(
+                            "rope_parameters 'rope_theta' must be a number (got {v})"
+                        ))
+                    })?,
+                },
                 parse_scaling(&Value::Object(p.clone()), raw.max_position_embeddings)?,
             ),
             _ => (
@@ -297,6 +329,8 @@ impl ModelConfig {
             }
             _ => None,
         };
+        let theta = check_hyperparameter("rope_theta", theta, true)?;
+        let rms_norm_eps = check_hyperparameter("rms_norm_eps", raw.rms_norm_eps, true)?;
         let attention_bias = raw.attention_bias.unwrap_or(false);
         let config = ModelConfig {
             arch,
@@ -307,7 +341,7 @@ impl ModelConfig {
             num_heads: raw.num_attention_heads,
             num_kv_heads,
             head_dim,
-            rms_norm_eps: raw.rms_norm_eps,
+            rms_norm_eps,
             rope_theta: theta,
             rope_scaling: scaling,
             max_position_embeddings: raw.max_position_embeddings,
@@ -410,5 +444,43 @@ mod tests {
             e.contains("GPT2LMHeadModel") && e.contains("Qwen3ForCausalLM"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn float_hyperparameters_must_be_finite_and_positive() {
+        let base = r#"{"architectures":["LlamaForCausalLM"],"vocab_size":10,"hidden_size":8,
+            "intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2"#;
+        let err = |extra: &str| {
+            ModelConfig::from_json_str(&format!("{base},{extra}}}"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(r#""rope_theta":-5"#),
+            "rope_theta must be a finite number > 0 (got -5)"
+        );
+        assert_eq!(
+            err(r#""rope_theta":0"#),
+            "rope_theta must be a finite number > 0 (got 0)"
+        );
+        assert_eq!(
+            err(r#""rms_norm_eps":-1e-6"#),
+            "rms_norm_eps must be a finite number > 0 (got -0.000001)"
+        );
+        assert_eq!(
+            err(r#""rope_scaling":{"rope_type":"linear","factor":0}"#),
+            "rope scaling 'factor' must be a finite number > 0 (got 0)"
+        );
+        assert_eq!(
+            err(r#""rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":"1"}"#),
+            r#"rope scaling 'low_freq_factor' must be a number (got "1")"#
+        );
+        assert_eq!(
+            err(r#""rope_parameters":{"rope_type":"default","rope_theta":"1e4"}"#),
+            r#"rope_parameters 'rope_theta' must be a number (got "1e4")"#
+        );
+        // absent keys keep their documented defaults
+        let c = ModelConfig::from_json_str(&format!("{base}}}")).unwrap();
+        assert_eq!((c.rope_theta, c.rms_norm_eps), (10_000.0, 1e-6));
     }
 }

@@ -131,6 +131,29 @@ fn dtype_name(d: DType) -> &'static str {
     }
 }
 
+/// The text of a model directory's `config.json`: a missing file says the directory is not a
+/// Hugging Face model; an unreadable or non-UTF-8 file says what is wrong with it.
+fn read_config_text(dir: &Path, cfg_path: &Path) -> Result<String, ModelError> {
+    let bytes = match std::fs::read(cfg_path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ModelError::file(
+                dir.display(),
+                "no config.json: not a Hugging Face model directory",
+            ))
+        }
+        Err(e) => return Err(ModelError::file(cfg_path.display(), e)),
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let byte = e.as_bytes().get(at).copied().unwrap_or(0);
+        ModelError::file(
+            cfg_path.display(),
+            format!("not valid UTF-8 (byte 0x{byte:02X} at offset {at})"),
+        )
+    })
+}
+
 /// GGUF tensors seen as HF-named f32 weights.
 struct GgufSource {
     g: crate::gguf::GgufModel,
@@ -187,12 +210,7 @@ impl Model {
             };
         }
         let cfg_path = path.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|_| {
-            ModelError::file(
-                path.display(),
-                "no config.json: not a Hugging Face model directory",
-            )
-        })?;
+        let text = read_config_text(path, &cfg_path)?;
         let config = ModelConfig::from_json_str(&text)
             .map_err(|e| ModelError::file(cfg_path.display(), e))?;
         let src = SafetensorsSource::open_dir(path)?;
@@ -224,7 +242,8 @@ impl Model {
         let cfg_json = g
             .hf_config()
             .map_err(|e| ModelError::file(path.display(), e))?;
-        let config = ModelConfig::from_json(&cfg_json)?;
+        let config =
+            ModelConfig::from_json(&cfg_json).map_err(|e| ModelError::file(path.display(), e))?;
         let gt = g
             .tokenizer()
             .map_err(|e| ModelError::file(path.display(), e))?;

@@ -73,6 +73,16 @@ impl Tokenizer {
         }
         let inner = tokenizers::Tokenizer::from_file(&path)
             .map_err(|e| ModelError::file(path.display(), e))?;
+        if inner.get_vocab_size(false) == 0 {
+            return Err(ModelError::file(
+                path.display(),
+                format!(
+                    "the model's vocabulary is empty (only {} added tokens): every text would \
+                     encode to special tokens alone",
+                    inner.get_vocab_size(true)
+                ),
+            ));
+        }
         let cfg_path = dir.join("tokenizer_config.json");
         let cfg: Value = if cfg_path.exists() {
             let text = std::fs::read_to_string(&cfg_path)

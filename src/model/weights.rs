@@ -148,21 +148,28 @@ impl SafetensorsSource {
             .iter()
             .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
             .collect();
-        if st.is_empty() {
-            let pickles: Vec<String> = files
-                .iter()
-                .filter(|p| {
-                    p.extension()
-                        .is_some_and(|e| e == "bin" || e == "pt" || e == "pth")
-                })
-                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .collect();
+        let pickles: Vec<String> = files
+            .iter()
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|e| e == "bin" || e == "pt" || e == "pth")
+            })
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        // Other safetensors files (a reference output, an adapter) next to pickled weights are
+        // not the model: the weights are the pickles, so say that instead of reading the
+        // wrong file and reporting a missing tensor.
+        let model_st = st.iter().any(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("model"))
+        });
+        if st.is_empty() || (!model_st && !pickles.is_empty()) {
             if !pickles.is_empty() {
                 return Err(ModelError::file(
                     dir.display(),
                     format!(
-                        "only PyTorch pickle weights found ({}); peftlab refuses pickles because \
-                         loading them executes code. Convert them once with Python: \
+                        "the weights are PyTorch pickles ({}): pickle checkpoints are refused \
+                         (loading them executes code); convert to safetensors once with Python: \
                          `AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir, \
                          safe_serialization=True)`",
                         pickles.join(", ")

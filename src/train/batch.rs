@@ -25,6 +25,28 @@ pub struct Example {
     pub features: BTreeMap<String, String>,
 }
 
+/// Whether a label row has a token to learn from (labels are aligned with the ids, so the
+/// first position is never a target).
+pub fn has_label(labels: &[i64]) -> bool {
+    labels.iter().skip(1).any(|&l| l != -100)
+}
+
+/// The error for examples with nothing to learn from; `what` says which ones ("train: no
+/// example"). When truncation to `max_len` cut examples, it says so: that is the usual cause.
+pub fn no_label_error(what: &str, truncated: usize, n: usize, max_len: usize) -> TrainError {
+    if truncated > 0 {
+        TrainError::Data(format!(
+            "{what} keeps a response token after truncation to max_len = {max_len} \
+             ({truncated} of {n} examples were cut, prompts included); raise max_len or shorten \
+             the prompts"
+        ))
+    } else {
+        TrainError::Data(format!(
+            "{what} has a token to learn from (every label is -100: are the responses empty?)"
+        ))
+    }
+}
+
 /// Tokenises every row; returns the examples and how many were truncated.
 pub fn tokenize(
     rows: &[Row],

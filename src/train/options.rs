@@ -86,9 +86,6 @@ impl TrainOptions {
     /// Range checks serde cannot do.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::Option(m));
-        if !(self.lr.is_finite() && self.lr >= 0.0) {
-            return bad(format!("lr must be a finite number >= 0 (got {})", self.lr));
-        }
         if self.batch_size == 0 || self.grad_accum == 0 || self.max_len < 2 {
             return bad(format!(
                 "batch_size and grad_accum must be > 0 and max_len >= 2 (got {}, {}, {})",
@@ -101,12 +98,12 @@ impl TrainOptions {
                 self.schedule
             ));
         }
-        if !(0.0..=1.0).contains(&self.warmup_ratio) {
-            return bad(format!(
-                "warmup_ratio must be in [0, 1] (got {})",
-                self.warmup_ratio
-            ));
-        }
+        check(
+            "warmup_ratio",
+            self.warmup_ratio,
+            "a number in [0, 1]",
+            |x| (0.0..=1.0).contains(&x),
+        )?;
         StepOptions {
             lr: self.lr,
             betas: self.betas,
@@ -147,29 +144,164 @@ impl Default for StepOptions {
 }
 
 impl StepOptions {
-    /// Range checks.
+    /// Range checks of every optimizer hyperparameter, the one place both `train` and
+    /// `train_step` go through: each must be finite (NaN and ±inf are refused) and in range.
+    /// The error names the option and the bad value.
     pub fn validate(&self) -> Result<(), TrainError> {
         let [b1, b2] = self.betas;
-        if !(0.0..1.0).contains(&b1) || !(0.0..1.0).contains(&b2) {
-            return Err(TrainError::Option(format!(
-                "betas must be in [0, 1) (got [{b1}, {b2}])"
-            )));
-        }
-        let eps_ok = self.eps > 0.0;
-        if !eps_ok || self.weight_decay < 0.0 {
-            return Err(TrainError::Option(format!(
-                "eps must be > 0 and weight_decay >= 0 (got {}, {})",
-                self.eps, self.weight_decay
-            )));
-        }
+        check("lr", self.lr, "a finite number >= 0", |x| x >= 0.0)?;
+        check("betas[0]", b1, "a number in [0, 1)", |x| {
+            (0.0..1.0).contains(&x)
+        })?;
+        check("betas[1]", b2, "a number in [0, 1)", |x| {
+            (0.0..1.0).contains(&x)
+        })?;
+        check("eps", self.eps, "a finite number > 0", |x| x > 0.0)?;
+        check(
+            "weight_decay",
+            self.weight_decay,
+            "a finite number >= 0",
+            |x| x >= 0.0,
+        )?;
         if let Some(n) = self.max_grad_norm {
-            let positive = n > 0.0;
-            if !positive {
-                return Err(TrainError::Option(format!(
-                    "max_grad_norm must be > 0 (got {n})"
-                )));
-            }
+            check("max_grad_norm", n, "a finite number > 0 or ()", |x| x > 0.0)?;
         }
         Ok(())
+    }
+}
+
+/// `Ok` when `value` is finite and `ok(value)`; else an error naming the option, what it must be
+/// and the value.
+pub(crate) fn check(
+    name: &str,
+    value: f64,
+    want: &str,
+    ok: impl Fn(f64) -> bool,
+) -> Result<(), TrainError> {
+    if value.is_finite() && ok(value) {
+        Ok(())
+    } else {
+        Err(TrainError::Option(format!(
+            "{name} must be {want} (got {value})"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(o: StepOptions) -> String {
+        o.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_optimizer_option_must_be_finite_and_in_range() {
+        let d = StepOptions::default;
+        assert!(d().validate().is_ok());
+        let cases: Vec<(StepOptions, &str)> = vec![
+            (
+                StepOptions {
+                    lr: f64::NAN,
+                    ..d()
+                },
+                "lr must be a finite number >= 0 (got NaN)",
+            ),
+            (
+                StepOptions {
+                    lr: f64::INFINITY,
+                    ..d()
+                },
+                "lr must be a finite number >= 0 (got inf)",
+            ),
+            (
+                StepOptions { lr: -1e-3, ..d() },
+                "lr must be a finite number >= 0 (got -0.001)",
+            ),
+            (
+                StepOptions {
+                    betas: [f64::NAN, 0.999],
+                    ..d()
+                },
+                "betas[0] must be a number in [0, 1) (got NaN)",
+            ),
+            (
+                StepOptions {
+                    betas: [0.9, 1.0],
+                    ..d()
+                },
+                "betas[1] must be a number in [0, 1) (got 1)",
+            ),
+            (
+                StepOptions {
+                    eps: f64::INFINITY,
+                    ..d()
+                },
+                "eps must be a finite number > 0 (got inf)",
+            ),
+            (
+                StepOptions { eps: 0.0, ..d() },
+                "eps must be a finite number > 0 (got 0)",
+            ),
+            (
+                StepOptions {
+                    weight_decay: f64::NAN,
+                    ..d()
+                },
+                "weight_decay must be a finite number >= 0 (got NaN)",
+            ),
+            (
+                StepOptions {
+                    weight_decay: f64::INFINITY,
+                    ..d()
+                },
+                "weight_decay must be a finite number >= 0 (got inf)",
+            ),
+            (
+                StepOptions {
+                    max_grad_norm: Some(f64::NAN),
+                    ..d()
+                },
+                "max_grad_norm must be a finite number > 0 or () (got NaN)",
+            ),
+            (
+                StepOptions {
+                    max_grad_norm: Some(-1.0),
+                    ..d()
+                },
+                "max_grad_norm must be a finite number > 0 or () (got -1)",
+            ),
+        ];
+        for (o, want) in cases {
+            assert_eq!(err(o), want);
+        }
+    }
+
+    #[test]
+    fn train_options_check_the_optimizer_and_the_schedule() {
+        let d = TrainOptions::default;
+        let e = |o: TrainOptions| o.validate().unwrap_err().to_string();
+        assert!(d().validate().is_ok());
+        assert_eq!(
+            e(TrainOptions {
+                lr: f64::NAN,
+                ..d()
+            }),
+            "lr must be a finite number >= 0 (got NaN)"
+        );
+        assert_eq!(
+            e(TrainOptions {
+                warmup_ratio: f64::NAN,
+                ..d()
+            }),
+            "warmup_ratio must be a number in [0, 1] (got NaN)"
+        );
+        assert_eq!(
+            e(TrainOptions {
+                weight_decay: -0.1,
+                ..d()
+            }),
+            "weight_decay must be a finite number >= 0 (got -0.1)"
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! Every random draw is derived from `(seed, purpose, step)`, which makes runs reproducible and
 //! resumption exact.
 
-use super::batch::{collate, tokenize, Example};
+use super::batch::{collate, has_label, no_label_error, tokenize, Example};
 use super::checkpoint::{self, TrainState};
 use super::optim::{adamw, clip_global};
 use super::schedule::{factor, warmup_steps};
@@ -269,6 +269,14 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
         &feature_names,
     )?;
     let n = examples.len();
+    if !examples.iter().any(|e| has_label(&e.labels)) {
+        return Err(no_label_error(
+            "train: no example",
+            truncated,
+            n,
+            opts.max_len,
+        ));
+    }
     let n_batches = n.div_ceil(opts.batch_size);
     let per_epoch = n_batches.div_ceil(opts.grad_accum);
     let total = opts.max_steps.unwrap_or(opts.epochs * per_epoch);
@@ -349,6 +357,10 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
             super::batch::drop_features(&mut exs, st.options.feature_dropout, opts.seed, &stream);
             let refs: Vec<&Example> = exs.iter().collect();
             let tb = collate(&refs, tok.pad_id, opts.packing, opts.max_len)?;
+            if !tb.labels.iter().any(|l| has_label(l)) {
+                let at = format!("train: step {}: no example of this micro-batch", step + 1);
+                return Err(no_label_error(&at, truncated, n, opts.max_len));
+            }
             step_tokens += tb.batch.valid.iter().flatten().filter(|&&v| v).count();
             let mut ctx = AdapterCtx::train(crate::rng::derived(
                 opts.seed,

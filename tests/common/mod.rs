@@ -68,6 +68,21 @@ pub fn masked_diff(a: &HostTensor, b: &HostTensor, mask: &[Vec<i64>]) -> f64 {
     m
 }
 
+/// Largest |x| of a tensor.
+pub fn max_abs(t: &HostTensor) -> f64 {
+    t.values_f32()
+        .iter()
+        .fold(0f64, |m, v| m.max(f64::from(v.abs())))
+}
+
+/// `n` units in the last place of f32 at `magnitude` (`n·ε·magnitude`): the bound for comparing
+/// two f32 computations of a value of that size. Two computations that round differently (other
+/// batch shapes, summation orders, SIMD widths) cannot be held to less than their resolution, so
+/// tests state their bounds in these units, with `n` justified where they use it (issue 17).
+pub fn f32_ulps(n: f64, magnitude: f64) -> f64 {
+    n * f64::from(f32::EPSILON) * magnitude
+}
+
 // ---- command-line helpers ----
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
