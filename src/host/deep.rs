@@ -17,46 +17,39 @@
 //! Leaves (numbers, strings, handles) are still compared and printed by the engine's own
 //! functions, so every type keeps its registered `==` and `to_debug`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::cell::RefCell;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position};
 
 use super::error::{fail, RhaiResult};
 use crate::limits;
 
-static DEFERRED_SET: AtomicBool = AtomicBool::new(false);
-static DEFERRED: Mutex<Option<(String, Position)>> = Mutex::new(None);
+thread_local! {
+    /// The error waiting to be raised on this thread (scripts run on the thread that evaluates
+    /// them, so hosts on other threads never see it).
+    static DEFERRED: RefCell<Option<(String, Position)>> = const { RefCell::new(None) };
+}
 
 /// Stores an error, raised at `pos`, to be thrown at the script's next operation (the first
 /// one wins).
 pub fn defer_error(msg: String, pos: Position) {
-    if let Ok(mut d) = DEFERRED.lock() {
+    DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
         if d.is_none() {
             *d = Some((msg, pos));
         }
-        DEFERRED_SET.store(true, Ordering::SeqCst);
-    }
+    });
 }
 
 /// The waiting error's message, left in place (the progress hook ends the script with it; the
 /// host then calls [`take_deferred`] to put it at its own position).
 pub fn peek_deferred() -> Option<String> {
-    DEFERRED
-        .lock()
-        .ok()
-        .and_then(|d| d.as_ref().map(|(m, _)| m.clone()))
-}
-
-/// Whether an error is waiting (one atomic load: the progress hook calls it every operation).
-pub fn has_deferred() -> bool {
-    DEFERRED_SET.load(Ordering::Relaxed)
+    DEFERRED.with(|d| d.borrow().as_ref().map(|(m, _)| m.clone()))
 }
 
 /// Takes the waiting error and where it was raised, if any.
 pub fn take_deferred() -> Option<(String, Position)> {
-    DEFERRED_SET.store(false, Ordering::SeqCst);
-    DEFERRED.lock().ok().and_then(|mut d| d.take())
+    DEFERRED.with(|d| d.borrow_mut().take())
 }
 
 /// The names this module registers for arrays and maps (left out of `peftlab doc`: they are

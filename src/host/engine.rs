@@ -42,10 +42,8 @@ pub fn build_engine(session: &Session, cache_modules: bool) -> Engine {
     engine.on_progress(|_| {
         if interrupt::is_set() {
             Some(Dynamic::from(INTERRUPTED_TOKEN))
-        } else if super::deep::has_deferred() {
-            super::deep::peek_deferred().map(Dynamic::from)
         } else {
-            None
+            super::deep::peek_deferred().map(Dynamic::from)
         }
     });
     engine.set_module_resolver(Resolver::new(cache_modules));
