@@ -153,3 +153,245 @@ fn bad_adapter_inputs_give_clear_errors() {
     let e = m.load_adapter(dir.path()).unwrap_err().to_string();
     assert!(e.contains("adapter_model.safetensors"), "{e}");
 }
+
+fn json_file(p: &std::path::Path) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() {
+        serde_json::Value::Object(m) => m,
+        other => panic!("{}: not an object: {other}", p.display()),
+    }
+}
+
+#[test]
+fn load_then_save_keeps_every_peft_config_key() {
+    for name in ALL {
+        let src = fixture(&format!("adapters/{name}"));
+        let mut m = model("tiny-llama");
+        m.load_adapter(&src).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        m.save_adapter(dir.path()).unwrap();
+        let before = json_file(&src.join("adapter_config.json"));
+        let after = json_file(&dir.path().join("adapter_config.json"));
+        for (k, v) in &before {
+            if k == "base_model_name_or_path" {
+                // The base the adapter is saved from: the model it is attached to now.
+                let want = fixture("models/tiny-llama").display().to_string();
+                assert_eq!(after[k], serde_json::json!(want), "{name}: {k}");
+                continue;
+            }
+            assert_eq!(after.get(k), Some(v), "{name}: key '{k}' changed");
+        }
+        let extra: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+        assert!(extra.is_empty(), "{name}: keys added: {extra:?}");
+    }
+}
+
+#[test]
+fn adalora_saves_a_total_step_that_peft_accepts() {
+    // Created in peftlab: total_step is the option.
+    let mut m = model("tiny-llama");
+    m.add_adapter(AdapterOptions {
+        method: "adalora".into(),
+        init_r: 6,
+        target_r: 4,
+        tinit: 3,
+        tfinal: 5,
+        delta_t: 2,
+        total_steps: Some(40),
+        ..Default::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    m.save_adapter(dir.path()).unwrap();
+    let c = json_file(&dir.path().join("adapter_config.json"));
+    let got: Vec<&serde_json::Value> = [
+        "total_step",
+        "target_r",
+        "init_r",
+        "tinit",
+        "tfinal",
+        "deltaT",
+    ]
+    .iter()
+    .map(|k| &c[*k])
+    .collect();
+    assert_eq!(
+        got,
+        [40, 4, 6, 3, 5, 2]
+            .map(serde_json::Value::from)
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    // A config without total_step (older PEFT wrote null, PEFT 0.21 refuses it): the smallest
+    // schedule PEFT 0.21 accepts, tinit + tfinal + 1 (it requires tinit < total_step - tfinal).
+    let src = tempfile::tempdir().unwrap();
+    let mut cfg = json_file(&fixture("adapters/adalora/adapter_config.json"));
+    cfg.insert("total_step".into(), serde_json::Value::Null);
+    std::fs::write(
+        src.path().join("adapter_config.json"),
+        serde_json::to_string(&cfg).unwrap(),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("adapters/adalora/adapter_model.safetensors"),
+        src.path().join("adapter_model.safetensors"),
+    )
+    .unwrap();
+    let mut m = model("tiny-llama");
+    m.load_adapter(src.path()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    m.save_adapter(out.path()).unwrap();
+    let c = json_file(&out.path().join("adapter_config.json"));
+    assert_eq!(c["total_step"], serde_json::json!(10 + 20 + 1));
+    assert_eq!(c["target_r"], serde_json::json!(4));
+}
+
+/// A copy of a fixture adapter with one config key replaced (or a sidecar added).
+fn edited(name: &str, key: &str, value: serde_json::Value) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture(&format!("adapters/{name}"));
+    let mut cfg = json_file(&src.join("adapter_config.json"));
+    cfg.insert(key.into(), value);
+    std::fs::write(
+        dir.path().join("adapter_config.json"),
+        serde_json::to_string_pretty(&cfg).unwrap(),
+    )
+    .unwrap();
+    std::fs::copy(
+        src.join("adapter_model.safetensors"),
+        dir.path().join("adapter_model.safetensors"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_config_value_of_the_wrong_type_is_an_error_naming_file_key_and_value() {
+    use serde_json::json;
+    let cases = [
+        (
+            "lora",
+            "lora_alpha",
+            json!("32"),
+            "'lora_alpha' must be a number, got the string \"32\"",
+        ),
+        (
+            "rslora",
+            "use_rslora",
+            json!("true"),
+            "'use_rslora' must be a bool (true or false), got the string \"true\"",
+        ),
+        (
+            "dora",
+            "use_dora",
+            json!("true"),
+            "'use_dora' must be a bool (true or false), got the string \"true\"",
+        ),
+        (
+            "lora",
+            "lora_dropout",
+            json!(1.5),
+            "'lora_dropout' must be in [0, 1), got 1.5",
+        ),
+        (
+            "adalora",
+            "total_step",
+            json!("100"),
+            "'total_step' must be a non-negative integer, got the string \"100\"",
+        ),
+        (
+            "adalora",
+            "target_r",
+            json!(-4),
+            "'target_r' must be a non-negative integer, got the number -4",
+        ),
+        (
+            "adalora",
+            "init_r",
+            json!(6.5),
+            "'init_r' must be a non-negative integer, got the number 6.5",
+        ),
+        (
+            "vera",
+            "projection_prng_key",
+            json!([7]),
+            "'projection_prng_key' must be a non-negative integer, got the array [7]",
+        ),
+        (
+            "ia3",
+            "feedforward_modules",
+            json!(3),
+            "'feedforward_modules' must be a list of module names or a string, got the number 3",
+        ),
+        (
+            "lora",
+            "alpha_pattern",
+            json!({"q_proj": "16"}),
+            "'alpha_pattern' must be a map of module patterns to numbers",
+        ),
+        (
+            "lora",
+            "peft_type",
+            json!(1),
+            "'peft_type' must be a string, got the number 1",
+        ),
+    ];
+    let mut m = model("tiny-llama");
+    for (name, key, value, want) in cases {
+        let dir = edited(name, key, value.clone());
+        let e = m.load_adapter(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("adapter_config.json") && e.contains(want),
+            "{name} {key}={value}: {e}"
+        );
+        // Nothing stays attached: no adapter parameters, and a good adapter loads afterwards.
+        assert_eq!(m.trainable_params(), 0, "{name} {key}");
+    }
+    // A bad tensor of the last module fails after the earlier modules were attached: they
+    // are detached again.
+    let dir = edited("lora", "r", serde_json::json!(4));
+    let st = dir.path().join("adapter_model.safetensors");
+    let mut t = peftlab::tensor::load_safetensors(&st).unwrap();
+    let key = "base_model.model.model.layers.1.mlp.down_proj.lora_B.weight";
+    t.insert(
+        key.into(),
+        peftlab::tensor::HostTensor::f32(vec![3, 4], vec![0.0; 12]).unwrap(),
+    );
+    peftlab::tensor::save_safetensors(&t, &st).unwrap();
+    let e = m.load_adapter(dir.path()).unwrap_err().to_string();
+    assert!(e.contains(key) && e.contains("shape"), "{e}");
+    assert_eq!(m.trainable_params(), 0);
+    m.load_adapter(&fixture("adapters/lora")).unwrap();
+}
+
+#[test]
+fn a_corrupt_sidecar_is_an_error_not_ignored() {
+    let mut m = model("tiny-llama");
+    let cases: [(&str, &str); 3] = [
+        (
+            "{\"options\": {\"method\": \"lora\", \"r\": ",
+            "not valid JSON",
+        ),
+        ("[1, 2]", "expected a JSON object, got the array [1,2]"),
+        (
+            "{\"options\": {\"r\": \"8\"}}",
+            "'options': invalid type: string \"8\"",
+        ),
+    ];
+    for (text, want) in cases {
+        let dir = edited("lora", "r", serde_json::json!(4));
+        std::fs::write(dir.path().join("peftlab.json"), text).unwrap();
+        let e = m.load_adapter(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("peftlab.json") && e.contains(want) && e.contains("delete it"),
+            "{text}: {e}"
+        );
+    }
+    // A valid sidecar still loads.
+    let dir = edited("lora", "r", serde_json::json!(4));
+    std::fs::write(
+        dir.path().join("peftlab.json"),
+        "{\"options\": {\"method\": \"lora\", \"seed\": 3}, \"peftlab_version\": \"0\"}",
+    )
+    .unwrap();
+    m.load_adapter(dir.path()).unwrap();
+}

@@ -224,3 +224,170 @@ fn bad_cells_and_results_are_clear_errors() {
     let r = run(dir.path(), &["run", "rr.rhai", "--out", "o2"]);
     assert!(r.stderr.contains("  run  [1/1]"), "{}", r.stderr);
 }
+
+const SET_STUDY: &str = r#"
+let lr = get_setting("lr", 0.001);
+let rows = run_cells("g", [#{ r: 4 }, #{ r: 8 }], |c| #{ loss: lr * c.r });
+print(rows.len());
+"#;
+
+#[test]
+fn results_made_under_other_settings_are_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "s.rhai", SET_STUDY);
+    let r = run(
+        dir.path(),
+        &["run", "s.rhai", "--out", "o", "--set", "lr=2e-4"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    // The record stores the settings and the script's hash.
+    let first = std::fs::read_dir(dir.path().join("o/g"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(first).unwrap()).unwrap();
+    assert_eq!(rec["settings"], serde_json::json!({"lr": "2e-4"}));
+    assert_eq!(rec["script_sha256"].as_str().map(str::len), Some(64));
+
+    // The same value written differently is the same setting: reused.
+    let r = run(
+        dir.path(),
+        &["run", "s.rhai", "--out", "o", "--set", "lr=0.0002"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("2 cells, 2 done, 0 to run"),
+        "{}",
+        r.stderr
+    );
+
+    // Another value, a missing or an extra setting: an error naming it and the way out, with
+    // -q too; nothing is recomputed or overwritten.
+    let before: Vec<String> = std::fs::read_dir(dir.path().join("o/g"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--set", "lr=1e-3"],
+            "'lr' stored with --set lr=2e-4, this run has --set lr=1e-3",
+        ),
+        (
+            &[],
+            "'lr' stored with --set lr=2e-4, this run has no --set lr",
+        ),
+        (
+            &["--set", "lr=2e-4", "--set", "model=m2"],
+            "'model' stored with no --set model, this run has --set model=m2",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["-q", "run", "s.rhai", "--out", "o"];
+        args.extend_from_slice(extra);
+        let r = run(dir.path(), &args);
+        r.assert_no_panic();
+        assert_eq!(r.code, Some(1), "{extra:?}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("run_cells 'g': the stored result of cell [1/2]")
+                && r.stderr.contains("r=4")
+                && r.stderr.contains(want)
+                && r.stderr.contains("rerun: true")
+                && r.stderr.contains("another --out"),
+            "{extra:?}:\n{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("s.rhai:3:"), "no position: {}", r.stderr);
+    }
+    let after: Vec<String> = std::fs::read_dir(dir.path().join("o/g"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(before, after);
+
+    // rerun: true recomputes under the new settings, which are then stored.
+    write(
+        dir.path(),
+        "rr.rhai",
+        &SET_STUDY.replace("c.r });", "c.r }, #{ rerun: true });"),
+    );
+    let r = run(
+        dir.path(),
+        &["run", "rr.rhai", "--out", "o", "--set", "lr=1e-3"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stderr.matches("  run  [").count(), 2, "{}", r.stderr);
+    write(dir.path(), "s2.rhai", SET_STUDY);
+    let r = run(
+        dir.path(),
+        &["run", "s2.rhai", "--out", "o", "--set", "lr=0.001"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stderr.contains("2 done, 0 to run"), "{}", r.stderr);
+}
+
+#[test]
+fn an_edited_script_is_reported_even_when_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "s.rhai", SET_STUDY);
+    let r = run(dir.path(), &["run", "s.rhai", "--out", "o"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let r = run(dir.path(), &["-q", "run", "s.rhai", "--out", "o"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    write(dir.path(), "s.rhai", &format!("// edited\n{SET_STUDY}"));
+    let r = run(dir.path(), &["-q", "run", "s.rhai", "--out", "o"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: run_cells 'g': 2 stored result(s)")
+            && r.stderr.contains("different version of the script text")
+            && r.stderr.contains("rerun: true"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn old_records_without_settings_use_their_provenance() {
+    // A result stored before records carried `settings`: its provenance.settings decides.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "s.rhai", SET_STUDY);
+    let r = run(
+        dir.path(),
+        &["run", "s.rhai", "--out", "o", "--set", "lr=2e-4"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    for e in std::fs::read_dir(dir.path().join("o/g")).unwrap() {
+        let p = e.unwrap().path();
+        let mut rec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let obj = rec.as_object_mut().unwrap();
+        obj.remove("settings");
+        obj.remove("script_sha256");
+        assert_eq!(
+            rec["provenance"]["settings"],
+            serde_json::json!({"lr": "2e-4"})
+        );
+        std::fs::write(&p, rec.to_string()).unwrap();
+    }
+    let r = run(
+        dir.path(),
+        &["run", "s.rhai", "--out", "o", "--set", "lr=2e-4"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    let r = run(
+        dir.path(),
+        &["run", "s.rhai", "--out", "o", "--set", "lr=0.5"],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("'lr' stored with --set lr=2e-4"),
+        "{}",
+        r.stderr
+    );
+}

@@ -10,6 +10,12 @@
 //! 0.21.2 `PeftConfigMixin.from_peft_type` warns "upgrade PEFT" on any other key), so peftlab's
 //! full options and version go to a sidecar, [`SIDECAR`]; older directories that carry them as
 //! `peftlab_options` inside the config still load.
+//!
+//! Loading is strict: every config key peftlab uses must have the type PEFT writes (a wrong
+//! type is an error naming the file, the key, the expected type and the value, never a silent
+//! default), and a sidecar that exists must parse. A loaded adapter remembers its config, and
+//! saving it again writes that config back with only what peftlab changed (the base model path,
+//! a new AdaLoRA rank pattern), so a load → save round trip keeps every PEFT key.
 
 use super::adalora::AdaLoraLayer;
 use super::attach::is_feedforward;
@@ -26,6 +32,7 @@ use crate::model::llama::CausalLm;
 use crate::quant::QuantBackend;
 use crate::tensor::{load_safetensors, HostTensor};
 use burn::tensor::{Tensor, TensorData};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -191,7 +198,8 @@ pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterE
                 "peft_type": "ADALORA", "init_r": o.init_r, "target_r": o.target_r,
                 "bias": "none", "layers_to_transform": null,
                 "tinit": o.tinit, "tfinal": o.tfinal, "deltaT": o.delta_t, "beta1": o.beta1,
-                "beta2": o.beta2, "orth_reg_weight": o.orth_reg, "total_step": o.total_steps,
+                "beta2": o.beta2, "orth_reg_weight": o.orth_reg,
+                "total_step": adalora_total_step(st),
                 "lora_alpha": o.alpha.unwrap_or(2.0 * o.init_r as f64), "lora_dropout": o.dropout,
                 "init_lora_weights": true, "rank_pattern": pattern,
             })
@@ -218,7 +226,82 @@ pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterE
     if let Value::Object(s) = specific {
         m.extend(s);
     }
-    Ok(Value::Object(m))
+    Ok(Value::Object(match &st.peft_config {
+        Some(loaded) => merge_loaded(loaded, m),
+        None => m,
+    }))
+}
+
+/// Keys of a loaded config that peftlab does not model (or writes only as a default): the
+/// loaded value is written back as it was.
+const KEEP_LOADED: &[&str] = &[
+    "task_type",
+    "target_modules",
+    "inference_mode",
+    "fan_in_fan_out",
+    "modules_to_save",
+    "bias",
+    "layers_to_transform",
+    "init_lora_weights",
+    "init_weights",
+    "save_projection",
+    "init_ia3_weights",
+    "feedforward_modules",
+];
+
+/// Whether two JSON values are the same for PEFT (Python compares `8 == 8.0` as equal).
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_json(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, p)| y.get(k).is_some_and(|q| same_json(p, q)))
+        }
+        _ => a == b,
+    }
+}
+
+/// The config to save for a loaded adapter: the loaded config, with the values peftlab
+/// generated where they differ (except [`KEEP_LOADED`] keys, and empty rank/alpha patterns,
+/// which mean "none learned here" and keep the loaded pattern).
+fn merge_loaded(
+    loaded: &serde_json::Map<String, Value>,
+    generated: serde_json::Map<String, Value>,
+) -> serde_json::Map<String, Value> {
+    let mut out = loaded.clone();
+    out.remove("peftlab_options");
+    for (k, v) in generated {
+        let empty = v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
+        let keep = match out.get(&k) {
+            Some(old) => {
+                same_json(old, &v)
+                    || KEEP_LOADED.contains(&k.as_str())
+                    || (empty && (k == "rank_pattern" || k == "alpha_pattern"))
+            }
+            None => false,
+        };
+        if !keep {
+            out.insert(k, v);
+        }
+    }
+    out
+}
+
+/// AdaLoRA's `total_step` to save: the option (required by `add_adapter`, read from a loaded
+/// config). A loaded config without it (older PEFT wrote `null`, which PEFT 0.21 refuses) gets
+/// the steps trained here, at least the smallest schedule PEFT accepts, `tinit + tfinal + 1`
+/// (PEFT checks `tinit < total_step - tfinal`; for inference the value has no effect).
+pub fn adalora_total_step(st: &AdapterState) -> usize {
+    let o = &st.options;
+    let min = o.tinit.saturating_add(o.tfinal).saturating_add(1);
+    o.total_steps
+        .or(st.allocator.as_ref().map(|a| a.total_step))
+        .unwrap_or(st.step)
+        .max(min)
 }
 
 /// Writes the adapter directory (atomically per file).
@@ -272,17 +355,96 @@ fn split_key(key: &str) -> Option<(String, String)> {
     None
 }
 
-fn num(cfg: &Value, key: &str) -> Option<f64> {
-    cfg.get(key).and_then(Value::as_f64)
+/// A short description of a JSON value for error messages.
+fn describe(v: &Value) -> String {
+    let mut text = v.to_string();
+    if text.chars().count() > 60 {
+        text = text.chars().take(57).collect::<String>() + "...";
+    }
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "the bool",
+        Value::Number(_) => "the number",
+        Value::String(_) => "the string",
+        Value::Array(_) => "the array",
+        Value::Object(_) => "the object",
+    };
+    format!("{kind} {text}")
 }
 
-fn pattern_value(cfg: &Value, key: &str, module: &str) -> Option<f64> {
-    let map = cfg.get(key)?.as_object()?;
-    map.iter()
+/// A JSON file read strictly: a key that is present must have the expected type.
+struct Strict<'a> {
+    map: &'a serde_json::Map<String, Value>,
+    path: &'a Path,
+}
+
+impl Strict<'_> {
+    /// The value of `key` as `T`; absent or `null` is `None`; any other type is an error naming
+    /// the file, the key, `expected` and the value.
+    fn get<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        expected: &str,
+    ) -> Result<Option<T>, AdapterError> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|_| {
+                AdapterError::file(
+                    self.path.display(),
+                    format!("'{key}' must be {expected}, got {}", describe(v)),
+                )
+            }),
+        }
+    }
+
+    /// A probability-like value in `[0, 1)` (dropouts).
+    fn fraction(&self, key: &str) -> Result<Option<f64>, AdapterError> {
+        let v: Option<f64> = self.get(key, "a number")?;
+        match v {
+            Some(x) if !(0.0..1.0).contains(&x) => Err(AdapterError::file(
+                self.path.display(),
+                format!("'{key}' must be in [0, 1), got {x}"),
+            )),
+            _ => Ok(v),
+        }
+    }
+}
+
+const INT: &str = "a non-negative integer";
+
+fn pattern_value(pattern: &BTreeMap<String, f64>, module: &str) -> Option<f64> {
+    pattern
+        .iter()
         .find(|(k, _)| {
             regex::Regex::new(&format!(r"^(?:.*\.)?(?:{k})$")).is_ok_and(|re| re.is_match(module))
         })
-        .and_then(|(_, v)| v.as_f64())
+        .map(|(_, v)| *v)
+}
+
+/// peftlab's own options of a saved adapter: [`SIDECAR`] if present (it must parse), else the
+/// `peftlab_options` key of configs written before the sidecar existed, else the defaults.
+fn saved_options(dir: &Path, cfg: &Strict<'_>) -> Result<AdapterOptions, AdapterError> {
+    let path = dir.join(SIDECAR);
+    let fix = "fix it or delete it to load the PEFT files alone";
+    let bad = |what: String| AdapterError::file(path.display(), format!("{what}; {fix}"));
+    let options = match std::fs::read(&path) {
+        Ok(bytes) => {
+            let v: Value =
+                serde_json::from_slice(&bytes).map_err(|e| bad(format!("not valid JSON ({e})")))?;
+            let Value::Object(map) = v else {
+                return Err(bad(format!("expected a JSON object, got {}", describe(&v))));
+            };
+            map.get("options").cloned()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(AdapterError::file(path.display(), e)),
+    };
+    match options {
+        Some(v) => serde_json::from_value(v).map_err(|e| bad(format!("'options': {e}"))),
+        None => Ok(cfg
+            .get::<AdapterOptions>("peftlab_options", "a map of peftlab adapter options")?
+            .unwrap_or_default()),
+    }
 }
 
 /// Reads a PEFT adapter directory and attaches it to the model.
@@ -293,14 +455,25 @@ pub fn load<B: QuantBackend>(
     let cfg_path = dir.join("adapter_config.json");
     let text = std::fs::read_to_string(&cfg_path)
         .map_err(|e| AdapterError::file(cfg_path.display(), e))?;
-    let cfg: Value =
+    let cfg_value: Value =
         serde_json::from_str(&text).map_err(|e| AdapterError::file(cfg_path.display(), e))?;
+    let Value::Object(cfg_map) = cfg_value else {
+        return Err(AdapterError::file(
+            cfg_path.display(),
+            format!("expected a JSON object, got {}", describe(&cfg_value)),
+        ));
+    };
+    let cfg = Strict {
+        map: &cfg_map,
+        path: &cfg_path,
+    };
     let st_path = dir.join("adapter_model.safetensors");
     let tensors =
         load_safetensors(&st_path).map_err(|e| AdapterError::file(st_path.display(), e))?;
-    let peft_type = cfg.get("peft_type").and_then(Value::as_str).unwrap_or("");
-    let method = match peft_type {
-        "LORA" if cfg.get("use_dora").and_then(Value::as_bool) == Some(true) => Method::Dora,
+    let peft_type: String = cfg.get("peft_type", "a string")?.unwrap_or_default();
+    let use_dora: Option<bool> = cfg.get("use_dora", "a bool (true or false)")?;
+    let method = match peft_type.as_str() {
+        "LORA" if use_dora == Some(true) => Method::Dora,
         "LORA" => Method::Lora,
         "VERA" => Method::Vera,
         "ADALORA" => Method::Adalora,
@@ -340,15 +513,19 @@ pub fn load<B: QuantBackend>(
         ));
     }
     let device = lm.device.clone();
-    let alpha = num(&cfg, "lora_alpha").unwrap_or(8.0);
-    let rslora = cfg
-        .get("use_rslora")
-        .and_then(Value::as_bool)
+    let alpha: f64 = cfg.get("lora_alpha", "a number")?.unwrap_or(8.0);
+    let rslora: bool = cfg
+        .get("use_rslora", "a bool (true or false)")?
         .unwrap_or(false);
-    let dropout = num(&cfg, "lora_dropout")
-        .or(num(&cfg, "vera_dropout"))
-        .unwrap_or(0.0);
-    let init_r = num(&cfg, "init_r").unwrap_or(12.0) as usize;
+    let dropout = match cfg.fraction("lora_dropout")? {
+        Some(d) => d,
+        None => cfg.fraction("vera_dropout")?.unwrap_or(0.0),
+    };
+    let init_r: usize = cfg.get("init_r", INT)?.unwrap_or(12);
+    let config_r: Option<usize> = cfg.get("r", INT)?;
+    let alpha_pattern: BTreeMap<String, f64> = cfg
+        .get("alpha_pattern", "a map of module patterns to numbers")?
+        .unwrap_or_default();
     let shared = match method {
         Method::Vera => {
             let get = |k: &str| {
@@ -372,10 +549,59 @@ pub fn load<B: QuantBackend>(
             ),
         )
     });
-    let ff_modules: Vec<String> = cfg
-        .get("feedforward_modules")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default();
+    let ff_modules: Vec<String> =
+        match cfg.get::<Targets>("feedforward_modules", "a list of module names or a string")? {
+            Some(Targets::Many(v)) => v,
+            Some(Targets::One(s)) => vec![s],
+            None => Vec::new(),
+        };
+    // peftlab's own options (sidecar), then every PEFT key peftlab models, from the config;
+    // all read before any layer is touched, so that a bad file changes nothing.
+    let mut options = saved_options(dir, &cfg)?;
+    options.method = method.name().into();
+    options.layers = None;
+    options.rslora = rslora;
+    options.dropout = dropout;
+    match method {
+        Method::Adalora => {
+            options.init_r = init_r;
+            options.alpha = Some(alpha);
+            let o = &mut options;
+            o.target_r = cfg.get("target_r", INT)?.unwrap_or(8);
+            o.tinit = cfg.get("tinit", INT)?.unwrap_or(0);
+            o.tfinal = cfg.get("tfinal", INT)?.unwrap_or(0);
+            o.delta_t = cfg.get("deltaT", INT)?.unwrap_or(1);
+            o.beta1 = cfg.get("beta1", "a number")?.unwrap_or(0.85);
+            o.beta2 = cfg.get("beta2", "a number")?.unwrap_or(0.85);
+            o.orth_reg = cfg.get("orth_reg_weight", "a number")?.unwrap_or(0.5);
+            o.total_steps = cfg.get("total_step", INT)?;
+        }
+        Method::Vera => {
+            options.projection_seed = cfg.get("projection_prng_key", INT)?.unwrap_or(0);
+            options.d_initial = cfg.get("d_initial", "a number")?.unwrap_or(0.1);
+        }
+        Method::Ia3 => {
+            options.feedforward = Some(ff_modules.clone());
+        }
+        _ => options.alpha = Some(alpha),
+    }
+    if method == Method::Flix {
+        if let Some(f) = cfg.get("features", "a map of feature names to lists of values")? {
+            options.features = Some(f);
+        }
+        if let Some(f) = cfg.get("feature_rank", "a map of feature names to ranks")? {
+            options.feature_rank = Some(f);
+        }
+        if let Some(d) = cfg.fraction("feature_dropout")? {
+            options.feature_dropout = d;
+        }
+    }
+    if matches!(method, Method::Lora | Method::Dora) {
+        let init: Option<Value> = cfg.get("init_lora_weights", "a bool or a string")?;
+        if init.as_ref().and_then(Value::as_str) == Some("gaussian") {
+            options.init = "gaussian".into();
+        }
+    }
     let mut modules = Vec::new();
     let mut first_r = None;
     for (name, layer) in lm.linears_mut() {
@@ -406,7 +632,7 @@ pub fn load<B: QuantBackend>(
                 let r = rank_of("lora_A.weight", 0);
                 let a = get("lora_A.weight", Some(vec![r, inp]))?;
                 let b = get("lora_B.weight", Some(vec![outf, r]))?;
-                let al = pattern_value(&cfg, "alpha_pattern", &name).unwrap_or(alpha);
+                let al = pattern_value(&alpha_pattern, &name).unwrap_or(alpha);
                 first_r.get_or_insert(r);
                 let l = LoraLayer::from_host(
                     a,
@@ -537,37 +763,9 @@ pub fn load<B: QuantBackend>(
             "the adapter has no tensors",
         ));
     }
-    // peftlab's own options: the sidecar, else (directories written before it) the config.
-    let sidecar: Option<Value> = std::fs::read_to_string(dir.join(SIDECAR))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let mut options: AdapterOptions = sidecar
-        .as_ref()
-        .and_then(|v| v.get("options"))
-        .or_else(|| cfg.get("peftlab_options"))
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default();
-    options.method = method.name().into();
     options.targets = Some(Targets::Many(modules.clone()));
-    options.layers = None;
-    options.rslora = rslora;
-    options.dropout = dropout;
-    if method == Method::Adalora {
-        options.init_r = init_r;
-        options.alpha = Some(alpha);
-    } else if method == Method::Vera {
-        options.r = first_r;
-    } else if method != Method::Ia3 {
-        options.r = first_r;
-        options.alpha = Some(alpha);
-    }
-    if method == Method::Flix {
-        if let Some(f) = cfg
-            .get("features")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-        {
-            options.features = Some(f);
-        }
+    if !matches!(method, Method::Adalora | Method::Ia3) {
+        options.r = config_r.or(first_r);
     }
     Ok(AdapterState {
         options,
@@ -579,6 +777,7 @@ pub fn load<B: QuantBackend>(
         features: BTreeMap::new(),
         step: 0,
         source: Some(dir.display().to_string()),
+        peft_config: Some(cfg_map.clone()),
     })
 }
 

@@ -26,6 +26,9 @@ pub struct AdapterState {
     pub step: usize,
     /// Where it was loaded from, if anywhere.
     pub source: Option<String>,
+    /// The `adapter_config.json` it was loaded from (saving writes it back, updated), so that
+    /// a load → save round trip keeps the keys peftlab does not model.
+    pub peft_config: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl AdapterState {
@@ -41,6 +44,7 @@ impl AdapterState {
             features: BTreeMap::new(),
             step: 0,
             source: None,
+            peft_config: None,
         }
     }
 }

@@ -11,9 +11,12 @@ use std::time::SystemTime;
 use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 use serde::Deserialize;
 
-use crate::host::cells::{cell_key, CellRecord, CellStore};
+use std::collections::BTreeMap;
+
+use crate::host::cells::{canonical_json, cell_key, settings_diff, CellRecord, CellStore};
 use crate::host::convert::{from_json, to_json};
 use crate::host::files::{rfc3339_utc, unix_seconds};
+use crate::host::session::parse_setting_value;
 use crate::host::{bind, fail, interrupted, parse_opts, ResultExt, RhaiResult, Session};
 use crate::value::{Row, Value};
 
@@ -39,7 +42,12 @@ const DOC: &str = "
     start/finish time (RFC 3339 UTC), seconds, cell key and 0-based index, `seed` when the cell has one,
     the `--set` settings, then the closure's `provenance` entries.
 
-    Re-running skips cells whose file exists (a file holding another cell is an error).
+    Re-running skips cells whose file exists (a file holding another cell is an error). A stored
+    result is reused only under the `--set` settings it was made with (compared by value:
+    `lr=2e-4` equals `lr=0.0002`); one made under other settings is an error naming the setting
+    (recompute with `rerun: true`, or use another `--out`). A result made by a different script
+    text is reused with a warning. Results stored by older versions without these records count
+    as made under their `provenance.settings` (none if absent), with an unknown script text.
     `--shard I/N` runs only the cells with 0-based index `i` where `i % N == I - 1` (so
     `--shard 1/2` runs cells 0, 2, 4, ...); `--collect` runs nothing and fails if a result is
     missing (unless `--shard` is also given).
@@ -201,6 +209,7 @@ fn make_record(
         );
     }
     prov.insert("study".into(), name.into());
+    let settings_now = current_settings(s);
     prov.insert("cell_key".into(), cell.key.clone().into());
     prov.insert("cell_index".into(), (index as u64).into());
     prov.insert("started".into(), rfc3339_utc(started).into());
@@ -235,7 +244,58 @@ fn make_record(
         cell: cell.json.clone(),
         metrics,
         provenance: prov,
+        settings: Some(settings_now),
+        script_sha256: script_sha256(s),
     })
+}
+
+/// This run's `--set` settings as typed.
+fn current_settings(s: &Session) -> BTreeMap<String, String> {
+    s.settings()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.raw.clone()))
+        .collect()
+}
+
+/// Whether two `--set` texts give the same value (`2e-4` and `0.0002` do).
+fn same_setting(a: &str, b: &str) -> bool {
+    let norm = |t: &str| to_json(&parse_setting_value(t)).map(|v| canonical_json(&v));
+    match (norm(a), norm(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// SHA-256 of the script text (None without a readable script file).
+fn script_sha256(s: &Session) -> Option<String> {
+    let text = std::fs::read(s.script()?).ok()?;
+    Some(crate::host::files::sha256_bytes(&text))
+}
+
+/// Refuses a stored result made under other `--set` settings.
+fn check_settings(
+    name: &str,
+    index: usize,
+    n: usize,
+    cell: &Cell,
+    rec: &CellRecord,
+    now: &BTreeMap<String, String>,
+    path: &std::path::Path,
+) -> RhaiResult<()> {
+    let diff = settings_diff(&rec.stored_settings(), now, same_setting);
+    if diff.is_empty() {
+        return Ok(());
+    }
+    let what: Vec<String> = diff.iter().map(|d| format!("'{}' {d}", d.key)).collect();
+    Err(fail(format!(
+        "{FN} '{name}': the stored result of cell [{}/{n}] {} ({}) in {} was made under other settings: {}; \
+         recompute with run_cells(..., #{{ rerun: true }}) or use another --out",
+        index + 1,
+        cell.key,
+        label(&cell.json),
+        path.display(),
+        what.join("; ")
+    )))
 }
 
 fn run_cells(
@@ -252,6 +312,9 @@ fn run_cells(
     let (shard, collect, rep) = (s.shard(), s.collect(), s.reporter());
     let n = cells.len();
     let mut records: Vec<Option<CellRecord>> = Vec::with_capacity(n);
+    let settings_now = current_settings(s);
+    let script_now = script_sha256(s);
+    let mut other_script = 0usize;
     for (i, c) in cells.iter().enumerate() {
         let mine = shard.is_none_or(|sh| sh.owns(i));
         let stored = if o.rerun && mine && !collect {
@@ -259,7 +322,20 @@ fn run_cells(
         } else {
             store.load(&c.key, &c.json).ctx(FN)?
         };
+        if let Some(rec) = &stored {
+            check_settings(name, i, n, c, rec, &settings_now, &store.path(&c.key))?;
+            if let (Some(a), Some(b)) = (&rec.script_sha256, &script_now) {
+                other_script += usize::from(a != b);
+            }
+        }
         records.push(stored);
+    }
+    if other_script > 0 {
+        rep.warn(&format!(
+            "{FN} '{name}': {other_script} stored result(s) in {} were made by a different version of the script text; \
+             they are reused (recompute with run_cells(..., #{{ rerun: true }}) or use another --out)",
+            store.dir().display()
+        ));
     }
     let done = records.iter().filter(|r| r.is_some()).count();
     let runs = |i: usize| !collect && shard.is_none_or(|sh| sh.owns(i));

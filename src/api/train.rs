@@ -1,15 +1,14 @@
 //! Bindings of the "Training" section of docs/API.md.
 
 use rhai::{Array, Dynamic, Engine, Map, FLOAT, INT};
-use std::io::Write;
 
 use super::args::{id_rows, label_rows};
 use super::data::rows_of;
 use super::tensor::to_map;
-use crate::host::{bind, fail, parse_opts, Handle, ResultExt, RhaiResult, Session};
+use crate::host::{bind, parse_opts, Handle, ResultExt, RhaiResult, Session};
 use crate::model::Model;
 use crate::progress::Progress;
-use crate::train::trainer::StepLog;
+use crate::train::trainer::TrainEvent;
 use crate::train::{StepOptions, TrainOptions};
 
 fn report_map(r: &crate::train::trainer::TrainReport) -> Map {
@@ -37,40 +36,16 @@ fn report_map(r: &crate::train::trainer::TrainReport) -> Map {
     m
 }
 
-fn train(m: &Handle<Model>, data: &Dynamic, opts: &Map) -> RhaiResult<Map> {
+fn train(s: &Session, m: &Handle<Model>, data: &Dynamic, opts: &Map) -> RhaiResult<Map> {
     let o: TrainOptions = parse_opts("train", opts)?;
     o.validate().ctx("train")?;
     let rows = rows_of("train", data)?;
-    let mut log = match &o.log_file {
-        Some(p) => {
-            let bad = |e: std::io::Error| fail(format!("train: log_file '{p}': {e}"));
-            if std::path::Path::new(p).is_dir() {
-                return Err(fail(format!(
-                    "train: log_file '{p}' is a directory (give a file path, e.g. '{}')",
-                    std::path::Path::new(p).join("train.jsonl").display()
-                )));
-            }
-            if let Some(dir) = std::path::Path::new(p)
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir).map_err(bad)?;
-            }
-            Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map_err(bad)?,
-            )
-        }
-        None => None,
-    };
     let mut bar: Option<Progress> = None;
-    let mut log_err: Option<std::io::Error> = None;
     let show = o.progress;
-    let mut on_step = |s: &StepLog| {
-        if show {
+    let rep = s.reporter().clone();
+    let mut on_event = |e: TrainEvent<'_>| match e {
+        TrainEvent::Warning(w) => rep.warn(&format!("train: {w}")),
+        TrainEvent::Step(s) if show => {
             let b = bar.get_or_insert_with(|| Progress::new(s.total as u64, "training"));
             b.set_position(s.step as u64);
             let tps = if s.seconds > 0.0 {
@@ -83,54 +58,48 @@ fn train(m: &Handle<Model>, data: &Dynamic, opts: &Map) -> RhaiResult<Map> {
                 s.loss, s.lr, tps
             ));
         }
-        if let Some(f) = log.as_mut() {
-            let line = serde_json::to_string(s).unwrap_or_default();
-            if let Err(e) = writeln!(f, "{line}") {
-                log_err.get_or_insert(e);
-            }
-        }
+        TrainEvent::Step(_) => {}
     };
     let interrupted = || crate::interrupt::is_set();
-    let rep = m
+    let result = m
         .borrow_mut("train")?
-        .train(&rows, &o, &mut on_step, &interrupted);
+        .train(&rows, &o, &mut on_event, &interrupted);
     if let Some(b) = bar.as_mut() {
         b.finish();
     }
-    let rep = rep.ctx("train")?;
-    if let Some(e) = log_err {
-        let p = o.log_file.as_deref().unwrap_or_default();
-        return Err(fail(format!("train: writing log_file '{p}' failed: {e}")));
-    }
-    Ok(report_map(&rep))
+    Ok(report_map(&result.ctx("train")?))
 }
 
 /// Registers the training bindings.
-pub fn register(engine: &mut Engine, _session: &Session) {
+pub fn register(engine: &mut Engine, session: &Session) {
     let doc = "
         Trains the attached adapter on a Dataset (or array of maps) with the HF/PyTorch recipe. Keys: template (\"alpaca\" or a string
         with {field} placeholders ending in {output}), lr, epochs, max_steps, batch_size, grad_accum, max_len, schedule
         (cosine | linear | constant), warmup_steps, warmup_ratio, weight_decay, betas, eps, max_grad_norm, seed, train_on_prompt,
-        packing, checkpoint_dir, checkpoint_every, resume, progress, log_file.
+        packing, checkpoint_dir, checkpoint_every, keep_checkpoints (newest checkpoints kept, default 2), resume (from the newest intact
+        checkpoint; an unusable one is skipped with a warning), progress, log_file (one JSON line per step; a resumed run keeps the
+        lines up to its checkpoint, a fresh run starts the file anew).
         Returns #{ steps, epochs, final_loss, losses, tokens, seconds, tokens_per_s, peak_bytes, truncated, resumed_from }.
 
         ```rhai
         let rep = m.train(ui_strings(\"train\", [\"ur\"]).take(64), #{ lr: 2e-4, epochs: 1, batch_size: 8 });
         print(rep.final_loss);
         ```";
+    let s = session.clone();
     bind(
         engine,
         "train",
         ["m", "data"],
         doc,
-        |m: &mut Handle<Model>, d: Dynamic| train(m, &d, &Map::new()),
+        move |m: &mut Handle<Model>, d: Dynamic| train(&s, m, &d, &Map::new()),
     );
+    let s = session.clone();
     bind(
         engine,
         "train",
         ["m", "data", "opts"],
         doc,
-        |m: &mut Handle<Model>, d: Dynamic, o: Map| train(m, &d, &o),
+        move |m: &mut Handle<Model>, d: Dynamic, o: Map| train(&s, m, &d, &o),
     );
     bind(
         engine,

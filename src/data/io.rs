@@ -7,7 +7,7 @@
 //! `data/`. Split aliases: `validation` also matches `val` and `dev`.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::{fields_present, DataError, Dataset};
@@ -417,25 +417,28 @@ pub fn save_rows(rows: &[Row], path: &Path) -> Result<(), DataError> {
             fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
         }
     }
-    match ext.as_str() {
-        "jsonl" => {
-            let f = fs::File::create(path).map_err(|e| io_err(path, e))?;
-            let mut w = std::io::BufWriter::new(f);
+    // Every format is written through the atomic writer: a failed write (full disk, size
+    // limit) keeps the previous file. A formatting error inside the writer is kept aside and
+    // reported as itself rather than as an I/O error.
+    let mut invalid: Option<DataError> = None;
+    let mut stash = |msg: String| {
+        invalid.get_or_insert(DataError::Invalid { func: "save", msg });
+        std::io::Error::other("invalid row")
+    };
+    let written = match ext.as_str() {
+        "jsonl" => crate::fsutil::write_atomic_with(path, |w| {
             for r in rows {
-                let line = serde_json::to_string(r).map_err(|e| DataError::Invalid {
-                    func: "save",
-                    msg: e.to_string(),
-                })?;
-                writeln!(w, "{line}").map_err(|e| io_err(path, e))?;
+                let line = serde_json::to_string(r).map_err(|e| stash(e.to_string()))?;
+                writeln!(w, "{line}")?;
             }
-            w.flush().map_err(|e| io_err(path, e))
-        }
+            Ok(())
+        }),
         "json" => {
             let text = serde_json::to_string_pretty(rows).map_err(|e| DataError::Invalid {
                 func: "save",
                 msg: e.to_string(),
             })?;
-            fs::write(path, text + "\n").map_err(|e| io_err(path, e))
+            crate::fsutil::write_atomic(path, (text + "\n").as_bytes())
         }
         "csv" => {
             let mut header: Vec<String> = Vec::new();
@@ -446,36 +449,37 @@ pub fn save_rows(rows: &[Row], path: &Path) -> Result<(), DataError> {
                     }
                 }
             }
-            let mut w = csv::Writer::from_path(path).map_err(|e| DataError::Invalid {
-                func: "save",
-                msg: format!("{}: {e}", path.display()),
-            })?;
-            let csv_err = |e: csv::Error| DataError::Invalid {
-                func: "save",
-                msg: format!("{}: {e}", path.display()),
-            };
-            w.write_record(&header).map_err(csv_err)?;
-            for r in rows {
-                let cells: Vec<String> = header
-                    .iter()
-                    .map(|h| match r.get(h) {
-                        None | Some(Value::Null) => String::new(),
-                        Some(Value::String(s)) => s.clone(),
-                        Some(v) => v.to_string(),
-                    })
-                    .collect();
-                w.write_record(&cells).map_err(csv_err)?;
-            }
-            w.flush().map_err(|e| io_err(path, e))
+            crate::fsutil::write_atomic_with(path, |w| {
+                let mut cw = csv::Writer::from_writer(w);
+                cw.write_record(&header)?;
+                for r in rows {
+                    let cells: Vec<String> = header
+                        .iter()
+                        .map(|h| match r.get(h) {
+                            None | Some(Value::Null) => String::new(),
+                            Some(Value::String(s)) => s.clone(),
+                            Some(v) => v.to_string(),
+                        })
+                        .collect();
+                    cw.write_record(&cells)?;
+                }
+                cw.flush()
+            })
         }
-        other => Err(DataError::Invalid {
-            func: "save",
-            msg: format!(
-                "{}: unsupported extension '.{other}' (expected one of: .jsonl, .json, .csv)",
-                path.display()
-            ),
-        }),
+        other => {
+            return Err(DataError::Invalid {
+                func: "save",
+                msg: format!(
+                    "{}: unsupported extension '.{other}' (expected one of: .jsonl, .json, .csv)",
+                    path.display()
+                ),
+            })
+        }
+    };
+    if let Some(e) = invalid {
+        return Err(e);
     }
+    written.map_err(|e| io_err(path, e))
 }
 
 /// The string field `field` of `row`, or an error naming the field and the fields present.

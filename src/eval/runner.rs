@@ -11,7 +11,6 @@
 //! `batch_size`, in document order; results depend only on the per-request answers, so the batch
 //! size cannot change a score as long as the model is batch-invariant.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde_json::json;
@@ -505,14 +504,12 @@ pub fn write_items(path: &str, items: &[Row]) -> Result<(), EvalError> {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
     }
-    let f = std::fs::File::create(p).map_err(io)?;
-    let mut w = std::io::BufWriter::new(f);
-    for it in items {
-        let line = serde_json::to_string(it).map_err(|e| EvalError::Io {
-            path: path.to_string(),
-            source: e.into(),
-        })?;
-        writeln!(w, "{line}").map_err(io)?;
-    }
-    w.flush().map_err(io)
+    crate::fsutil::write_atomic_with(p, |w| {
+        for it in items {
+            let line = serde_json::to_string(it)?;
+            writeln!(w, "{line}")?;
+        }
+        Ok(())
+    })
+    .map_err(io)
 }

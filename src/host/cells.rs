@@ -4,10 +4,18 @@
 //! (object keys sorted at every level, no whitespace, numbers as `serde_json` prints them, so
 //! `8` and `8.0` differ), as lowercase hex, first 12 characters. The result of cell `key` of the
 //! study `name` is stored in `<out>/<name>/<key>.json` as
-//! `{"cell": {...}, "metrics": {...}, "provenance": {...}}`, written atomically (temporary file
-//! and rename), so an interrupted run never leaves a half-written result and a re-run skips the
-//! cells that have a file.
+//! `{"cell": {...}, "metrics": {...}, "provenance": {...}, "settings": {...}, "script_sha256": "..."}`,
+//! written atomically (temporary file and rename), so an interrupted run never leaves a
+//! half-written result and a re-run skips the cells that have a file.
+//!
+//! A stored result is only reused under the settings it was made with: `settings` holds the
+//! run's `--set` values as typed, and [`settings_diff`] compares them (by value, so `2e-4` and
+//! `0.0002` agree) with the current run's. `script_sha256` is the SHA-256 of the script text,
+//! so that a result made by an edited script can be reported. Records written before these
+//! fields existed carry the settings in `provenance.settings` (absent there = no `--set`), and
+//! no script hash (nothing to report).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +56,89 @@ pub struct CellRecord {
     pub metrics: Row,
     /// Where the result came from (version, commit, times, seed, and the cell's own entries).
     pub provenance: Row,
+    /// The run's `--set` settings (key → the text after `=`); `None` in older records (see
+    /// [`CellRecord::stored_settings`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<BTreeMap<String, String>>,
+    /// SHA-256 of the script text that made the result (`None`: unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_sha256: Option<String>,
+}
+
+impl CellRecord {
+    /// The `--set` settings the result was made with: the `settings` field, or for records
+    /// written before it, `provenance.settings` (which was left out when there were none).
+    pub fn stored_settings(&self) -> BTreeMap<String, String> {
+        if let Some(s) = &self.settings {
+            return s.clone();
+        }
+        match self.provenance.get("settings") {
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), text)
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        }
+    }
+}
+
+/// One `--set` setting that differs between a stored result and this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingDiff {
+    /// The setting's name.
+    pub key: String,
+    /// Its text when the result was stored (`None`: not set).
+    pub stored: Option<String>,
+    /// Its text in this run (`None`: not set).
+    pub now: Option<String>,
+}
+
+impl std::fmt::Display for SettingDiff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |v: &Option<String>| match v {
+            Some(t) => format!("--set {}={t}", self.key),
+            None => format!("no --set {}", self.key),
+        };
+        write!(
+            f,
+            "stored with {}, this run has {}",
+            show(&self.stored),
+            show(&self.now)
+        )
+    }
+}
+
+/// The settings that differ between `stored` and `now`; `same(a, b)` decides whether two
+/// setting texts mean the same value.
+pub fn settings_diff(
+    stored: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+    same: impl Fn(&str, &str) -> bool,
+) -> Vec<SettingDiff> {
+    let mut keys: Vec<&String> = stored.keys().chain(now.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (a, b) = (stored.get(k), now.get(k));
+            let equal = match (a, b) {
+                (Some(a), Some(b)) => same(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            (!equal).then(|| SettingDiff {
+                key: k.clone(),
+                stored: a.cloned(),
+                now: b.cloned(),
+            })
+        })
+        .collect()
 }
 
 /// Canonical JSON text: object keys sorted at every level, no whitespace.
@@ -185,6 +276,8 @@ mod tests {
             cell: cell.clone(),
             metrics,
             provenance: Row::new(),
+            settings: Some(BTreeMap::from([("lr".to_string(), "2e-4".to_string())])),
+            script_sha256: Some("ab".repeat(32)),
         };
         store.save(&key, &rec).unwrap();
         assert_eq!(store.load(&key, &cell).unwrap(), Some(rec));
@@ -193,5 +286,48 @@ mod tests {
         for bad in ["", "../x", "/abs", "a//b", "a b"] {
             assert!(CellStore::new(dir.path(), bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn settings_of_old_and_new_records_and_their_differences() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        // An old record: settings only in provenance, or none at all.
+        let mut old: CellRecord = serde_json::from_value(json!({
+            "cell": {"r": 8}, "metrics": {}, "provenance": {"settings": {"lr": "2e-4"}}
+        }))
+        .unwrap();
+        assert_eq!(old.stored_settings(), map(&[("lr", "2e-4")]));
+        assert_eq!(old.script_sha256, None);
+        old.provenance.clear();
+        assert!(old.stored_settings().is_empty());
+        // The field wins over provenance.
+        old.settings = Some(map(&[("model", "a")]));
+        old.provenance
+            .insert("settings".into(), json!({"model": "b"}));
+        assert_eq!(old.stored_settings(), map(&[("model", "a")]));
+        // Differences, with a caller-defined equality (here: numeric when both parse).
+        let same = |a: &str, b: &str| match (a.parse::<f64>(), b.parse::<f64>()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => a == b,
+        };
+        let stored = map(&[("lr", "2e-4"), ("model", "m1"), ("seed", "1")]);
+        let now = map(&[("lr", "0.0002"), ("model", "m2"), ("r", "8")]);
+        let d = settings_diff(&stored, &now, same);
+        let keys: Vec<&str> = d.iter().map(|x| x.key.as_str()).collect();
+        assert_eq!(keys, ["model", "r", "seed"]);
+        assert_eq!(
+            d[0].to_string(),
+            "stored with --set model=m1, this run has --set model=m2"
+        );
+        assert_eq!(
+            d[1].to_string(),
+            "stored with no --set r, this run has --set r=8"
+        );
+        assert!(settings_diff(&stored, &stored, same).is_empty());
     }
 }

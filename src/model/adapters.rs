@@ -43,9 +43,22 @@ impl Model {
                 "an adapter is already attached; call remove_adapter() first".into(),
             ));
         }
-        let st = with_lm!(&mut self.lm, lm => peft_io::load(lm, dir))?;
-        self.adapter = Some(st);
-        Ok(())
+        match with_lm!(&mut self.lm, lm => peft_io::load(lm, dir)) {
+            Ok(st) => {
+                self.adapter = Some(st);
+                Ok(())
+            }
+            Err(e) => {
+                // A file that fails half-way (a bad tensor of the third module) may have
+                // attached layers already: detach them, so the model is as it was.
+                with_lm!(&mut self.lm, lm => {
+                    for (_, layer) in lm.linears_mut() {
+                        layer.adapter = None;
+                    }
+                });
+                Err(e)
+            }
+        }
     }
 
     /// Writes the adapter in PEFT's layout (`save_adapter`).

@@ -9,7 +9,7 @@ use crate::tensor::HostTensor;
 use crate::train::batch::TrainBatch;
 use crate::train::optim::{adamw, clip_global};
 use crate::train::step::{loss_and_grads, loss_tensor, trainable};
-use crate::train::trainer::{train, Hooks, StepLog, TrainReport};
+use crate::train::trainer::{train, Hooks, TrainEvent, TrainReport};
 use crate::train::{StepOptions, TrainError, TrainOptions};
 use crate::value::Row;
 use crate::with_lm;
@@ -151,12 +151,13 @@ impl Model {
         with_lm!(&mut self.lm, lm => step_generic(lm, st, &tb, o))
     }
 
-    /// Trains the adapter on dataset rows.
+    /// Trains the adapter on dataset rows; `on_event` hears every finished step and every
+    /// warning (e.g. a checkpoint skipped on resume).
     pub fn train(
         &mut self,
         rows: &[Row],
         opts: &TrainOptions,
-        on_step: &mut dyn FnMut(&StepLog),
+        on_event: &mut dyn FnMut(TrainEvent<'_>),
         interrupted: &dyn Fn() -> bool,
     ) -> Result<TrainReport, TrainError> {
         let st = self
@@ -164,6 +165,6 @@ impl Model {
             .as_mut()
             .ok_or(crate::adapter::AdapterError::NoAdapter)?;
         let tok = &self.tokenizer;
-        with_lm!(&mut self.lm, lm => train(lm, st, tok, rows, opts, Hooks { on_step, interrupted }))
+        with_lm!(&mut self.lm, lm => train(lm, st, tok, rows, opts, Hooks { on_event, interrupted }))
     }
 }

@@ -268,9 +268,9 @@ pub(crate) fn draw_err<E: std::fmt::Debug>(func: &'static str) -> impl Fn(E) -> 
     }
 }
 
-/// Writes `svg` to `path` and returns the path.
+/// Writes `svg` to `path` (atomically) and returns the path.
 pub(crate) fn write_svg(func: &'static str, path: &Path, svg: &str) -> Result<PathBuf> {
-    std::fs::write(path, svg).map_err(|source| PlotError::Io {
+    crate::fsutil::write_atomic(path, svg.as_bytes()).map_err(|source| PlotError::Io {
         func,
         path: path.to_path_buf(),
         source,

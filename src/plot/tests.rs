@@ -192,8 +192,13 @@ fn bad_tables() {
     assert!(e.contains("unknown column 'layer'"), "{e}");
     let empty = Table::new();
     assert!(render_bars(&empty, &BarsOptions::new("a", "b", "x.svg")).is_err());
-    // Writing into a missing directory is an I/O error naming the path.
-    let o = BarsOptions::new("quant", "f1", "/nonexistent-dir/x.svg");
+    // A path that cannot be written (its "directory" is a file; missing directories are
+    // created) is an I/O error naming the path.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    let bad = file.join("x.svg").display().to_string();
+    let o = BarsOptions::new("quant", "f1", &bad);
     let e = plot_bars(&t, &o).unwrap_err().to_string();
-    assert!(e.starts_with("plot_bars: /nonexistent-dir/x.svg"), "{e}");
+    assert!(e.starts_with(&format!("plot_bars: {bad}")), "{e}");
 }

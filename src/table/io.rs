@@ -76,13 +76,13 @@ impl Table {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    /// Writes the table as CSV to `path`.
+    /// Writes the table as CSV to `path` (atomically: a failed write keeps the old file).
     pub fn write_csv(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let text = self
             .to_csv_string()
             .map_err(|e| fmt_err("write_csv", path, e.to_string()))?;
-        std::fs::write(path, text).map_err(|e| io_err("write_csv", path, e))
+        crate::fsutil::write_atomic(path, text.as_bytes()).map_err(|e| io_err("write_csv", path, e))
     }
 
     /// Parses CSV text with a header line.
@@ -134,10 +134,11 @@ impl Table {
         out
     }
 
-    /// Writes the table as JSON records to `path`.
+    /// Writes the table as JSON records to `path` (atomically: a failed write keeps the old file).
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        std::fs::write(path, self.to_json_string()).map_err(|e| io_err("write_json", path, e))
+        crate::fsutil::write_atomic(path, self.to_json_string().as_bytes())
+            .map_err(|e| io_err("write_json", path, e))
     }
 
     /// Reads a JSON array of objects or JSON Lines (one object per line).

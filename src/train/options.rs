@@ -49,8 +49,11 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Progress bar on a terminal.
     pub progress: bool,
-    /// One JSON line per optimizer step.
+    /// One JSON line per optimizer step. A fresh run starts the file anew; a resumed run
+    /// keeps the lines up to its checkpoint's step, so every step appears once.
     pub log_file: Option<String>,
+    /// Checkpoints kept in `checkpoint_dir` (the newest ones; at least 1).
+    pub keep_checkpoints: usize,
 }
 
 impl Default for TrainOptions {
@@ -78,6 +81,7 @@ impl Default for TrainOptions {
             resume: true,
             progress: true,
             log_file: None,
+            keep_checkpoints: 2,
         }
     }
 }
@@ -91,6 +95,12 @@ impl TrainOptions {
                 "batch_size and grad_accum must be > 0 and max_len >= 2 (got {}, {}, {})",
                 self.batch_size, self.grad_accum, self.max_len
             ));
+        }
+        if self.keep_checkpoints == 0 {
+            return bad(
+                "keep_checkpoints must be >= 1 (got 0); the newest checkpoint is needed to resume"
+                    .into(),
+            );
         }
         if !["cosine", "linear", "constant"].contains(&self.schedule.as_str()) {
             return bad(format!(

@@ -26,6 +26,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -92,7 +93,13 @@ fn fingerprint(opts: &TrainOptions, examples: &[Example]) -> String {
     o.progress = false;
     o.log_file = None;
     o.checkpoint_every = None;
-    h.update(serde_json::to_string(&o).unwrap_or_default());
+    // keep_checkpoints changes no result; it is left out of the text, which therefore stays
+    // the one older versions (without the option) computed, so their checkpoints still resume.
+    let mut v = serde_json::to_value(&o).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.shift_remove("keep_checkpoints");
+    }
+    h.update(v.to_string());
     for e in examples {
         for t in &e.ids {
             h.update(t.to_le_bytes());
@@ -221,12 +228,84 @@ pub fn apply_pattern<B: AutodiffBackend + QuantBackend>(
     }
 }
 
-/// Hooks the caller provides (progress, interrupt, logging).
+/// What the training loop tells its caller while it runs.
+#[derive(Debug, Clone, Copy)]
+pub enum TrainEvent<'a> {
+    /// An optimizer step finished.
+    Step(&'a StepLog),
+    /// Something the user should know that does not stop training (e.g. an unusable
+    /// checkpoint was skipped when resuming).
+    Warning(&'a str),
+}
+
+/// Hooks the caller provides (progress, warnings, interrupt).
 pub struct Hooks<'a> {
-    /// Called after every optimizer step.
-    pub on_step: &'a mut dyn FnMut(&StepLog),
+    /// Called after every optimizer step and for every warning.
+    pub on_event: &'a mut dyn FnMut(TrainEvent<'_>),
     /// Returns true when the user asked to stop.
     pub interrupted: &'a dyn Fn() -> bool,
+}
+
+/// The `log_file` of a run: one JSON line per optimizer step, each step once.
+struct StepLogFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl StepLogFile {
+    /// Prepares the log of a run that starts after `start_step` steps: the lines of steps up
+    /// to `start_step` are kept (a resumed run), later ones (written after the checkpoint by a
+    /// run that was then killed) and unreadable lines are dropped, all in one atomic rewrite;
+    /// then the file is opened for appending.
+    fn open(path: &str, start_step: usize) -> Result<Self, TrainError> {
+        let p = PathBuf::from(path);
+        let err =
+            |e: &dyn std::fmt::Display| TrainError::file(p.display(), format!("log_file: {e}"));
+        if p.is_dir() {
+            return Err(err(
+                &"is a directory; give a file path such as run/train.jsonl",
+            ));
+        }
+        let old = match std::fs::read(&p) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(err(&e)),
+        };
+        let step_of = |line: &str| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()?
+                .get("step")?
+                .as_u64()
+        };
+        let kept: Vec<&str> = old
+            .lines()
+            .filter(|l| step_of(l).is_some_and(|s| s >= 1 && s as usize <= start_step))
+            .collect();
+        crate::fsutil::write_atomic_with(&p, |w| {
+            for l in &kept {
+                writeln!(w, "{l}")?;
+            }
+            Ok(())
+        })
+        .map_err(|e| err(&e))?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .map_err(|e| err(&e))?;
+        Ok(StepLogFile { path: p, file })
+    }
+
+    /// Appends one step's line.
+    fn append(&mut self, s: &StepLog) -> Result<(), TrainError> {
+        let line =
+            serde_json::to_string(s).map_err(|e| TrainError::file(self.path.display(), e))?;
+        writeln!(self.file, "{line}").map_err(|e| {
+            TrainError::file(
+                self.path.display(),
+                format!("writing the log file failed: {e}"),
+            )
+        })
+    }
 }
 
 /// Runs training on `rows`.
@@ -301,8 +380,21 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
     let mut prior_seconds = 0.0;
     let mut start_step = 0;
     let mut last_ck = String::new();
+    if let Some(dir) = &ck_dir {
+        let n = checkpoint::remove_leftovers(dir);
+        if n > 0 {
+            (hooks.on_event)(TrainEvent::Warning(&format!(
+                "{}: removed {n} unfinished checkpoint write(s) of an earlier run",
+                dir.display()
+            )));
+        }
+    }
     if let (Some(dir), true) = (&ck_dir, opts.resume) {
-        if let Some((state, tensors, path)) = checkpoint::read_latest(dir)? {
+        let (found, warnings) = checkpoint::read_resume(dir);
+        for w in &warnings {
+            (hooks.on_event)(TrainEvent::Warning(w));
+        }
+        if let Some((state, tensors, path)) = found {
             if state.fingerprint != fp {
                 return Err(TrainError::file(
                     path.display(),
@@ -324,6 +416,10 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
             last_ck = format!(" (last checkpoint: {})", path.display());
         }
     }
+    let mut log_file = match &opts.log_file {
+        Some(p) => Some(StepLogFile::open(p, start_step)?),
+        None => None,
+    };
     let t0 = Instant::now();
     let orth = (st.method == Method::Adalora).then_some(st.options.orth_reg);
     let mut order: Vec<usize> = Vec::new();
@@ -425,7 +521,10 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
             tokens: step_tokens,
             seconds: prior_seconds + t0.elapsed().as_secs_f64(),
         };
-        (hooks.on_step)(&log);
+        if let Some(f) = log_file.as_mut() {
+            f.append(&log)?;
+        }
+        (hooks.on_event)(TrainEvent::Step(&log));
         if let Some(dir) = &ck_dir {
             if (step + 1) % ck_every == 0 || step + 1 == total {
                 let state = TrainState {
@@ -435,8 +534,9 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
                     seconds: log.seconds,
                     allocator: st.allocator.clone(),
                     fingerprint: fp.clone(),
+                    params_sha256: None,
                 };
-                let path = checkpoint::write(dir, &state, &snapshot(lm)?)?;
+                let path = checkpoint::write(dir, &state, &snapshot(lm)?, opts.keep_checkpoints)?;
                 last_ck = format!(" (last checkpoint: {})", path.display());
             }
         }
