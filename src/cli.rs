@@ -142,6 +142,10 @@ pub struct RunArgs {
     /// Run no cells; assemble the results the shards wrote.
     #[arg(long)]
     pub collect: bool,
+    /// Recompute every run_cells cell even if a result is stored (e.g. after changing a
+    /// setting that the stored results were made under).
+    #[arg(long, conflicts_with = "collect")]
+    pub rerun: bool,
 }
 
 /// `peftlab repl`.
@@ -264,7 +268,8 @@ fn cmd_run(a: RunArgs, quiet: bool) -> u8 {
     let mut b = builder(&a.settings, quiet)
         .script(&a.script)
         .shard(a.shard)
-        .collect(a.collect);
+        .collect(a.collect)
+        .rerun(a.rerun);
     if let Some(out) = &a.out {
         b = b.out_dir(out);
     }

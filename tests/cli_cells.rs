@@ -295,6 +295,7 @@ fn results_made_under_other_settings_are_not_reused() {
                 .contains("run_cells 'g': the stored result of cell [1/2]")
                 && r.stderr.contains("r=4")
                 && r.stderr.contains(want)
+                && r.stderr.contains("--rerun")
                 && r.stderr.contains("rerun: true")
                 && r.stderr.contains("another --out"),
             "{extra:?}:\n{}",
@@ -324,6 +325,20 @@ fn results_made_under_other_settings_are_not_reused() {
     let r = run(
         dir.path(),
         &["run", "s2.rhai", "--out", "o", "--set", "lr=0.001"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stderr.contains("2 done, 0 to run"), "{}", r.stderr);
+
+    // `peftlab run --rerun` recomputes every cell of the unchanged script.
+    let r = run(
+        dir.path(),
+        &["run", "s2.rhai", "--out", "o", "--set", "lr=0.5", "--rerun"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stderr.matches("  run  [").count(), 2, "{}", r.stderr);
+    let r = run(
+        dir.path(),
+        &["run", "s2.rhai", "--out", "o", "--set", "lr=0.5"],
     );
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.stderr.contains("2 done, 0 to run"), "{}", r.stderr);

@@ -144,3 +144,29 @@ fn json_values_and_json_tables_have_their_own_readers() {
         .unwrap();
     assert_eq!(n.to_string(), "2 dora 0.25");
 }
+
+#[test]
+fn reading_data_files_stops_on_ctrl_c() {
+    use peftlab::data::{io::read_rows, DataError};
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("d.jsonl");
+    std::fs::write(&jsonl, "{\"a\": 1}\n{\"a\": 2}\n").unwrap();
+    let json = dir.path().join("d.json");
+    std::fs::write(&json, "[{\"a\": 1}, {\"a\": 2}]").unwrap();
+    let csv = dir.path().join("d.csv");
+    std::fs::write(&csv, "a\n1\n2\n").unwrap();
+    let parquet = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/evaldata/xnli/de/validation-00000-of-00001.parquet");
+    for p in [&jsonl, &json, &csv, &parquet] {
+        assert!(read_rows(p, None).is_ok(), "{}", p.display());
+        peftlab::interrupt::trigger();
+        let r = read_rows(p, None);
+        peftlab::interrupt::reset();
+        assert!(
+            matches!(r, Err(DataError::Interrupted(_))),
+            "{}: {r:?}",
+            p.display()
+        );
+    }
+}

@@ -9,7 +9,8 @@ use peftlab::host::Host;
 
 /// Runs `script` and returns (message, line, column) of its error.
 fn error_of(script: &str) -> (String, usize, usize) {
-    let mut host = Host::builder().capture_output().build();
+    let out = tempfile::tempdir().unwrap();
+    let mut host = Host::builder().capture_output().out_dir(out.path()).build();
     let e = host.eval(script).unwrap_err();
     let loc = e
         .location
@@ -54,6 +55,10 @@ fn closures_with_the_wrong_number_of_parameters_are_named() {
         (
             "table([#{ a: 1 }]).filter(|x, y, z| true)",
             "the closure passed to filter takes 3 parameters but is called with 1 argument",
+        ),
+        (
+            "run_cells(\"c\", [#{ r: 1 }], |c, seed| #{ acc: 1.0 })",
+            "the closure passed to run_cells takes 2 parameters but is called with 1 argument",
         ),
     ];
     for (call, want) in cases {
@@ -134,7 +139,7 @@ fn log_file_that_is_a_directory_is_named() {
     assert_eq!(
         msg,
         format!(
-            "train: log_file '{p}' is a directory (give a file path, e.g. '{}')",
+            "train: log_file '{p}': is a directory (give a file path, e.g. '{}')",
             dir.path().join("train.jsonl").display()
         )
     );

@@ -45,7 +45,7 @@ const DOC: &str = "
     Re-running skips cells whose file exists (a file holding another cell is an error). A stored
     result is reused only under the `--set` settings it was made with (compared by value:
     `lr=2e-4` equals `lr=0.0002`); one made under other settings is an error naming the setting
-    (recompute with `rerun: true`, or use another `--out`). A result made by a different script
+    (recompute with `peftlab run --rerun` or the option `rerun: true`, or use another `--out`). A result made by a different script
     text is reused with a warning. Results stored by older versions without these records count
     as made under their `provenance.settings` (none if absent), with an unknown script text.
     `--shard I/N` runs only the cells with 0-based index `i` where `i % N == I - 1` (so
@@ -289,7 +289,7 @@ fn check_settings(
     let what: Vec<String> = diff.iter().map(|d| format!("'{}' {d}", d.key)).collect();
     Err(fail(format!(
         "{FN} '{name}': the stored result of cell [{}/{n}] {} ({}) in {} was made under other settings: {}; \
-         recompute with run_cells(..., #{{ rerun: true }}) or use another --out",
+         recompute with --rerun (or run_cells(..., #{{ rerun: true }})) or use another --out",
         index + 1,
         cell.key,
         label(&cell.json),
@@ -317,7 +317,7 @@ fn run_cells(
     let mut other_script = 0usize;
     for (i, c) in cells.iter().enumerate() {
         let mine = shard.is_none_or(|sh| sh.owns(i));
-        let stored = if o.rerun && mine && !collect {
+        let stored = if (o.rerun || s.rerun()) && mine && !collect {
             None
         } else {
             store.load(&c.key, &c.json).ctx(FN)?
@@ -333,7 +333,7 @@ fn run_cells(
     if other_script > 0 {
         rep.warn(&format!(
             "{FN} '{name}': {other_script} stored result(s) in {} were made by a different version of the script text; \
-             they are reused (recompute with run_cells(..., #{{ rerun: true }}) or use another --out)",
+             they are reused (recompute with --rerun (or run_cells(..., #{{ rerun: true }})) or use another --out)",
             store.dir().display()
         ));
     }
@@ -372,7 +372,8 @@ fn run_cells(
             label(&c.json)
         ));
         let started = SystemTime::now();
-        let out: Dynamic = f.call_within_context(ctx, (Dynamic::from_map(c.map.clone()),))?;
+        let out: Dynamic =
+            crate::host::call_closure(ctx, FN, &f, vec![Dynamic::from_map(c.map.clone())])?;
         let rec = make_record(s, name, c, i, out, started)?;
         store.save(&c.key, &rec).ctx(FN)?;
         records[i] = Some(rec);

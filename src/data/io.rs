@@ -225,6 +225,7 @@ pub fn parse_jsonl<R: BufRead>(
 ) -> Result<Vec<Row>, DataError> {
     let mut rows = Vec::new();
     for (i, line) in reader.lines().enumerate() {
+        crate::interrupt::check()?;
         if limit.is_some_and(|l| rows.len() >= l) {
             break;
         }
@@ -275,6 +276,7 @@ fn read_json(path: &Path, limit: Option<usize>) -> Result<Vec<Row>, DataError> {
         Ok(Value::Array(items)) => {
             let mut rows = Vec::new();
             for (i, v) in items.into_iter().enumerate() {
+                crate::interrupt::check()?;
                 if limit.is_some_and(|l| rows.len() >= l) {
                     break;
                 }
@@ -337,6 +339,7 @@ fn read_csv(path: &Path, limit: Option<usize>) -> Result<Vec<Row>, DataError> {
     unique_columns(&file, 1, &headers)?;
     let mut rows = Vec::new();
     for rec in rdr.records() {
+        crate::interrupt::check()?;
         if limit.is_some_and(|l| rows.len() >= l) {
             break;
         }

@@ -74,6 +74,9 @@ pub enum DataError {
         /// The files that were found instead.
         found: String,
     },
+    /// Ctrl-C while reading or sampling a large dataset.
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 impl DataError {

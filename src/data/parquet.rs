@@ -41,6 +41,7 @@ pub fn read_parquet(path: &Path, limit: Option<usize>) -> Result<Vec<Row>, DataE
     super::io::unique_columns(&file_name, 0, &columns)?;
     let mut rows = Vec::new();
     for (i, r) in reader.into_iter().enumerate() {
+        crate::interrupt::check()?;
         if limit.is_some_and(|l| rows.len() >= l) {
             break;
         }

@@ -100,6 +100,12 @@ impl HostBuilder {
         self
     }
 
+    /// `--rerun`.
+    pub fn rerun(mut self, on: bool) -> Self {
+        self.config.rerun = on;
+        self
+    }
+
     /// `--collect`.
     pub fn collect(mut self, on: bool) -> Self {
         self.config.collect = on;

@@ -139,6 +139,8 @@ pub struct SessionConfig {
     pub shard: Option<Shard>,
     /// `--collect`.
     pub collect: bool,
+    /// `--rerun`: recompute every `run_cells` cell even if a result is stored.
+    pub rerun: bool,
 }
 
 #[derive(Debug)]
@@ -149,6 +151,7 @@ struct Inner {
     settings: BTreeMap<String, Setting>,
     shard: Option<Shard>,
     collect: bool,
+    rerun: bool,
     reporter: Reporter,
     git_commit: OnceCell<Option<String>>,
 }
@@ -182,6 +185,7 @@ impl Session {
             settings: config.settings.into_iter().collect(),
             shard: config.shard,
             collect: config.collect,
+            rerun: config.rerun,
             reporter,
             git_commit: OnceCell::new(),
         }))
@@ -220,6 +224,11 @@ impl Session {
     /// `--collect`.
     pub fn collect(&self) -> bool {
         self.0.collect
+    }
+
+    /// Whether `--rerun` was given (every `run_cells` recomputes its cells).
+    pub fn rerun(&self) -> bool {
+        self.0.rerun
     }
 
     /// The output reporter.

@@ -262,8 +262,12 @@ impl StepLogFile {
         let err =
             |e: &dyn std::fmt::Display| TrainError::file(p.display(), format!("log_file: {e}"));
         if p.is_dir() {
-            return Err(err(
-                &"is a directory; give a file path such as run/train.jsonl",
+            return Err(TrainError::file(
+                format!("log_file '{}'", p.display()),
+                format!(
+                    "is a directory (give a file path, e.g. '{}')",
+                    p.join("train.jsonl").display()
+                ),
             ));
         }
         let old = match std::fs::read(&p) {
