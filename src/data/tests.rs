@@ -528,3 +528,17 @@ fn bactrian_partition_covers_every_index_at_least_twice() {
         .contains("parallel"));
     assert!(bactrian_assignment(10, 2, 0, 1).is_err());
 }
+
+#[test]
+fn bactrian_partition_with_huge_partition_count_builds_only_used_parts() {
+    // i64::MAX partitions (as a script may pass) is neither a capacity overflow nor a hang: with
+    // more partitions than rows every part is at most one row, and only the languages' parts
+    // are built.
+    let huge = i64::MAX as usize;
+    let assign = bactrian_assignment(5, 3, huge, 7).unwrap();
+    assert_eq!(assign.len(), 3);
+    assert!(assign.iter().all(|p| p.len() == 1), "{assign:?}");
+    // The same as asking for exactly as many parts as rows: parts of one row each, in the
+    // shuffled order.
+    assert_eq!(assign, bactrian_assignment(5, 3, 5, 7).unwrap());
+}
