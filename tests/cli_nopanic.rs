@@ -94,6 +94,19 @@ fn default_for(typ: &str) -> Option<String> {
     Some(v.to_string())
 }
 
+/// The parameter types of a function of `peftlab doc --json`, and a valid default argument
+/// for each (None when a handle type has no constructor).
+fn signature_defaults(f: &serde_json::Value) -> (Vec<String>, Option<Vec<String>>) {
+    let types: Vec<String> = f["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["type"].as_str().unwrap_or("").to_string())
+        .collect();
+    let defaults = types.iter().map(|t| default_for(t)).collect();
+    (types, defaults)
+}
+
 /// One call expression (or statement) for a function name and argument list.
 fn call(name: &str, args: &[String]) -> Option<String> {
     if let Some(prop) = name.strip_prefix("get$") {
@@ -156,17 +169,8 @@ fn no_registered_function_panics_on_bad_arguments() {
             skipped.push(format!("{sig}: {why}"));
             continue;
         }
-        let types: Vec<&str> = f["params"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["type"].as_str().unwrap_or(""))
-            .collect();
-        let Some(defaults) = types
-            .iter()
-            .map(|t| default_for(t))
-            .collect::<Option<Vec<String>>>()
-        else {
+        let (_, defaults) = signature_defaults(f);
+        let Some(defaults) = defaults else {
             skipped.push(format!(
                 "{sig}: no constructor for a parameter type in HANDLE_CONSTRUCTORS"
             ));
@@ -277,17 +281,7 @@ fn option_functions(dir: &std::path::Path) -> Vec<OptFn> {
         if name.contains('$') || SKIP.iter().any(|(n, _)| *n == name) {
             continue;
         }
-        let types: Vec<&str> = f["params"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["type"].as_str().unwrap_or(""))
-            .collect();
-        let Some(defaults) = types
-            .iter()
-            .map(|t| default_for(t))
-            .collect::<Option<Vec<String>>>()
-        else {
+        let (types, Some(defaults)) = signature_defaults(f) else {
             continue;
         };
         for (i, t) in types.iter().enumerate() {

@@ -94,18 +94,7 @@ fn sigkill_then_resume_gives_the_uninterrupted_adapter() {
         "did not resume: {}",
         lines[1]
     );
-    let a = peftlab::tensor::load_safetensors(
-        &dir.path().join("full_adapter/adapter_model.safetensors"),
-    )
-    .unwrap();
-    let b = peftlab::tensor::load_safetensors(
-        &dir.path().join("cut_adapter/adapter_model.safetensors"),
-    )
-    .unwrap();
-    assert_eq!(
-        a, b,
-        "resumed adapter differs from the uninterrupted one (killed at step {killed_at})"
-    );
+    assert_same_adapters(dir.path(), &format!("killed at step {killed_at}"));
     // The log has every step once although the killed run had logged steps past its last
     // checkpoint; only the newest keep_checkpoints (default 2) checkpoints remain.
     assert_eq!(logged_steps(&p("cut.jsonl")), (1..=60).collect::<Vec<_>>());
@@ -222,18 +211,7 @@ fn resume_falls_back_past_a_corrupt_checkpoint_and_a_lost_pointer() {
             r.stderr
         );
     }
-    let a = peftlab::tensor::load_safetensors(
-        &dir.path().join("full_adapter/adapter_model.safetensors"),
-    )
-    .unwrap();
-    let b = peftlab::tensor::load_safetensors(
-        &dir.path().join("cut_adapter/adapter_model.safetensors"),
-    )
-    .unwrap();
-    assert_eq!(
-        a, b,
-        "the resumed adapter differs from the uninterrupted one"
-    );
+    assert_same_adapters(dir.path(), "after the fallback");
     assert_eq!(logged_steps(&p("cut.jsonl")), (1..=60).collect::<Vec<_>>());
     assert_eq!(
         entries(&ck),
@@ -282,4 +260,18 @@ fn a_nan_loss_stops_training_with_the_step() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("non-finite loss NaN at step 1"), "{e}");
+}
+
+/// The adapter of the resumed run (`cut_adapter`) equals the uninterrupted one's
+/// (`full_adapter`) bit for bit.
+fn assert_same_adapters(dir: &std::path::Path, when: &str) {
+    let load = |name: &str| {
+        peftlab::tensor::load_safetensors(&dir.join(name).join("adapter_model.safetensors"))
+            .unwrap()
+    };
+    assert_eq!(
+        load("full_adapter"),
+        load("cut_adapter"),
+        "the resumed adapter differs from the uninterrupted one ({when})"
+    );
 }
