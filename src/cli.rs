@@ -33,17 +33,18 @@ pub struct Cli {
 /// Size limits of script values (see [`crate::limits`]); far above what studies need.
 #[derive(Debug, Args, Clone)]
 pub struct LimitArgs {
-    /// Most elements in one array, nested arrays' elements included.
+    /// Most elements in one array, nested arrays' elements included (0: no limit).
     #[arg(long, global = true, value_name = "N", default_value_t = Limits::DEFAULT.max_array_size)]
     pub max_array_size: usize,
-    /// Most bytes in one string.
+    /// Most bytes in one string (0: no limit).
     #[arg(long, global = true, value_name = "BYTES", default_value_t = Limits::DEFAULT.max_string_size)]
     pub max_string_size: usize,
-    /// Most entries in one object map, nested maps' entries included.
+    /// Most entries in one object map, nested maps' entries included (0: no limit).
     #[arg(long, global = true, value_name = "N", default_value_t = Limits::DEFAULT.max_map_size)]
     pub max_map_size: usize,
     /// Deepest nesting of arrays and maps that functions accept.
-    #[arg(long, global = true, value_name = "N", default_value_t = Limits::DEFAULT.max_depth)]
+    #[arg(long, global = true, value_name = "N", default_value_t = Limits::DEFAULT.max_depth,
+          value_parser = parse_depth)]
     pub max_depth: usize,
 }
 
@@ -183,6 +184,13 @@ pub struct DocArgs {
 
 fn check_set(s: &str) -> Result<String, String> {
     parse_assignment(s).map(|_| s.to_string())
+}
+
+fn parse_depth(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected a nesting depth of at least 1, got '{s}'")),
+    }
 }
 
 fn parse_shard(s: &str) -> Result<Shard, String> {
