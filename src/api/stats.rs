@@ -35,6 +35,53 @@ impl Default for BootOpts {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TostOpts {
+    low: Option<f64>,
+    upp: Option<f64>,
+    margin: Option<f64>,
+    paired: bool,
+    usevar: String,
+    alpha: f64,
+}
+
+impl Default for TostOpts {
+    fn default() -> Self {
+        TostOpts {
+            low: None,
+            upp: None,
+            margin: None,
+            paired: false,
+            usevar: "pooled".into(),
+            alpha: 0.05,
+        }
+    }
+}
+
+/// The equivalence interval of `tost`: `margin` m gives (−m, m); otherwise both `low` and `upp`.
+fn tost_bounds(o: &TostOpts) -> RhaiResult<(f64, f64)> {
+    match (o.margin, o.low, o.upp) {
+        (Some(m), None, None) => {
+            if m > 0.0 && m.is_finite() {
+                Ok((-m, m))
+            } else {
+                Err(fail(format!(
+                    "tost: margin must be a positive number (got {m})"
+                )))
+            }
+        }
+        (None, Some(l), Some(u)) => Ok((l, u)),
+        (Some(_), _, _) => Err(fail(
+            "tost: give either margin or both low and upp, not both".to_string(),
+        )),
+        _ => Err(fail(
+            "tost: needs the equivalence interval: #{ margin: m } or #{ low: l, upp: u }"
+                .to_string(),
+        )),
+    }
+}
+
 fn number(fn_name: &str, what: &str, v: &Dynamic) -> RhaiResult<f64> {
     v.as_float()
         .or_else(|_| v.as_int().map(|i| i as f64))
@@ -203,6 +250,42 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         doc_b,
         move |a: Array, b: Array, o: Map| boot(&a, &b, &o),
     );
+    bind(engine, "tost", ["x1", "x2", "opts"], "
+        Two one-sided t tests (TOST) for equivalence of two means, as statsmodels `ttost_ind` / `ttost_paired`:
+        #{ p, diff, se, df, t_low, p_low, t_upp, p_upp, lower, upper, equivalent, method }.
+
+        The difference is d = mean(x1) − mean(x2) (independent samples) or the mean of x1ᵢ − x2ᵢ
+        (`paired: true`, same length). H₀: d ≤ low or d ≥ upp; H₁: low < d < upp.
+        t_low = (d − low)/se, p_low = P(T > t_low); t_upp = (d − upp)/se, p_upp = P(T < t_upp);
+        p = max(p_low, p_upp); `equivalent` = p < alpha; [lower, upper] is the 1 − 2·alpha
+        interval d ± t(1 − alpha, df)·se (equivalent exactly when it lies inside (low, upp)).
+        se and df: `usevar: \"pooled\"` (default) pooled variance, df = n1 + n2 − 2;
+        `usevar: \"unequal\"` Welch se = √(s1²/n1 + s2²/n2) with Welch–Satterthwaite df;
+        paired: se = sd(x1 − x2)/√n, df = n − 1.
+        Options: `margin` (interval (−margin, margin)) or `low` and `upp`; `paired` (false);
+        `usevar` (\"pooled\" | \"unequal\", independent samples only); `alpha` (0.05).
+        Errors: fewer than 2 values, non-finite values, zero standard error, low ≥ upp.
+
+        ```rhai
+        let dora = [0.812, 0.807, 0.815];
+        let lora = [0.810, 0.809, 0.811];
+        let e = tost(dora, lora, #{ margin: 0.01, usevar: \"unequal\" });
+        print(`equivalent within ±0.01: ${e.equivalent} (p = ${e.p})`);
+        ```", |x1: Array, x2: Array, o: Map| -> RhaiResult<Map> {
+        let o: TostOpts = parse_opts("tost", &o)?;
+        let (low, upp) = tost_bounds(&o)?;
+        let (x1, x2) = (floats("tost", "x1", &x1)?, floats("tost", "x2", &x2)?);
+        let r = if o.paired {
+            if o.usevar != "pooled" {
+                return Err(fail(format!("tost: usevar ({:?}) applies to independent samples only, not with paired: true", o.usevar)));
+            }
+            stats::tost_paired(&x1, &x2, low, upp, o.alpha)
+        } else {
+            stats::UseVar::parse(&o.usevar)
+                .and_then(|u| stats::tost_ind(&x1, &x2, low, upp, u, o.alpha))
+        };
+        Ok(row_to_map(&r.ctx("tost")?.to_row()))
+    });
     bind(
         engine,
         "holm",
@@ -250,4 +333,77 @@ pub fn register(engine: &mut Engine, _session: &Session) {
             ))
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::host::Host;
+
+    fn eval(code: &str) -> Result<rhai::Dynamic, String> {
+        let mut host = Host::builder().capture_output().build();
+        host.eval(code).map_err(|e| e.to_string())
+    }
+
+    fn field(m: &rhai::Dynamic, k: &str) -> rhai::Dynamic {
+        m.clone().cast::<rhai::Map>()[k].clone()
+    }
+
+    #[test]
+    fn tost_binding() {
+        // Paired d = (0.1, 0.2, 0.3): diff 0.2; margin 0.5 is the interval (−0.5, 0.5).
+        let m = eval("tost([1.1, 1.2, 1.3], [1, 1, 1], #{ margin: 0.5, paired: true })").unwrap();
+        assert!((field(&m, "diff").as_float().unwrap() - 0.2).abs() < 1e-12);
+        assert!(field(&m, "equivalent").as_bool().unwrap());
+        assert_eq!(field(&m, "method").into_string().unwrap(), "paired");
+        let a = eval("tost([1.1, 1.2, 1.3], [1, 1, 1], #{ low: -0.5, upp: 0.5, paired: true })")
+            .unwrap();
+        assert_eq!(
+            field(&a, "p").as_float().unwrap(),
+            field(&m, "p").as_float().unwrap()
+        );
+        let m = eval("tost([1.1, 1.2, 1.3], [1, 1.1, 1], #{ margin: 0.5, usevar: \"unequal\" })")
+            .unwrap();
+        assert_eq!(field(&m, "method").into_string().unwrap(), "unequal");
+        let doc = "let dora = [0.812, 0.807, 0.815];\nlet lora = [0.810, 0.809, 0.811];\nlet e = tost(dora, lora, #{ margin: 0.01, usevar: \"unequal\" }); e";
+        let m = eval(doc).unwrap();
+        // statsmodels ttost_ind(dora, lora, -0.01, 0.01, usevar="unequal")[0] = 0.0290201022654557
+        assert!(field(&m, "equivalent").as_bool().unwrap());
+        assert!((field(&m, "p").as_float().unwrap() - 0.029020102265455695).abs() < 1e-8);
+        for (code, want) in [
+            (
+                "tost([1, 2], [1, 2], #{})",
+                "tost: needs the equivalence interval",
+            ),
+            (
+                "tost([1, 2], [1, 2], #{ margin: 1, low: 0 })",
+                "either margin or both",
+            ),
+            (
+                "tost([1, 2], [1, 2], #{ margin: -1 })",
+                "margin must be a positive number (got -1)",
+            ),
+            (
+                "tost([1, 2], [1, 2], #{ margin: 1, usevar: \"x\" })",
+                "usevar = \"x\"",
+            ),
+            (
+                "tost([1, 2], [1, 2], #{ margin: 1, usevar: \"unequal\", paired: true })",
+                "independent samples only",
+            ),
+            ("tost([1, 2], [1, 2], #{ low: 1, upp: 0 })", "low < upp"),
+            ("tost([1], [1, 2], #{ margin: 1 })", "'x1' has 1 value"),
+            (
+                "tost([1, 2], [1, 2], #{ margin: 1, paired: true })",
+                "zero variance",
+            ),
+            (
+                "tost([1, \"a\"], [1, 2], #{ margin: 1 })",
+                "x1 must be numbers",
+            ),
+            ("tost([1, 2], [1, 2], #{ margin: 1, typo: 1 })", "typo"),
+        ] {
+            let e = eval(code).unwrap_err();
+            assert!(e.contains(want), "{code}: {e}");
+        }
+    }
 }
