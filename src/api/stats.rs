@@ -82,6 +82,74 @@ fn tost_bounds(o: &TostOpts) -> RhaiResult<(f64, f64)> {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct McNemarOpts {
+    exact: bool,
+    correction: bool,
+}
+
+impl Default for McNemarOpts {
+    fn default() -> Self {
+        McNemarOpts {
+            exact: true,
+            correction: true,
+        }
+    }
+}
+
+/// A 2 × 2 table of non-negative integer counts (integral floats accepted).
+fn count_table(t: &Array) -> RhaiResult<[[u64; 2]; 2]> {
+    let bad = || {
+        fail(format!(
+            "mcnemar: table must be 2 × 2, [[n00, n01], [n10, n11]] (got {} rows)",
+            t.len()
+        ))
+    };
+    if t.len() != 2 {
+        return Err(bad());
+    }
+    let mut out = [[0u64; 2]; 2];
+    for (i, row) in t.iter().enumerate() {
+        let row = row.read_lock::<Array>().ok_or_else(bad)?;
+        if row.len() != 2 {
+            return Err(fail(format!(
+                "mcnemar: table row {i} has {} cells, needs 2",
+                row.len()
+            )));
+        }
+        for (j, v) in row.iter().enumerate() {
+            let x = number("mcnemar", "table cells", v)?;
+            if !(x >= 0.0 && x.fract() == 0.0 && x < 9.0e15) {
+                return Err(fail(format!(
+                    "mcnemar: table[{i}][{j}] = {x} is not a count (a non-negative integer)"
+                )));
+            }
+            out[i][j] = x as u64;
+        }
+    }
+    Ok(out)
+}
+
+/// Per-item outcomes: `true`/`false`, 1/0 or 1.0/0.0.
+fn outcomes(what: &str, a: &Array) -> RhaiResult<Vec<bool>> {
+    a.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if let Ok(b) = v.as_bool() {
+                return Ok(b);
+            }
+            match number("mcnemar", what, v) {
+                Ok(x) if x == 1.0 => Ok(true),
+                Ok(x) if x == 0.0 => Ok(false),
+                _ => Err(fail(format!(
+                    "mcnemar: {what}[{i}] = {v} is not an outcome (true/false or 1/0)"
+                ))),
+            }
+        })
+        .collect()
+}
+
 fn number(fn_name: &str, what: &str, v: &Dynamic) -> RhaiResult<f64> {
     v.as_float()
         .or_else(|_| v.as_int().map(|i| i as f64))
@@ -286,6 +354,71 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         };
         Ok(row_to_map(&r.ctx("tost")?.to_row()))
     });
+    let mcn_doc = "
+        McNemar's test for paired binary outcomes, as statsmodels `mcnemar(table, exact, correction)`:
+        #{ statistic, p, n01, n10, method }.
+
+        Give a 2 × 2 table of counts [[n00, n01], [n10, n11]] (rows: system a right / wrong,
+        columns: system b right / wrong), or two arrays of per-item outcomes on the same items
+        (true/false or 1/0, 1 = right). Only the discordant counts matter: n01 = items only a got
+        right, n10 = items only b got right.
+        Exact (default): statistic = min(n01, n10), p = min(1, 2·P(X ≤ statistic)) with
+        X ~ Binomial(n01 + n10, ½). With `exact: false`: statistic = (|n01 − n10| − c)²/(n01 + n10)
+        and p = P(χ²₁ > statistic), c = 1 with `correction: true` (default, Edwards), else 0; as
+        in statsmodels the corrected statistic is not clamped (1/(n01 + n10) when n01 = n10).
+        `method` is \"exact\", \"chi2_corrected\" or \"chi2\".
+        Errors: no discordant items (the systems agree everywhere), different lengths, values that
+        are not counts or outcomes.
+
+        ```rhai
+        let a = [1, 1, 0, 1, 1, 0, 1, 1];   // per-item correctness of system a
+        let b = [0, 1, 0, 0, 1, 1, 0, 0];
+        let m = mcnemar(a, b);                       // exact binomial
+        let c = mcnemar([[30, 12], [4, 20]], #{ exact: false, correction: true });
+        print(`exact p = ${m.p}; chi2 = ${c.statistic}, p = ${c.p}`);
+        ```";
+    let mcn_table = |t: &Array, o: &Map| -> RhaiResult<Map> {
+        let o: McNemarOpts = parse_opts("mcnemar", o)?;
+        let t = count_table(t)?;
+        Ok(row_to_map(
+            &stats::mcnemar_table(t, o.exact, o.correction)
+                .ctx("mcnemar")?
+                .to_row(),
+        ))
+    };
+    let mcn_items = |a: &Array, b: &Array, o: &Map| -> RhaiResult<Map> {
+        let o: McNemarOpts = parse_opts("mcnemar", o)?;
+        let (a, b) = (outcomes("a", a)?, outcomes("b", b)?);
+        Ok(row_to_map(
+            &stats::mcnemar_items(&a, &b, o.exact, o.correction)
+                .ctx("mcnemar")?
+                .to_row(),
+        ))
+    };
+    bind(engine, "mcnemar", ["table"], mcn_doc, move |t: Array| {
+        mcn_table(&t, &Map::new())
+    });
+    bind(
+        engine,
+        "mcnemar",
+        ["table", "opts"],
+        mcn_doc,
+        move |t: Array, o: Map| mcn_table(&t, &o),
+    );
+    bind(
+        engine,
+        "mcnemar",
+        ["a", "b"],
+        mcn_doc,
+        move |a: Array, b: Array| mcn_items(&a, &b, &Map::new()),
+    );
+    bind(
+        engine,
+        "mcnemar",
+        ["a", "b", "opts"],
+        mcn_doc,
+        move |a: Array, b: Array, o: Map| mcn_items(&a, &b, &o),
+    );
     bind(
         engine,
         "holm",
@@ -401,6 +534,45 @@ mod tests {
                 "x1 must be numbers",
             ),
             ("tost([1, 2], [1, 2], #{ margin: 1, typo: 1 })", "typo"),
+        ] {
+            let e = eval(code).unwrap_err();
+            assert!(e.contains(want), "{code}: {e}");
+        }
+    }
+
+    #[test]
+    fn mcnemar_binding() {
+        // The doc example: n01 = 4 (items 1, 4, 7, 8), n10 = 1 (item 6); exact p = 2·6/32.
+        let m = eval(
+            "let a = [1, 1, 0, 1, 1, 0, 1, 1];\nlet b = [0, 1, 0, 0, 1, 1, 0, 0];\nmcnemar(a, b)",
+        )
+        .unwrap();
+        assert_eq!(field(&m, "n01").as_int().unwrap(), 4);
+        assert_eq!(field(&m, "n10").as_int().unwrap(), 1);
+        assert!((field(&m, "p").as_float().unwrap() - 0.375).abs() < 1e-15);
+        assert_eq!(field(&m, "method").into_string().unwrap(), "exact");
+        // Booleans and the table form agree; [[30, 12], [4, 20]] corrected: (8 − 1)²/16.
+        let m =
+            eval("mcnemar([true, false], [false, false], #{ exact: false, correction: false })")
+                .unwrap();
+        assert_eq!(field(&m, "statistic").as_float().unwrap(), 1.0);
+        let m = eval("mcnemar([[30, 12], [4, 20]], #{ exact: false })").unwrap();
+        assert_eq!(field(&m, "statistic").as_float().unwrap(), 49.0 / 16.0);
+        assert_eq!(field(&m, "method").into_string().unwrap(), "chi2_corrected");
+        let m = eval("mcnemar([[30, 12], [4, 20]])").unwrap();
+        assert_eq!(field(&m, "statistic").as_float().unwrap(), 4.0);
+        for (code, want) in [
+            ("mcnemar([[1, 0], [0, 1]])", "no discordant pairs"),
+            ("mcnemar([[1, 2]])", "must be 2 × 2"),
+            ("mcnemar([[1, 2], [3]])", "row 1 has 1 cells"),
+            (
+                "mcnemar([[1, -2], [3, 4]])",
+                "table[0][1] = -2 is not a count",
+            ),
+            ("mcnemar([[1, 2.5], [3, 4]])", "table[0][1] = 2.5"),
+            ("mcnemar([1, 0], [1])", "1 items (a has 2)"),
+            ("mcnemar([1, 2], [1, 0])", "a[1] = 2 is not an outcome"),
+            ("mcnemar([[1, 2], [3, 4]], #{ exakt: true })", "exakt"),
         ] {
             let e = eval(code).unwrap_err();
             assert!(e.contains(want), "{code}: {e}");

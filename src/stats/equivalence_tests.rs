@@ -3,8 +3,9 @@
 //! `tests/fixtures/README.md`, section "stats").
 //!
 //! Tolerances (issue 24): TOST p-values within 1e-8 absolute (t statistics and df within 1e-10
-//! relative, the 90 % interval within 1e-8).
+//! relative, the 90 % interval within 1e-8); McNemar statistics and p-values within 1e-10.
 
+use super::mcnemar::mcnemar_table;
 use super::tost::{tost_ind, tost_paired, UseVar};
 use crate::value::Value;
 
@@ -84,5 +85,39 @@ fn tost_paired_matches_statsmodels() {
         )
         .unwrap();
         check_tost(&c["name"].to_string(), &r, c);
+    }
+}
+
+#[test]
+fn mcnemar_matches_statsmodels() {
+    let fx = fixture();
+    let cases = fx["mcnemar"].as_array().expect("cases");
+    assert_eq!(cases.len(), 9);
+    for c in cases {
+        let t = &c["table"];
+        let cell = |i: usize, j: usize| t[i][j].as_u64().expect("count");
+        let table = [[cell(0, 0), cell(0, 1)], [cell(1, 0), cell(1, 1)]];
+        for (key, exact, corr) in [
+            ("exact", true, true),
+            ("chi2_corrected", false, true),
+            ("chi2", false, false),
+        ] {
+            let r = mcnemar_table(table, exact, corr).unwrap();
+            let w = &c[key];
+            let name = format!("{t} {key}");
+            close(
+                &format!("{name} statistic"),
+                r.statistic,
+                f(&w["statistic"]),
+                1e-10,
+            );
+            assert!(
+                (r.p - f(&w["p"])).abs() <= 1e-10,
+                "{name} p: got {}, want {}",
+                r.p,
+                w["p"]
+            );
+            assert_eq!(r.method, key);
+        }
     }
 }
