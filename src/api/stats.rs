@@ -1,5 +1,6 @@
 //! Bindings of the statistics of docs/API.md: ANOVA family, Tukey HSD, ranking, studentized
-//! range, bootstrap, p-value adjustment, correlation.
+//! range, bootstrap, p-value adjustment, correlation, equivalence (TOST), McNemar and the
+//! paired permutation test.
 
 use rhai::{Array, Dynamic, Engine, Map, FLOAT, INT};
 use serde::Deserialize;
@@ -148,6 +149,24 @@ fn outcomes(what: &str, a: &Array) -> RhaiResult<Vec<bool>> {
             }
         })
         .collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PermOpts {
+    n: u64,
+    seed: u64,
+    alternative: String,
+}
+
+impl Default for PermOpts {
+    fn default() -> Self {
+        PermOpts {
+            n: 9999,
+            seed: 0,
+            alternative: "two-sided".into(),
+        }
+    }
 }
 
 fn number(fn_name: &str, what: &str, v: &Dynamic) -> RhaiResult<f64> {
@@ -419,6 +438,50 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         mcn_doc,
         move |a: Array, b: Array, o: Map| mcn_items(&a, &b, &o),
     );
+    let perm = |a: &Array, b: &Array, o: &Map| -> RhaiResult<Map> {
+        let o: PermOpts = parse_opts("permutation_test", o)?;
+        let (a, b) = (
+            floats("permutation_test", "a_items", a)?,
+            floats("permutation_test", "b_items", b)?,
+        );
+        let r = stats::Alternative::parse(&o.alternative)
+            .and_then(|alt| stats::permutation_test(&a, &b, o.n, o.seed, alt));
+        Ok(row_to_map(&r.ctx("permutation_test")?.to_row()))
+    };
+    let doc_p = "
+        Paired permutation (sign-flip) test of diff = mean(b − a) over items, as scipy `permutation_test(..., permutation_type=\"samples\")`:
+        #{ diff, p, n_resamples, exact }.
+
+        `a_items`, `b_items` are per-item scores of two systems on the same items. Under H₀ each
+        dᵢ = bᵢ − aᵢ is as likely to have either sign, so the null distribution is mean(±dᵢ).
+        When 2ⁿ ≤ `n` all 2ⁿ sign patterns are enumerated (`exact: true`, N = 2ⁿ); otherwise N = `n`
+        random patterns from a ChaCha8 stream seeded by `seed` (the same seed gives the same p on
+        every machine). With γ = 100·ε·|diff| and a = 0 (exact) or 1 (random):
+        p_less = (#{null ≤ diff + γ} + a)/(N + a), p_greater = (#{null ≥ diff − γ} + a)/(N + a),
+        two-sided p = min(1, 2·min(p_less, p_greater)).
+        Options: `n` (9999), `seed` (0), `alternative` (\"two-sided\" | \"less\" | \"greater\").
+        Errors: fewer than 2 items, different lengths, non-finite scores, all pairs tied.
+
+        ```rhai
+        let a = [0.61, 0.72, 0.55, 0.80, 0.67, 0.59, 0.74, 0.70];
+        let b = [0.66, 0.75, 0.54, 0.86, 0.71, 0.65, 0.79, 0.72];
+        let r = permutation_test(a, b, #{ seed: 1 });   // 2^8 <= 9999: exact
+        print(`diff = ${r.diff}, p = ${r.p} (exact: ${r.exact})`);
+        ```";
+    bind(
+        engine,
+        "permutation_test",
+        ["a_items", "b_items"],
+        doc_p,
+        move |a: Array, b: Array| perm(&a, &b, &Map::new()),
+    );
+    bind(
+        engine,
+        "permutation_test",
+        ["a_items", "b_items", "opts"],
+        doc_p,
+        move |a: Array, b: Array, o: Map| perm(&a, &b, &o),
+    );
     bind(
         engine,
         "holm",
@@ -534,6 +597,49 @@ mod tests {
                 "x1 must be numbers",
             ),
             ("tost([1, 2], [1, 2], #{ margin: 1, typo: 1 })", "typo"),
+        ] {
+            let e = eval(code).unwrap_err();
+            assert!(e.contains(want), "{code}: {e}");
+        }
+    }
+
+    #[test]
+    fn permutation_test_binding() {
+        // The doc example: d = b − a = (.05, .03, −.01, .06, .04, .06, .05, .02), sum .30. Of
+        // the 256 sign patterns only the observed one and the one flipping −.01 to +.01 (sum
+        // .32) reach mean ≥ .0375, so p_greater = 2/256 and the two-sided p = 4/256.
+        let code = "let a = [0.61, 0.72, 0.55, 0.80, 0.67, 0.59, 0.74, 0.70];\nlet b = [0.66, 0.75, 0.54, 0.86, 0.71, 0.65, 0.79, 0.72];\npermutation_test(a, b, #{ seed: 1 })";
+        let m = eval(code).unwrap();
+        assert!(field(&m, "exact").as_bool().unwrap());
+        assert_eq!(field(&m, "n_resamples").as_int().unwrap(), 256);
+        assert!((field(&m, "diff").as_float().unwrap() - 0.3 / 8.0).abs() < 1e-12);
+        assert_eq!(field(&m, "p").as_float().unwrap(), 4.0 / 256.0);
+        let g =
+            eval("permutation_test([0, 0, 0], [1, 2, 3], #{ alternative: \"greater\" })").unwrap();
+        assert_eq!(field(&g, "p").as_float().unwrap(), 0.125);
+        let r1 = eval("permutation_test([0, 0, 0], [1, 2, 3], #{ n: 5, seed: 3 })").unwrap();
+        let r2 = eval("permutation_test([0, 0, 0], [1, 2, 3], #{ n: 5, seed: 3 })").unwrap();
+        assert!(!field(&r1, "exact").as_bool().unwrap());
+        assert_eq!(
+            field(&r1, "p").as_float().unwrap(),
+            field(&r2, "p").as_float().unwrap()
+        );
+        for (code, want) in [
+            ("permutation_test([1, 2], [1, 2])", "all 2 pairs are tied"),
+            ("permutation_test([1, 2], [1])", "1 items (a_items has 2)"),
+            (
+                "permutation_test([1, 2], [1, 3], #{ n: 0 })",
+                "invalid argument n = 0",
+            ),
+            (
+                "permutation_test([1, 2], [1, 3], #{ alternative: \"both\" })",
+                "alternative = \"both\"",
+            ),
+            (
+                "permutation_test([1, 2], [1, 3], #{ resamples: 10 })",
+                "resamples",
+            ),
+            ("permutation_test([1], [2])", "'items' has 1 value"),
         ] {
             let e = eval(code).unwrap_err();
             assert!(e.contains(want), "{code}: {e}");

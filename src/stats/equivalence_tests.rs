@@ -3,9 +3,12 @@
 //! `tests/fixtures/README.md`, section "stats").
 //!
 //! Tolerances (issue 24): TOST p-values within 1e-8 absolute (t statistics and df within 1e-10
-//! relative, the 90 % interval within 1e-8); McNemar statistics and p-values within 1e-10.
+//! relative, the 90 % interval within 1e-8); McNemar statistics and p-values within 1e-10;
+//! exact permutation p-values within 1e-12, random ones within Monte Carlo error (4 standard
+//! errors of the difference of two independent estimates from N resamples each, plus 2/N).
 
 use super::mcnemar::mcnemar_table;
+use super::permutation::{permutation_test, Alternative};
 use super::tost::{tost_ind, tost_paired, UseVar};
 use crate::value::Value;
 
@@ -118,6 +121,40 @@ fn mcnemar_matches_statsmodels() {
                 w["p"]
             );
             assert_eq!(r.method, key);
+        }
+    }
+}
+
+#[test]
+fn permutation_matches_scipy() {
+    let fx = fixture();
+    let cases = fx["permutation"].as_array().expect("cases");
+    assert_eq!(cases.len(), 5);
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let (a, b) = (fs(&c["a"]), fs(&c["b"]));
+        let n_res = c["n_resamples"].as_u64().unwrap();
+        let exact = c["exact"].as_bool().unwrap();
+        for (key, alt) in [
+            ("p", Alternative::TwoSided),
+            ("p_less", Alternative::Less),
+            ("p_greater", Alternative::Greater),
+        ] {
+            let r = permutation_test(&a, &b, n_res, 0, alt).unwrap();
+            assert_eq!(r.exact, exact, "{name}");
+            close(&format!("{name} diff"), r.diff, f(&c["diff"]), 1e-12);
+            let want = f(&c[key]);
+            let tol = if exact {
+                1e-12
+            } else {
+                let n = n_res as f64;
+                4.0 * (2.0 * want * (1.0 - want) / n).sqrt() + 2.0 / n
+            };
+            assert!(
+                (r.p - want).abs() <= tol,
+                "{name} {key}: got {}, scipy {want} (tolerance {tol})",
+                r.p
+            );
         }
     }
 }
