@@ -141,8 +141,8 @@ fn outcomes(what: &str, a: &Array) -> RhaiResult<Vec<bool>> {
                 return Ok(b);
             }
             match number("mcnemar", what, v) {
-                Ok(x) if x == 1.0 => Ok(true),
-                Ok(x) if x == 0.0 => Ok(false),
+                Ok(1.0) => Ok(true),
+                Ok(0.0) => Ok(false),
                 _ => Err(fail(format!(
                     "mcnemar: {what}[{i}] = {v} is not an outcome (true/false or 1/0)"
                 ))),

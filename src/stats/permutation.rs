@@ -145,7 +145,7 @@ pub fn permutation_test(
     let total = if exact {
         let total = 1u64 << n;
         for mask in 0..total {
-            if mask % 4096 == 0 {
+            if mask.is_multiple_of(4096) {
                 crate::interrupt::check()?;
             }
             tally(stat(&mut |i| (mask >> i) & 1 == 1));
