@@ -1,5 +1,6 @@
 //! Bindings of the statistics of docs/API.md: ANOVA family, Tukey HSD, ranking, studentized
-//! range, bootstrap, p-value adjustment, correlation.
+//! range, bootstrap, p-value adjustment, correlation, equivalence (TOST), McNemar and the
+//! paired permutation test.
 
 use rhai::{Array, Dynamic, Engine, Map, FLOAT, INT};
 use serde::Deserialize;
@@ -32,6 +33,139 @@ struct BootOpts {
 impl Default for BootOpts {
     fn default() -> Self {
         BootOpts { n: 10_000, seed: 0 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TostOpts {
+    low: Option<f64>,
+    upp: Option<f64>,
+    margin: Option<f64>,
+    paired: bool,
+    usevar: String,
+    alpha: f64,
+}
+
+impl Default for TostOpts {
+    fn default() -> Self {
+        TostOpts {
+            low: None,
+            upp: None,
+            margin: None,
+            paired: false,
+            usevar: "pooled".into(),
+            alpha: 0.05,
+        }
+    }
+}
+
+/// The equivalence interval of `tost`: `margin` m gives (−m, m); otherwise both `low` and `upp`.
+fn tost_bounds(o: &TostOpts) -> RhaiResult<(f64, f64)> {
+    match (o.margin, o.low, o.upp) {
+        (Some(m), None, None) => {
+            if m > 0.0 && m.is_finite() {
+                Ok((-m, m))
+            } else {
+                Err(fail(format!(
+                    "tost: margin must be a positive number (got {m})"
+                )))
+            }
+        }
+        (None, Some(l), Some(u)) => Ok((l, u)),
+        (Some(_), _, _) => Err(fail(
+            "tost: give either margin or both low and upp, not both".to_string(),
+        )),
+        _ => Err(fail(
+            "tost: needs the equivalence interval: #{ margin: m } or #{ low: l, upp: u }"
+                .to_string(),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct McNemarOpts {
+    exact: bool,
+    correction: bool,
+}
+
+impl Default for McNemarOpts {
+    fn default() -> Self {
+        McNemarOpts {
+            exact: true,
+            correction: true,
+        }
+    }
+}
+
+/// A 2 × 2 table of non-negative integer counts (integral floats accepted).
+fn count_table(t: &Array) -> RhaiResult<[[u64; 2]; 2]> {
+    let bad = || {
+        fail(format!(
+            "mcnemar: table must be 2 × 2, [[n00, n01], [n10, n11]] (got {} rows)",
+            t.len()
+        ))
+    };
+    if t.len() != 2 {
+        return Err(bad());
+    }
+    let mut out = [[0u64; 2]; 2];
+    for (i, row) in t.iter().enumerate() {
+        let row = row.read_lock::<Array>().ok_or_else(bad)?;
+        if row.len() != 2 {
+            return Err(fail(format!(
+                "mcnemar: table row {i} has {} cells, needs 2",
+                row.len()
+            )));
+        }
+        for (j, v) in row.iter().enumerate() {
+            let x = number("mcnemar", "table cells", v)?;
+            if !(x >= 0.0 && x.fract() == 0.0 && x < 9.0e15) {
+                return Err(fail(format!(
+                    "mcnemar: table[{i}][{j}] = {x} is not a count (a non-negative integer)"
+                )));
+            }
+            out[i][j] = x as u64;
+        }
+    }
+    Ok(out)
+}
+
+/// Per-item outcomes: `true`/`false`, 1/0 or 1.0/0.0.
+fn outcomes(what: &str, a: &Array) -> RhaiResult<Vec<bool>> {
+    a.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if let Ok(b) = v.as_bool() {
+                return Ok(b);
+            }
+            match number("mcnemar", what, v) {
+                Ok(1.0) => Ok(true),
+                Ok(0.0) => Ok(false),
+                _ => Err(fail(format!(
+                    "mcnemar: {what}[{i}] = {v} is not an outcome (true/false or 1/0)"
+                ))),
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PermOpts {
+    n: u64,
+    seed: u64,
+    alternative: String,
+}
+
+impl Default for PermOpts {
+    fn default() -> Self {
+        PermOpts {
+            n: 9999,
+            seed: 0,
+            alternative: "two-sided".into(),
+        }
     }
 }
 
@@ -203,6 +337,151 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         doc_b,
         move |a: Array, b: Array, o: Map| boot(&a, &b, &o),
     );
+    bind(engine, "tost", ["x1", "x2", "opts"], "
+        Two one-sided t tests (TOST) for equivalence of two means, as statsmodels `ttost_ind` / `ttost_paired`:
+        #{ p, diff, se, df, t_low, p_low, t_upp, p_upp, lower, upper, equivalent, method }.
+
+        The difference is d = mean(x1) − mean(x2) (independent samples) or the mean of x1ᵢ − x2ᵢ
+        (`paired: true`, same length). H₀: d ≤ low or d ≥ upp; H₁: low < d < upp.
+        t_low = (d − low)/se, p_low = P(T > t_low); t_upp = (d − upp)/se, p_upp = P(T < t_upp);
+        p = max(p_low, p_upp); `equivalent` = p < alpha; [lower, upper] is the 1 − 2·alpha
+        interval d ± t(1 − alpha, df)·se (equivalent exactly when it lies inside (low, upp)).
+        se and df: `usevar: \"pooled\"` (default) pooled variance, df = n1 + n2 − 2;
+        `usevar: \"unequal\"` Welch se = √(s1²/n1 + s2²/n2) with Welch–Satterthwaite df;
+        paired: se = sd(x1 − x2)/√n, df = n − 1.
+        Options: `margin` (interval (−margin, margin)) or `low` and `upp`; `paired` (false);
+        `usevar` (\"pooled\" | \"unequal\", independent samples only); `alpha` (0.05).
+        Errors: fewer than 2 values, non-finite values, zero standard error, low ≥ upp.
+
+        ```rhai
+        let dora = [0.812, 0.807, 0.815];
+        let lora = [0.810, 0.809, 0.811];
+        let e = tost(dora, lora, #{ margin: 0.01, usevar: \"unequal\" });
+        print(`equivalent within ±0.01: ${e.equivalent} (p = ${e.p})`);
+        ```", |x1: Array, x2: Array, o: Map| -> RhaiResult<Map> {
+        let o: TostOpts = parse_opts("tost", &o)?;
+        let (low, upp) = tost_bounds(&o)?;
+        let (x1, x2) = (floats("tost", "x1", &x1)?, floats("tost", "x2", &x2)?);
+        let r = if o.paired {
+            if o.usevar != "pooled" {
+                return Err(fail(format!("tost: usevar ({:?}) applies to independent samples only, not with paired: true", o.usevar)));
+            }
+            stats::tost_paired(&x1, &x2, low, upp, o.alpha)
+        } else {
+            stats::UseVar::parse(&o.usevar)
+                .and_then(|u| stats::tost_ind(&x1, &x2, low, upp, u, o.alpha))
+        };
+        Ok(row_to_map(&r.ctx("tost")?.to_row()))
+    });
+    let mcn_doc = "
+        McNemar's test for paired binary outcomes, as statsmodels `mcnemar(table, exact, correction)`:
+        #{ statistic, p, n01, n10, method }.
+
+        Give a 2 × 2 table of counts [[n00, n01], [n10, n11]] (rows: system a right / wrong,
+        columns: system b right / wrong), or two arrays of per-item outcomes on the same items
+        (true/false or 1/0, 1 = right). Only the discordant counts matter: n01 = items only a got
+        right, n10 = items only b got right.
+        Exact (default): statistic = min(n01, n10), p = min(1, 2·P(X ≤ statistic)) with
+        X ~ Binomial(n01 + n10, ½). With `exact: false`: statistic = (|n01 − n10| − c)²/(n01 + n10)
+        and p = P(χ²₁ > statistic), c = 1 with `correction: true` (default, Edwards), else 0; as
+        in statsmodels the corrected statistic is not clamped (1/(n01 + n10) when n01 = n10).
+        `method` is \"exact\", \"chi2_corrected\" or \"chi2\".
+        Errors: no discordant items (the systems agree everywhere), different lengths, values that
+        are not counts or outcomes.
+
+        ```rhai
+        let a = [1, 1, 0, 1, 1, 0, 1, 1];   // per-item correctness of system a
+        let b = [0, 1, 0, 0, 1, 1, 0, 0];
+        let m = mcnemar(a, b);                       // exact binomial
+        let c = mcnemar([[30, 12], [4, 20]], #{ exact: false, correction: true });
+        print(`exact p = ${m.p}; chi2 = ${c.statistic}, p = ${c.p}`);
+        ```";
+    let mcn_table = |t: &Array, o: &Map| -> RhaiResult<Map> {
+        let o: McNemarOpts = parse_opts("mcnemar", o)?;
+        let t = count_table(t)?;
+        Ok(row_to_map(
+            &stats::mcnemar_table(t, o.exact, o.correction)
+                .ctx("mcnemar")?
+                .to_row(),
+        ))
+    };
+    let mcn_items = |a: &Array, b: &Array, o: &Map| -> RhaiResult<Map> {
+        let o: McNemarOpts = parse_opts("mcnemar", o)?;
+        let (a, b) = (outcomes("a", a)?, outcomes("b", b)?);
+        Ok(row_to_map(
+            &stats::mcnemar_items(&a, &b, o.exact, o.correction)
+                .ctx("mcnemar")?
+                .to_row(),
+        ))
+    };
+    bind(engine, "mcnemar", ["table"], mcn_doc, move |t: Array| {
+        mcn_table(&t, &Map::new())
+    });
+    bind(
+        engine,
+        "mcnemar",
+        ["table", "opts"],
+        mcn_doc,
+        move |t: Array, o: Map| mcn_table(&t, &o),
+    );
+    bind(
+        engine,
+        "mcnemar",
+        ["a", "b"],
+        mcn_doc,
+        move |a: Array, b: Array| mcn_items(&a, &b, &Map::new()),
+    );
+    bind(
+        engine,
+        "mcnemar",
+        ["a", "b", "opts"],
+        mcn_doc,
+        move |a: Array, b: Array, o: Map| mcn_items(&a, &b, &o),
+    );
+    let perm = |a: &Array, b: &Array, o: &Map| -> RhaiResult<Map> {
+        let o: PermOpts = parse_opts("permutation_test", o)?;
+        let (a, b) = (
+            floats("permutation_test", "a_items", a)?,
+            floats("permutation_test", "b_items", b)?,
+        );
+        let r = stats::Alternative::parse(&o.alternative)
+            .and_then(|alt| stats::permutation_test(&a, &b, o.n, o.seed, alt));
+        Ok(row_to_map(&r.ctx("permutation_test")?.to_row()))
+    };
+    let doc_p = "
+        Paired permutation (sign-flip) test of diff = mean(b − a) over items, as scipy `permutation_test(..., permutation_type=\"samples\")`:
+        #{ diff, p, n_resamples, exact }.
+
+        `a_items`, `b_items` are per-item scores of two systems on the same items. Under H₀ each
+        dᵢ = bᵢ − aᵢ is as likely to have either sign, so the null distribution is mean(±dᵢ).
+        When 2ⁿ ≤ `n` all 2ⁿ sign patterns are enumerated (`exact: true`, N = 2ⁿ); otherwise N = `n`
+        random patterns from a ChaCha8 stream seeded by `seed` (the same seed gives the same p on
+        every machine). With γ = 100·ε·|diff| and a = 0 (exact) or 1 (random):
+        p_less = (#{null ≤ diff + γ} + a)/(N + a), p_greater = (#{null ≥ diff − γ} + a)/(N + a),
+        two-sided p = min(1, 2·min(p_less, p_greater)).
+        Options: `n` (9999), `seed` (0), `alternative` (\"two-sided\" | \"less\" | \"greater\").
+        Errors: fewer than 2 items, different lengths, non-finite scores, all pairs tied.
+
+        ```rhai
+        let a = [0.61, 0.72, 0.55, 0.80, 0.67, 0.59, 0.74, 0.70];
+        let b = [0.66, 0.75, 0.54, 0.86, 0.71, 0.65, 0.79, 0.72];
+        let r = permutation_test(a, b, #{ seed: 1 });   // 2^8 <= 9999: exact
+        print(`diff = ${r.diff}, p = ${r.p} (exact: ${r.exact})`);
+        ```";
+    bind(
+        engine,
+        "permutation_test",
+        ["a_items", "b_items"],
+        doc_p,
+        move |a: Array, b: Array| perm(&a, &b, &Map::new()),
+    );
+    bind(
+        engine,
+        "permutation_test",
+        ["a_items", "b_items", "opts"],
+        doc_p,
+        move |a: Array, b: Array, o: Map| perm(&a, &b, &o),
+    );
     bind(
         engine,
         "holm",
@@ -250,4 +529,159 @@ pub fn register(engine: &mut Engine, _session: &Session) {
             ))
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::host::Host;
+
+    fn eval(code: &str) -> Result<rhai::Dynamic, String> {
+        let mut host = Host::builder().capture_output().build();
+        host.eval(code).map_err(|e| e.to_string())
+    }
+
+    fn field(m: &rhai::Dynamic, k: &str) -> rhai::Dynamic {
+        m.clone().cast::<rhai::Map>()[k].clone()
+    }
+
+    #[test]
+    fn tost_binding() {
+        // Paired d = (0.1, 0.2, 0.3): diff 0.2; margin 0.5 is the interval (−0.5, 0.5).
+        let m = eval("tost([1.1, 1.2, 1.3], [1, 1, 1], #{ margin: 0.5, paired: true })").unwrap();
+        assert!((field(&m, "diff").as_float().unwrap() - 0.2).abs() < 1e-12);
+        assert!(field(&m, "equivalent").as_bool().unwrap());
+        assert_eq!(field(&m, "method").into_string().unwrap(), "paired");
+        let a = eval("tost([1.1, 1.2, 1.3], [1, 1, 1], #{ low: -0.5, upp: 0.5, paired: true })")
+            .unwrap();
+        assert_eq!(
+            field(&a, "p").as_float().unwrap(),
+            field(&m, "p").as_float().unwrap()
+        );
+        let m = eval("tost([1.1, 1.2, 1.3], [1, 1.1, 1], #{ margin: 0.5, usevar: \"unequal\" })")
+            .unwrap();
+        assert_eq!(field(&m, "method").into_string().unwrap(), "unequal");
+        let doc = "let dora = [0.812, 0.807, 0.815];\nlet lora = [0.810, 0.809, 0.811];\nlet e = tost(dora, lora, #{ margin: 0.01, usevar: \"unequal\" }); e";
+        let m = eval(doc).unwrap();
+        // statsmodels ttost_ind(dora, lora, -0.01, 0.01, usevar="unequal")[0] = 0.0290201022654557
+        assert!(field(&m, "equivalent").as_bool().unwrap());
+        assert!((field(&m, "p").as_float().unwrap() - 0.029020102265455695).abs() < 1e-8);
+        for (code, want) in [
+            (
+                "tost([1, 2], [1, 2], #{})",
+                "tost: needs the equivalence interval",
+            ),
+            (
+                "tost([1, 2], [1, 2], #{ margin: 1, low: 0 })",
+                "either margin or both",
+            ),
+            (
+                "tost([1, 2], [1, 2], #{ margin: -1 })",
+                "margin must be a positive number (got -1)",
+            ),
+            (
+                "tost([1, 2], [1, 2], #{ margin: 1, usevar: \"x\" })",
+                "usevar = \"x\"",
+            ),
+            (
+                "tost([1, 2], [1, 2], #{ margin: 1, usevar: \"unequal\", paired: true })",
+                "independent samples only",
+            ),
+            ("tost([1, 2], [1, 2], #{ low: 1, upp: 0 })", "low < upp"),
+            ("tost([1], [1, 2], #{ margin: 1 })", "'x1' has 1 value"),
+            (
+                "tost([1, 2], [1, 2], #{ margin: 1, paired: true })",
+                "zero variance",
+            ),
+            (
+                "tost([1, \"a\"], [1, 2], #{ margin: 1 })",
+                "x1 must be numbers",
+            ),
+            ("tost([1, 2], [1, 2], #{ margin: 1, typo: 1 })", "typo"),
+        ] {
+            let e = eval(code).unwrap_err();
+            assert!(e.contains(want), "{code}: {e}");
+        }
+    }
+
+    #[test]
+    fn permutation_test_binding() {
+        // The doc example: d = b − a = (.05, .03, −.01, .06, .04, .06, .05, .02), sum .30. Of
+        // the 256 sign patterns only the observed one and the one flipping −.01 to +.01 (sum
+        // .32) reach mean ≥ .0375, so p_greater = 2/256 and the two-sided p = 4/256.
+        let code = "let a = [0.61, 0.72, 0.55, 0.80, 0.67, 0.59, 0.74, 0.70];\nlet b = [0.66, 0.75, 0.54, 0.86, 0.71, 0.65, 0.79, 0.72];\npermutation_test(a, b, #{ seed: 1 })";
+        let m = eval(code).unwrap();
+        assert!(field(&m, "exact").as_bool().unwrap());
+        assert_eq!(field(&m, "n_resamples").as_int().unwrap(), 256);
+        assert!((field(&m, "diff").as_float().unwrap() - 0.3 / 8.0).abs() < 1e-12);
+        assert_eq!(field(&m, "p").as_float().unwrap(), 4.0 / 256.0);
+        let g =
+            eval("permutation_test([0, 0, 0], [1, 2, 3], #{ alternative: \"greater\" })").unwrap();
+        assert_eq!(field(&g, "p").as_float().unwrap(), 0.125);
+        let r1 = eval("permutation_test([0, 0, 0], [1, 2, 3], #{ n: 5, seed: 3 })").unwrap();
+        let r2 = eval("permutation_test([0, 0, 0], [1, 2, 3], #{ n: 5, seed: 3 })").unwrap();
+        assert!(!field(&r1, "exact").as_bool().unwrap());
+        assert_eq!(
+            field(&r1, "p").as_float().unwrap(),
+            field(&r2, "p").as_float().unwrap()
+        );
+        for (code, want) in [
+            ("permutation_test([1, 2], [1, 2])", "all 2 pairs are tied"),
+            ("permutation_test([1, 2], [1])", "1 items (a_items has 2)"),
+            (
+                "permutation_test([1, 2], [1, 3], #{ n: 0 })",
+                "invalid argument n = 0",
+            ),
+            (
+                "permutation_test([1, 2], [1, 3], #{ alternative: \"both\" })",
+                "alternative = \"both\"",
+            ),
+            (
+                "permutation_test([1, 2], [1, 3], #{ resamples: 10 })",
+                "resamples",
+            ),
+            ("permutation_test([1], [2])", "'items' has 1 value"),
+        ] {
+            let e = eval(code).unwrap_err();
+            assert!(e.contains(want), "{code}: {e}");
+        }
+    }
+
+    #[test]
+    fn mcnemar_binding() {
+        // The doc example: n01 = 4 (items 1, 4, 7, 8), n10 = 1 (item 6); exact p = 2·6/32.
+        let m = eval(
+            "let a = [1, 1, 0, 1, 1, 0, 1, 1];\nlet b = [0, 1, 0, 0, 1, 1, 0, 0];\nmcnemar(a, b)",
+        )
+        .unwrap();
+        assert_eq!(field(&m, "n01").as_int().unwrap(), 4);
+        assert_eq!(field(&m, "n10").as_int().unwrap(), 1);
+        assert!((field(&m, "p").as_float().unwrap() - 0.375).abs() < 1e-15);
+        assert_eq!(field(&m, "method").into_string().unwrap(), "exact");
+        // Booleans and the table form agree; [[30, 12], [4, 20]] corrected: (8 − 1)²/16.
+        let m =
+            eval("mcnemar([true, false], [false, false], #{ exact: false, correction: false })")
+                .unwrap();
+        assert_eq!(field(&m, "statistic").as_float().unwrap(), 1.0);
+        let m = eval("mcnemar([[30, 12], [4, 20]], #{ exact: false })").unwrap();
+        assert_eq!(field(&m, "statistic").as_float().unwrap(), 49.0 / 16.0);
+        assert_eq!(field(&m, "method").into_string().unwrap(), "chi2_corrected");
+        let m = eval("mcnemar([[30, 12], [4, 20]])").unwrap();
+        assert_eq!(field(&m, "statistic").as_float().unwrap(), 4.0);
+        for (code, want) in [
+            ("mcnemar([[1, 0], [0, 1]])", "no discordant pairs"),
+            ("mcnemar([[1, 2]])", "must be 2 × 2"),
+            ("mcnemar([[1, 2], [3]])", "row 1 has 1 cells"),
+            (
+                "mcnemar([[1, -2], [3, 4]])",
+                "table[0][1] = -2 is not a count",
+            ),
+            ("mcnemar([[1, 2.5], [3, 4]])", "table[0][1] = 2.5"),
+            ("mcnemar([1, 0], [1])", "1 items (a has 2)"),
+            ("mcnemar([1, 2], [1, 0])", "a[1] = 2 is not an outcome"),
+            ("mcnemar([[1, 2], [3, 4]], #{ exakt: true })", "exakt"),
+        ] {
+            let e = eval(code).unwrap_err();
+            assert!(e.contains(want), "{code}: {e}");
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! Statistical tests for comparing PEFT variants: one- and two-way ANOVA, Welch ANOVA,
 //! Levene/Brown–Forsythe, Kruskal–Wallis, Tukey HSD (Tukey–Kramer) with the studentized range
 //! distribution, p-value adjustment (Holm, Benjamini–Hochberg), a compact-letter ranking,
-//! paired bootstrap and correlation.
+//! paired bootstrap and correlation; equivalence (TOST) and paired-item tests (McNemar, sign-flip
+//! permutation).
 //!
 //! Every test has a plain-slice form (`oneway_anova(&[Vec<f64>])`) and a table form in
 //! [`frame`] (`anova(&Table, value, factor)`), and each result struct has `to_row()` with the
@@ -20,10 +21,13 @@ pub mod dist;
 pub mod frame;
 pub mod kruskal;
 pub mod levene;
+pub mod mcnemar;
 pub mod ols;
+pub mod permutation;
 pub mod ptukey;
 pub mod quad;
 pub mod ranking;
+pub mod tost;
 pub mod tukey;
 pub mod twoway;
 pub mod welch;
@@ -35,8 +39,11 @@ pub use correlation::{pearson, spearman, Correlation};
 pub use describe::{ci95_halfwidth, mean, median, quantile7, sd, variance};
 pub use kruskal::{kruskal, Kruskal};
 pub use levene::{levene, Levene};
+pub use mcnemar::{mcnemar, mcnemar_items, mcnemar_table, McNemar};
+pub use permutation::{permutation_test, Alternative, Permutation};
 pub use ptukey::{studentized_range_cdf, studentized_range_quantile, studentized_range_sf};
 pub use ranking::{compact_letters, ranking, Ranking};
+pub use tost::{tost_ind, tost_paired, Tost, UseVar};
 pub use tukey::{tukey_hsd, TukeyPair};
 pub use twoway::{twoway_anova, TwoWay, TwoWayTerm};
 pub use welch::{welch_anova, WelchAnova};
@@ -190,5 +197,7 @@ pub(crate) fn int(x: usize) -> crate::value::Value {
     crate::value::Value::from(x as u64)
 }
 
+#[cfg(test)]
+mod equivalence_tests;
 #[cfg(test)]
 mod reference_tests;
