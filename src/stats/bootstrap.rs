@@ -13,7 +13,6 @@
 //!   "+1" correction (Davison & Hinkley 1997, eq. 4.11) so that p is never 0; it tests
 //!   H₀: diff = 0 by how often the resampled difference falls on the other side of zero.
 
-use super::check_finite;
 use super::describe::{mean, quantile7_sorted};
 use super::{Result, StatsError};
 use crate::value::{num, Row};
@@ -48,22 +47,7 @@ impl Bootstrap {
 /// `a` and `b` are per-item scores of two systems on the same items (same length ≥ 2).
 pub fn paired_bootstrap(a: &[f64], b: &[f64], n_resamples: usize, seed: u64) -> Result<Bootstrap> {
     const FN: &str = "paired_bootstrap";
-    if a.len() != b.len() {
-        return Err(StatsError::InvalidArgument {
-            func: FN,
-            name: "b_items",
-            value: format!("{} items (a_items has {})", b.len(), a.len()),
-            expected: "paired scores: the same number of items in both",
-        });
-    }
-    if a.len() < 2 {
-        return Err(StatsError::GroupTooSmall {
-            func: FN,
-            group: "items".into(),
-            n: a.len(),
-            need: 2,
-        });
-    }
+    let d = super::paired_differences(FN, a, b)?;
     if n_resamples < 1 {
         return Err(StatsError::InvalidArgument {
             func: FN,
@@ -72,14 +56,11 @@ pub fn paired_bootstrap(a: &[f64], b: &[f64], n_resamples: usize, seed: u64) -> 
             expected: "at least 1 resample (10000 recommended)",
         });
     }
-    check_finite(FN, "a_items", a)?;
-    check_finite(FN, "b_items", b)?;
     crate::limits::check_elems(
         &format!("{FN}: n = {n_resamples} resamples"),
         &[n_resamples as u64],
         8,
     )?;
-    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| y - x).collect();
     let n = d.len();
     let mut rng = crate::rng::seeded(seed);
     let mut stats = Vec::with_capacity(n_resamples);

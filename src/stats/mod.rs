@@ -130,6 +130,30 @@ pub enum StatsError {
 /// Shorthand for results of this module.
 pub type Result<T> = std::result::Result<T, StatsError>;
 
+/// Per-item differences `b − a` of two systems scored on the same items: the same length, at
+/// least two items, every score finite (the input checks of the paired tests).
+pub fn paired_differences(func: &'static str, a: &[f64], b: &[f64]) -> Result<Vec<f64>> {
+    if a.len() != b.len() {
+        return Err(StatsError::InvalidArgument {
+            func,
+            name: "b_items",
+            value: format!("{} items (a_items has {})", b.len(), a.len()),
+            expected: "paired scores: the same number of items in both",
+        });
+    }
+    if a.len() < 2 {
+        return Err(StatsError::GroupTooSmall {
+            func,
+            group: "items".into(),
+            n: a.len(),
+            need: 2,
+        });
+    }
+    check_finite(func, "a_items", a)?;
+    check_finite(func, "b_items", b)?;
+    Ok(a.iter().zip(b).map(|(x, y)| y - x).collect())
+}
+
 /// Checks named groups: at least two groups, each with at least `min_size` finite values.
 pub fn check_named_groups(
     func: &'static str,

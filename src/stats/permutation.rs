@@ -16,7 +16,6 @@
 //! The null distribution is counted as it is drawn, never stored, so memory does not grow with
 //! `n_resamples`; the loop honours Ctrl-C.
 
-use super::check_finite;
 use super::{Result, StatsError};
 use crate::value::{num, Row, Value};
 use rand::RngExt;
@@ -85,22 +84,7 @@ pub fn permutation_test(
     alternative: Alternative,
 ) -> Result<Permutation> {
     const FN: &str = "permutation_test";
-    if a.len() != b.len() {
-        return Err(StatsError::InvalidArgument {
-            func: FN,
-            name: "b_items",
-            value: format!("{} items (a_items has {})", b.len(), a.len()),
-            expected: "paired scores: the same number of items in both",
-        });
-    }
-    if a.len() < 2 {
-        return Err(StatsError::GroupTooSmall {
-            func: FN,
-            group: "items".into(),
-            n: a.len(),
-            need: 2,
-        });
-    }
+    let d = super::paired_differences(FN, a, b)?;
     if n_resamples < 1 {
         return Err(StatsError::InvalidArgument {
             func: FN,
@@ -109,9 +93,6 @@ pub fn permutation_test(
             expected: "at least 1 resample (9999 recommended)",
         });
     }
-    check_finite(FN, "a_items", a)?;
-    check_finite(FN, "b_items", b)?;
-    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| y - x).collect();
     if d.iter().all(|&x| x == 0.0) {
         return Err(StatsError::Degenerate {
             func: FN,
