@@ -170,3 +170,27 @@ fn reading_data_files_stops_on_ctrl_c() {
         );
     }
 }
+
+#[test]
+fn tokenising_training_data_stops_on_ctrl_c() {
+    use peftlab::model::{LoadOptions, Model};
+    use peftlab::train::{batch::tokenize, TrainError};
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models/tiny-llama");
+    let m = Model::load(&dir, LoadOptions::default()).unwrap();
+    let row: peftlab::value::Row =
+        serde_json::from_str(r#"{"instruction": "Say hi", "input": "", "output": "hi"}"#)
+            .unwrap();
+    let rows = vec![row; 3];
+    let (ok, _) = tokenize(&rows, &m.tokenizer, "alpaca", 64, false, &[]).unwrap();
+    assert_eq!(ok.len(), 3);
+    peftlab::interrupt::trigger();
+    let r = tokenize(&rows, &m.tokenizer, "alpaca", 64, false, &[]);
+    peftlab::interrupt::reset();
+    assert!(
+        matches!(r, Err(TrainError::Interrupted { step: 0, .. })),
+        "{:?}",
+        r.map(|(e, n)| (e.len(), n))
+    );
+}
