@@ -180,8 +180,7 @@ fn tokenising_training_data_stops_on_ctrl_c() {
         .join("tests/fixtures/models/tiny-llama");
     let m = Model::load(&dir, LoadOptions::default()).unwrap();
     let row: peftlab::value::Row =
-        serde_json::from_str(r#"{"instruction": "Say hi", "input": "", "output": "hi"}"#)
-            .unwrap();
+        serde_json::from_str(r#"{"instruction": "Say hi", "input": "", "output": "hi"}"#).unwrap();
     let rows = vec![row; 3];
     let (ok, _) = tokenize(&rows, &m.tokenizer, "alpaca", 64, false, &[]).unwrap();
     assert_eq!(ok.len(), 3);
