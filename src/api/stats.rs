@@ -1,6 +1,6 @@
 //! Bindings of the statistics of docs/API.md: ANOVA family, Tukey HSD, ranking, studentized
 //! range, bootstrap, p-value adjustment, correlation, equivalence (TOST), McNemar and the
-//! paired permutation test.
+//! paired permutation test; linear mixed models.
 
 use rhai::{Array, Dynamic, Engine, Map, FLOAT, INT};
 use serde::Deserialize;
@@ -58,6 +58,48 @@ impl Default for TostOpts {
             alpha: 0.05,
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MixedLmOpts {
+    reml: bool,
+    reference: std::collections::BTreeMap<String, String>,
+    level: f64,
+    max_iter: usize,
+}
+
+impl Default for MixedLmOpts {
+    fn default() -> Self {
+        let d = stats::mixed::MixedOpts::default();
+        MixedLmOpts {
+            reml: d.reml,
+            reference: d.reference,
+            level: d.level,
+            max_iter: d.max_iter,
+        }
+    }
+}
+
+fn mixed_lm(t: &Dynamic, formula: &str, o: &Map) -> RhaiResult<Map> {
+    let o: MixedLmOpts = parse_opts("mixed_lm", o)?;
+    if o.max_iter == 0 {
+        return Err(fail("mixed_lm: max_iter must be at least 1, got 0"));
+    }
+    let opts = stats::mixed::MixedOpts {
+        reml: o.reml,
+        reference: o.reference,
+        level: o.level,
+        max_iter: o.max_iter,
+    };
+    let m = stats::mixed::mixed_lm(&as_table("mixed_lm", t)?, formula, &opts).ctx("mixed_lm")?;
+    let mut out = row_to_map(&m.to_row());
+    out.insert("fixed".into(), Dynamic::from(Handle::new(m.fixed_table())));
+    out.insert(
+        "random".into(),
+        Dynamic::from(Handle::new(m.random_table())),
+    );
+    Ok(out)
 }
 
 /// The equivalence interval of `tost`: `margin` m gives (−m, m); otherwise both `low` and `upp`.
@@ -336,6 +378,47 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ["a_items", "b_items", "opts"],
         doc_b,
         move |a: Array, b: Array, o: Map| boot(&a, &b, &o),
+    );
+    let mixed_doc = "
+        Linear mixed model with random intercepts, fitted by REML (default) or ML as statsmodels
+        `MixedLM`: #{ fixed, random, variance, scale, llf, method, n, converged, iterations, level,
+        warnings, formula }.
+
+        The formula is R/lme4 style: `score ~ variant * share + (1 | seed) + (1 | language)`.
+        Numeric columns are covariates (`C(x)` makes one categorical), other columns are
+        treatment-coded factors (levels sorted, the first, or `reference`, is the baseline;
+        columns named `variant[T.dora]`); `a * b` = `a + b + a:b`; each `(1 | g)` adds a random
+        intercept per level of g (several are crossed). Model: y = Xβ + Σ Zₖuₖ + ε,
+        uₖ ~ N(0, σ²θₖ), ε ~ N(0, σ²). θ maximises the REML (or ML) log-likelihood with β and σ²
+        profiled out (Newton with exact derivatives, from θ = 1).
+        `fixed`: table #{ term, estimate, se, z, p, lower, upper } (se from the inverse Hessian in
+        (β, θ) as statsmodels; normal z, p and `level` interval). `random`: table
+        #{ group, levels, variance, sd } with a last row for the residual. `variance`: map group →
+        variance. `scale`: residual variance σ². A variance estimated at 0 (boundary) is kept and
+        noted in `warnings`.
+        Options: `reml` (true), `reference` (map column → baseline level), `level` (0.95),
+        `max_iter` (200).
+        Errors: formula syntax (with the column), unknown or non-numeric columns, a grouping factor
+        with one level, a singular design (names the column), an exact fit, n ≤ columns.
+
+        ```rhai
+        let m = mixed_lm(results, \"f1 ~ method + (1 | seed)\", #{ reference: #{ method: \"lora\" } });
+        print(m.fixed);
+        print(`seed variance ${m.variance.seed}, residual ${m.scale}`);
+        ```";
+    bind(
+        engine,
+        "mixed_lm",
+        ["t", "formula"],
+        mixed_doc,
+        |t: Dynamic, f: &str| mixed_lm(&t, f, &Map::new()),
+    );
+    bind(
+        engine,
+        "mixed_lm",
+        ["t", "formula", "opts"],
+        mixed_doc,
+        |t: Dynamic, f: &str, o: Map| mixed_lm(&t, f, &o),
     );
     bind(engine, "tost", ["x1", "x2", "opts"], "
         Two one-sided t tests (TOST) for equivalence of two means, as statsmodels `ttost_ind` / `ttost_paired`:

@@ -18,10 +18,15 @@ pub mod bootstrap;
 pub mod correlation;
 pub mod describe;
 pub mod dist;
+pub mod formula;
 pub mod frame;
 pub mod kruskal;
 pub mod levene;
+pub mod linalg;
 pub mod mcnemar;
+pub mod mixed;
+#[cfg(test)]
+mod mixed_tests;
 pub mod ols;
 pub mod permutation;
 pub mod ptukey;
@@ -115,6 +120,18 @@ pub enum StatsError {
         value: String,
         /// What was expected.
         expected: &'static str,
+    },
+    /// A model formula that does not parse or cannot be fitted as written.
+    #[error("{func}: formula {formula:?}, column {column}: {message}")]
+    Formula {
+        /// Function name.
+        func: &'static str,
+        /// The formula as given.
+        formula: String,
+        /// Character position of the problem, counted from 1.
+        column: usize,
+        /// What is wrong.
+        message: String,
     },
     /// A table problem (unknown or non-numeric column).
     #[error(transparent)]
