@@ -19,6 +19,7 @@ type SharedModule = Shared<Module>;
 pub const STDLIB: &[(&str, &str)] = &[
     ("std/study", include_str!("../../stdlib/std/study.rhai")),
     ("std/report", include_str!("../../stdlib/std/report.rhai")),
+    ("std/compare", include_str!("../../stdlib/std/compare.rhai")),
 ];
 
 /// The source text of a std module.
