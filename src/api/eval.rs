@@ -7,9 +7,12 @@ use serde::Deserialize;
 use super::args::strings;
 use super::table::{table_of, T};
 use crate::eval::metrics::{f1_score, mlqa_em, mlqa_f1, rouge, squad_em, squad_f1, Average};
-use crate::eval::{evaluate_with, write_items, EvalError, EvalHooks, EvalOptions};
+use crate::eval::{
+    evaluate_with, join_items, write_items, EvalError, EvalHooks, EvalOptions, ItemsSource,
+    JoinOptions,
+};
 use crate::host::convert::row_to_map;
-use crate::host::{bind, fail, parse_opts, Handle, ResultExt, RhaiResult, Session};
+use crate::host::{bind, fail, from_value, parse_opts, Handle, ResultExt, RhaiResult, Session};
 use crate::model::Model;
 use crate::progress::Progress;
 
@@ -63,6 +66,71 @@ fn golds(fn_name: &str, v: &Dynamic) -> RhaiResult<Vec<String>> {
         ))
     })?;
     strings(fn_name, "golds", &a)
+}
+
+/// A map value of `join_items`' files: `#{ path, sha256 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathSha {
+    path: String,
+    sha256: Option<String>,
+}
+
+/// An array element of `join_items`' files: `#{ label, path, sha256 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabelledPath {
+    label: String,
+    path: String,
+    sha256: Option<String>,
+}
+
+/// The files of `join_items`: `#{ label: path | #{ path, sha256 } }` (columns in key order) or
+/// `[#{ label, path, sha256 }]` (columns in array order).
+fn items_sources(files: &Dynamic) -> RhaiResult<Vec<ItemsSource>> {
+    const FN: &str = "join_items";
+    if let Some(m) = files.read_lock::<Map>() {
+        return m
+            .iter()
+            .map(|(label, v)| {
+                let (path, sha256) = if v.is_string() {
+                    (v.clone().into_string().unwrap_or_default(), None)
+                } else {
+                    let p: PathSha = from_value(FN, &format!("files['{label}']"), v)?;
+                    (p.path, p.sha256)
+                };
+                Ok(ItemsSource {
+                    label: label.to_string(),
+                    path: path.into(),
+                    sha256,
+                })
+            })
+            .collect();
+    }
+    if let Some(a) = files.read_lock::<Array>() {
+        return a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let p: LabelledPath = from_value(FN, &format!("files[{i}]"), v)?;
+                Ok(ItemsSource {
+                    label: p.label,
+                    path: p.path.into(),
+                    sha256: p.sha256,
+                })
+            })
+            .collect();
+    }
+    Err(fail(format!(
+        "{FN}: files must be a map #{{ label: path }} or an array [#{{ label, path }}] (got a {})",
+        files.type_name()
+    )))
+}
+
+fn join(files: &Dynamic, o: &Map) -> RhaiResult<T> {
+    let opts: JoinOptions = parse_opts("join_items", o)?;
+    let sources = items_sources(files)?;
+    Ok(Handle::new(join_items(&sources, &opts).ctx("join_items")?))
 }
 
 fn evaluate(m: &Handle<Model>, task: &str, o: &Map) -> RhaiResult<T> {
@@ -126,6 +194,33 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ["m", "task", "opts"],
         doc,
         |m: &mut Handle<Model>, t: &str, o: Map| evaluate(m, t, &o),
+    );
+    let doc_j = "
+        Joins the items files of several evaluations (`evaluate(..., #{ items_file })`) on the item
+        identity (task, lang, id): a Table with one row per item, in the first file's order, with the
+        columns task, lang, id and one column per file, named by its label, holding the item's
+        `correct` flag as 0/1 or, with `metric`, its number `metrics.<metric>` (e.g. \"f1\",
+        \"rougeL\"). Feed two columns to `mcnemar` or `permutation_test`.
+        `files`: #{ label: path } or #{ label: #{ path, sha256 } } (columns in key order), or
+        [#{ label, path, sha256 }] (columns in array order); a given `sha256` must match the file.
+        Options: metric (\"correct\"), intersect (false: the files must hold the same items; true:
+        keep the items common to all), check_prompts (true: an item must have the same prompt_hash
+        in every file). Errors name the file and line: unreadable file, malformed line, item twice
+        in a file, differing item sets, no items.
+
+        ```rhai
+        let j = join_items(#{ \"lora/seed1\": \"runs/lora1.jsonl\", \"dora/seed1\": \"runs/dora1.jsonl\" });
+        let m = mcnemar(j.column(\"lora/seed1\"), j.column(\"dora/seed1\"));
+        ```";
+    bind(engine, "join_items", ["files"], doc_j, |f: Dynamic| {
+        join(&f, &Map::new())
+    });
+    bind(
+        engine,
+        "join_items",
+        ["files", "opts"],
+        doc_j,
+        |f: Dynamic, o: Map| join(&f, &o),
     );
     bind(
         engine,
