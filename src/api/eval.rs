@@ -309,3 +309,103 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         Ok(table_of(rows))
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::host::Host;
+    use serde_json::json;
+
+    fn eval(code: &str) -> Result<rhai::Dynamic, String> {
+        let mut host = Host::builder().capture_output().build();
+        host.eval(code).map_err(|e| e.to_string())
+    }
+
+    fn field(m: &rhai::Dynamic, k: &str) -> rhai::Dynamic {
+        m.clone().cast::<rhai::Map>()[k].clone()
+    }
+
+    /// Writes an items file of xnli/en items `en-test-<i>` with these outcomes, in `order`.
+    fn items(dir: &std::path::Path, name: &str, correct: &[bool], order: &[usize]) -> String {
+        let recs: Vec<crate::value::Row> = order
+            .iter()
+            .map(|&i| {
+                let r = json!({
+                    "task": "xnli", "lang": "en", "id": format!("en-test-{i}"),
+                    "prompt_hash": format!("h{i}"), "prediction": 0, "gold": 0,
+                    "choices": ["a", "b", "c"], "scores": [-1.0, -2.0, -3.0],
+                    "correct": correct[i], "metrics": {"acc": f64::from(u8::from(correct[i]))},
+                });
+                r.as_object().cloned().unwrap_or_default()
+            })
+            .collect();
+        let p = dir.join(name).display().to_string();
+        crate::eval::write_items(&p, &recs).unwrap();
+        p
+    }
+
+    #[test]
+    fn join_items_binding_feeds_mcnemar_and_permutation_test() {
+        let dir = tempfile::tempdir().unwrap();
+        // a = 1 1 0 1 1 0 1 1, b = 0 1 0 0 1 1 0 0 (b written in reverse order).
+        let a = [true, true, false, true, true, false, true, true];
+        let b = [false, true, false, false, true, true, false, false];
+        let fwd: Vec<usize> = (0..8).collect();
+        let rev: Vec<usize> = (0..8).rev().collect();
+        let pa = items(dir.path(), "a.jsonl", &a, &fwd);
+        let pb = items(dir.path(), "b.jsonl", &b, &rev);
+        let head = format!("let pa = {pa:?}; let pb = {pb:?};\n");
+        // n01 = 4, n10 = 1: exact p = 0.375 (the mcnemar doc example, realigned by id).
+        let m = eval(&format!(
+            "{head}let j = join_items(#{{ \"lora/seed1\": pa, \"dora/seed1\": pb }});\nmcnemar(j.column(\"lora/seed1\"), j.column(\"dora/seed1\"))"
+        ))
+        .unwrap();
+        assert_eq!(field(&m, "n01").as_int().unwrap(), 4);
+        assert_eq!(field(&m, "n10").as_int().unwrap(), 1);
+        assert!((field(&m, "p").as_float().unwrap() - 0.375).abs() < 1e-15);
+        // Map keys give alphabetical columns; an array keeps its order. d = b − a =
+        // (−1, 0, 0, −1, 0, +1, −1, −1): diff = −3/8. Each of the 2⁵ sign patterns of the five
+        // non-zero dᵢ occurs 2³ times; sum ≤ −3 needs ≥ 4 minus signs (C(5,4) + C(5,5) = 6
+        // patterns), so p_less = 48/256 and the two-sided p = 96/256 = 0.375 (the exact
+        // McNemar p, as it must be for 0/1 outcomes).
+        let cols = eval(&format!(
+            "{head}join_items(#{{ \"z\": pa, \"b\": pb }}).columns()"
+        ))
+        .unwrap()
+        .into_array()
+        .unwrap();
+        let cols: Vec<String> = cols.into_iter().map(|c| c.into_string().unwrap()).collect();
+        assert_eq!(cols, ["task", "lang", "id", "b", "z"]);
+        let r = eval(&format!(
+            "{head}let j = join_items([#{{ label: \"a\", path: pa }}, #{{ label: \"b\", path: pb, sha256: sha256_file(pb) }}], #{{ metric: \"acc\" }});\n\
+             if j.columns()[3] != \"a\" {{ throw \"order\"; }}\npermutation_test(j.column(\"a\"), j.column(\"b\"))"
+        ))
+        .unwrap();
+        assert!((field(&r, "diff").as_float().unwrap() + 3.0 / 8.0).abs() < 1e-15);
+        assert!(field(&r, "exact").as_bool().unwrap());
+        assert!((field(&r, "p").as_float().unwrap() - 0.375).abs() < 1e-15);
+        // A recorded sha256 in the map form.
+        let e = eval(&format!(
+            "{head}join_items(#{{ a: pa, b: #{{ path: pb, sha256: sha256_file(pa) }} }})"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("join_items: ") && e.contains("b.jsonl: its sha256 is"),
+            "{e}"
+        );
+        for (code, want) in [
+            ("join_items(#{})", "join_items: no items files given"),
+            ("join_items(5)", "files must be a map"),
+            ("join_items(#{ a: pa }, #{ metrik: \"acc\" })", "metrik"),
+            ("join_items(#{ a: 3 })", "files['a']"),
+            ("join_items([#{ path: pa }])", "files[0]"),
+            ("join_items([#{ label: \"a\", path: pa, sha: 1 }])", "sha"),
+            (
+                "join_items(#{ a: pa, b: \"/nonexistent/x.jsonl\" })",
+                "join_items: cannot read items file /nonexistent/x.jsonl",
+            ),
+        ] {
+            let e = eval(&format!("{head}{code}")).unwrap_err();
+            assert!(e.contains(want), "{code}: {e}");
+        }
+    }
+}
