@@ -8,8 +8,7 @@ use super::args::strings;
 use super::table::{table_of, T};
 use crate::eval::metrics::{f1_score, mlqa_em, mlqa_f1, rouge, squad_em, squad_f1, Average};
 use crate::eval::{
-    evaluate_with, join_items, write_items, EvalError, EvalHooks, EvalOptions, ItemsSource,
-    JoinOptions,
+    evaluate_with, join_items, EvalError, EvalHooks, EvalOptions, ItemsSource, JoinOptions,
 };
 use crate::host::convert::row_to_map;
 use crate::host::{bind, fail, from_value, parse_opts, Handle, ResultExt, RhaiResult, Session};
@@ -152,10 +151,8 @@ fn evaluate(m: &Handle<Model>, task: &str, o: &Map) -> RhaiResult<T> {
     if let Some(b) = bar.as_mut() {
         b.finish();
     }
+    // `evaluate_with` has written the items file (atomically) when `items_file` is set.
     let out = out.ctx("evaluate")?;
-    if let Some(path) = &opts.items_file {
-        write_items(path, &out.items).ctx("evaluate")?;
-    }
     Ok(table_of(out.rows))
 }
 
