@@ -82,17 +82,15 @@ pub enum ItemsError {
         item: String,
     },
     /// A file's items differ from the first file's.
-    #[error("{path} ('{label}') has other items than {first} ('{first_label}'): {detail}; join only the items common to all files with #{{ intersect: true }}")]
+    #[error("{path} ('{label}') has other items than the first file ('{first_label}'): {detail}; join only the items common to all files with #{{ intersect: true }}")]
     Mismatch {
         /// The file.
         path: PathBuf,
         /// Its label.
         label: String,
-        /// The first file.
-        first: PathBuf,
-        /// Its label.
+        /// The first file's label.
         first_label: String,
-        /// Counts and examples of missing and extra items.
+        /// Counts and examples of missing and extra items (naming the first file).
         detail: String,
     },
     /// `intersect: true` left nothing.
@@ -102,7 +100,7 @@ pub enum ItemsError {
         counts: String,
     },
     /// An item was asked with different prompts in two files.
-    #[error("{path}:{line}: item {item} has prompt_hash {hash}, but {first} has {first_hash}: the runs used other prompts (prompt family, shots or seed); pass #{{ check_prompts: false }} to join them anyway")]
+    #[error("{path}:{line}: item {item} {hashes}: the runs used other prompts (prompt family, shots or seed); pass #{{ check_prompts: false }} to join them anyway")]
     PromptMismatch {
         /// The file.
         path: PathBuf,
@@ -110,12 +108,8 @@ pub enum ItemsError {
         line: usize,
         /// The item.
         item: String,
-        /// Its prompt hash here.
-        hash: String,
-        /// The first file.
-        first: PathBuf,
-        /// The prompt hash there.
-        first_hash: String,
+        /// `has prompt_hash <here>, but <first file> has <there>`.
+        hashes: String,
     },
     /// The file is not the one a stored result recorded.
     #[error("{path}: its sha256 is {actual}, but '{label}' recorded {expected}: the file was rewritten after that result was stored (e.g. by an interrupted --rerun); recompute the cell")]
@@ -171,16 +165,22 @@ impl Default for JoinOptions {
     }
 }
 
+/// An item's identity: (task, lang, id).
+type ItemKey = (String, String, String);
+
+/// One file's records in file order and the position of each item.
+type FileItems = (Vec<Rec>, HashMap<ItemKey, usize>);
+
 /// One item of one file.
 struct Rec {
-    key: (String, String, String),
+    key: ItemKey,
     ids: [Value; 3],
     line: usize,
     prompt_hash: Option<String>,
     value: Value,
 }
 
-fn show(key: &(String, String, String)) -> String {
+fn show(key: &ItemKey) -> String {
     format!("(task {}, lang {}, id {})", key.0, key.1, key.2)
 }
 
@@ -296,10 +296,7 @@ fn parse_line(text: &str, metric: &str, path: &Path, line: usize) -> Result<Rec>
 
 /// Reads one items file: its records in file order, the index of each key, and the file's
 /// SHA-256.
-fn read_file(
-    src: &ItemsSource,
-    metric: &str,
-) -> Result<(Vec<Rec>, HashMap<(String, String, String), usize>)> {
+fn read_file(src: &ItemsSource, metric: &str) -> Result<FileItems> {
     let path = src.path.as_path();
     let io = |e: std::io::Error| ItemsError::Io {
         path: path.to_path_buf(),
@@ -308,11 +305,11 @@ fn read_file(
     let mut reader = BufReader::new(std::fs::File::open(path).map_err(io)?);
     let mut hasher = Sha256::new();
     let mut recs: Vec<Rec> = Vec::new();
-    let mut index: HashMap<(String, String, String), usize> = HashMap::new();
+    let mut index: HashMap<ItemKey, usize> = HashMap::new();
     let mut buf = Vec::new();
     let mut line = 0usize;
     loop {
-        if line % 4096 == 0 {
+        if line.is_multiple_of(4096) {
             crate::interrupt::check()?;
         }
         buf.clear();
@@ -450,7 +447,6 @@ pub fn join_items(sources: &[ItemsSource], opts: &JoinOptions) -> Result<Table> 
                 return Err(ItemsError::Mismatch {
                     path: src.path.clone(),
                     label: src.label.clone(),
-                    first: first.path.clone(),
                     first_label: first.label.clone(),
                     detail: parts.join("; "),
                 });
@@ -468,7 +464,7 @@ pub fn join_items(sources: &[ItemsSource], opts: &JoinOptions) -> Result<Table> 
     }
     let mut out = Table::new();
     for (n, &i) in keep.iter().enumerate() {
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             crate::interrupt::check()?;
         }
         let head = &first_recs[i];
@@ -485,9 +481,10 @@ pub fn join_items(sources: &[ItemsSource], opts: &JoinOptions) -> Result<Table> 
                             path: src.path.clone(),
                             line: rec.line,
                             item: show(&rec.key),
-                            hash: b.clone(),
-                            first: first.path.clone(),
-                            first_hash: a.clone(),
+                            hashes: format!(
+                                "has prompt_hash {b}, but {} has {a}",
+                                first.path.display()
+                            ),
                         });
                     }
                 }

@@ -280,7 +280,8 @@ fn intersect_keeps_common_items_and_mismatch_is_an_error() {
     let e = err(&sources, &JoinOptions::default());
     assert!(
         e.contains("b.jsonl ('b') has other items than")
-            && e.contains("a.jsonl ('a')")
+            && e.contains("than the first file ('a')")
+            && e.contains("a.jsonl are missing")
             && e.contains("2 item(s) of")
             && e.contains("are missing (e.g. (task xnli, lang en, id en-test-1))")
             && e.contains(
