@@ -82,3 +82,118 @@ fn quickstart_runs_on_a_small_grid() {
     let csv = std::fs::read_to_string(dir.path().join("out/results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 2 * 2 * 2, "{csv}");
 }
+
+/// which_lora records one items file per cell (path and SHA-256 in the result), the files join
+/// into the cells' scores, and a file rewritten after its result was stored is caught until the
+/// cell is recomputed with --rerun.
+#[test]
+fn which_lora_records_items_files_that_join() {
+    use peftlab::table::Table;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out_s = out.display().to_string();
+    let study = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--out",
+            &out_s,
+            "--set",
+            "variants=[\"lora\",\"vera\"]",
+            "--set",
+            "shares=[0.5]",
+            "--set",
+            "seeds=[1]",
+            "--set",
+            "total=16",
+            "--set",
+            "limit=8",
+        ];
+        args.extend_from_slice(extra);
+        let script = repo("scripts/which_lora.rhai");
+        args.insert(1, &script);
+        let r = run(dir.path(), &args);
+        assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+        r
+    };
+    study(&[]);
+    let results = Table::read_csv(out.join("results.csv")).unwrap();
+    assert_eq!(results.len(), 2);
+    let mut lines = Vec::new();
+    for row in results.rows() {
+        let v = row["variant"].as_str().unwrap();
+        let rel = row["items_file"].as_str().unwrap();
+        assert_eq!(rel, format!("items/{v}-0.5-seed1.jsonl"));
+        let bytes = std::fs::read(out.join(rel)).unwrap();
+        assert_eq!(
+            row["items_sha256"].as_str().unwrap(),
+            peftlab::host::files::sha256_bytes(&bytes)
+        );
+        // 8 items in each of the two languages (fr, then de).
+        assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), 16, "{rel}");
+        lines.push(String::from_utf8(bytes).unwrap());
+    }
+    // The join script a report would use: labels from the cells, paths and hashes from the
+    // results.
+    let join = common::write(
+        dir.path(),
+        "join.rhai",
+        &format!(
+            "let out = {out_s:?};\nlet r = read_csv(out + \"/results.csv\");\nlet files = #{{}};\n\
+             for row in r.rows() {{ files[`${{row.variant}}/seed${{row.seed}}`] = #{{ path: out + \"/\" + row.items_file, sha256: row.items_sha256 }}; }}\n\
+             write_json(join_items(files), out + \"/joined.json\");\n"
+        ),
+    );
+    let join_s = join.display().to_string();
+    let r = run(dir.path(), &["run", &join_s, "--out", &out_s]);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    let joined = Table::read_json(out.join("joined.json")).unwrap();
+    assert_eq!(
+        joined.columns(),
+        ["task", "lang", "id", "lora/seed1", "vera/seed1"]
+    );
+    assert_eq!(joined.len(), 16);
+    // Each column's mean per language is the cell's accuracy: f1_en on fr, f1_target on de.
+    for row in results.rows() {
+        let label = format!("{}/seed1", row["variant"].as_str().unwrap());
+        for (lang, metric) in [("fr", "f1_en"), ("de", "f1_target")] {
+            let v: Vec<f64> = joined
+                .rows()
+                .iter()
+                .filter(|r| r["lang"] == lang)
+                .map(|r| r[&label].as_f64().unwrap())
+                .collect();
+            assert_eq!(v.len(), 8);
+            let mean = v.iter().sum::<f64>() / 8.0;
+            let want = row[metric].as_f64().unwrap();
+            assert!(
+                (mean - want).abs() < 1e-12,
+                "{label} {lang}: {mean} vs {want}"
+            );
+        }
+    }
+    // A stale file (as an interrupted --rerun would leave): the first item flipped.
+    let lora = out.join("items/lora-0.5-seed1.jsonl");
+    let stale = if lines[0].contains("\"correct\":false") {
+        lines[0].replacen("\"correct\":false", "\"correct\":true", 1)
+    } else {
+        lines[0].replacen("\"correct\":true", "\"correct\":false", 1)
+    };
+    std::fs::write(&lora, &stale).unwrap();
+    let r = run(dir.path(), &["run", &join_s, "--out", &out_s]);
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr.contains("join_items: ")
+            && r.stderr.contains("lora-0.5-seed1.jsonl: its sha256 is")
+            && r.stderr.contains("recompute the cell")
+            && r.stderr.contains("join.rhai:5:12"),
+        "{}",
+        r.stderr
+    );
+    // Resuming reuses the stored results and leaves the file alone; --rerun rewrites it.
+    study(&[]);
+    assert_eq!(std::fs::read_to_string(&lora).unwrap(), stale);
+    study(&["--rerun"]);
+    assert_eq!(std::fs::read_to_string(&lora).unwrap(), lines[0]);
+    let r = run(dir.path(), &["run", &join_s, "--out", &out_s]);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+}

@@ -7,9 +7,11 @@ use serde::Deserialize;
 use super::args::strings;
 use super::table::{table_of, T};
 use crate::eval::metrics::{f1_score, mlqa_em, mlqa_f1, rouge, squad_em, squad_f1, Average};
-use crate::eval::{evaluate_with, write_items, EvalError, EvalHooks, EvalOptions};
+use crate::eval::{
+    evaluate_with, join_items, EvalError, EvalHooks, EvalOptions, ItemsSource, JoinOptions,
+};
 use crate::host::convert::row_to_map;
-use crate::host::{bind, fail, parse_opts, Handle, ResultExt, RhaiResult, Session};
+use crate::host::{bind, fail, from_value, parse_opts, Handle, ResultExt, RhaiResult, Session};
 use crate::model::Model;
 use crate::progress::Progress;
 
@@ -65,6 +67,71 @@ fn golds(fn_name: &str, v: &Dynamic) -> RhaiResult<Vec<String>> {
     strings(fn_name, "golds", &a)
 }
 
+/// A map value of `join_items`' files: `#{ path, sha256 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathSha {
+    path: String,
+    sha256: Option<String>,
+}
+
+/// An array element of `join_items`' files: `#{ label, path, sha256 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabelledPath {
+    label: String,
+    path: String,
+    sha256: Option<String>,
+}
+
+/// The files of `join_items`: `#{ label: path | #{ path, sha256 } }` (columns in key order) or
+/// `[#{ label, path, sha256 }]` (columns in array order).
+fn items_sources(files: &Dynamic) -> RhaiResult<Vec<ItemsSource>> {
+    const FN: &str = "join_items";
+    if let Some(m) = files.read_lock::<Map>() {
+        return m
+            .iter()
+            .map(|(label, v)| {
+                let (path, sha256) = if v.is_string() {
+                    (v.clone().into_string().unwrap_or_default(), None)
+                } else {
+                    let p: PathSha = from_value(FN, &format!("files['{label}']"), v)?;
+                    (p.path, p.sha256)
+                };
+                Ok(ItemsSource {
+                    label: label.to_string(),
+                    path: path.into(),
+                    sha256,
+                })
+            })
+            .collect();
+    }
+    if let Some(a) = files.read_lock::<Array>() {
+        return a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let p: LabelledPath = from_value(FN, &format!("files[{i}]"), v)?;
+                Ok(ItemsSource {
+                    label: p.label,
+                    path: p.path.into(),
+                    sha256: p.sha256,
+                })
+            })
+            .collect();
+    }
+    Err(fail(format!(
+        "{FN}: files must be a map #{{ label: path }} or an array [#{{ label, path }}] (got a {})",
+        files.type_name()
+    )))
+}
+
+fn join(files: &Dynamic, o: &Map) -> RhaiResult<T> {
+    let opts: JoinOptions = parse_opts("join_items", o)?;
+    let sources = items_sources(files)?;
+    Ok(Handle::new(join_items(&sources, &opts).ctx("join_items")?))
+}
+
 fn evaluate(m: &Handle<Model>, task: &str, o: &Map) -> RhaiResult<T> {
     let opts: EvalOptions = parse_opts("evaluate", o)?;
     let mut model = m.borrow_mut("evaluate")?;
@@ -84,10 +151,8 @@ fn evaluate(m: &Handle<Model>, task: &str, o: &Map) -> RhaiResult<T> {
     if let Some(b) = bar.as_mut() {
         b.finish();
     }
+    // `evaluate_with` has written the items file (atomically) when `items_file` is set.
     let out = out.ctx("evaluate")?;
-    if let Some(path) = &opts.items_file {
-        write_items(path, &out.items).ctx("evaluate")?;
-    }
     Ok(table_of(out.rows))
 }
 
@@ -126,6 +191,33 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ["m", "task", "opts"],
         doc,
         |m: &mut Handle<Model>, t: &str, o: Map| evaluate(m, t, &o),
+    );
+    let doc_j = "
+        Joins the items files of several evaluations (`evaluate(..., #{ items_file })`) on the item
+        identity (task, lang, id): a Table with one row per item, in the first file's order, with the
+        columns task, lang, id and one column per file, named by its label, holding the item's
+        `correct` flag as 0/1 or, with `metric`, its number `metrics.<metric>` (e.g. \"f1\",
+        \"rougeL\"). Feed two columns to `mcnemar` or `permutation_test`.
+        `files`: #{ label: path } or #{ label: #{ path, sha256 } } (columns in key order), or
+        [#{ label, path, sha256 }] (columns in array order); a given `sha256` must match the file.
+        Options: metric (\"correct\"), intersect (false: the files must hold the same items; true:
+        keep the items common to all), check_prompts (true: an item must have the same prompt_hash
+        in every file). Errors name the file and line: unreadable file, malformed line, item twice
+        in a file, differing item sets, no items.
+
+        ```rhai
+        let j = join_items(#{ \"lora/seed1\": \"runs/lora1.jsonl\", \"dora/seed1\": \"runs/dora1.jsonl\" });
+        let m = mcnemar(j.column(\"lora/seed1\"), j.column(\"dora/seed1\"));
+        ```";
+    bind(engine, "join_items", ["files"], doc_j, |f: Dynamic| {
+        join(&f, &Map::new())
+    });
+    bind(
+        engine,
+        "join_items",
+        ["files", "opts"],
+        doc_j,
+        |f: Dynamic, o: Map| join(&f, &o),
     );
     bind(
         engine,
@@ -213,4 +305,104 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         let rows = m.borrow("layer_languages")?.layer_languages(&texts, &o.langs, o.top_k, &o.positions).ctx("layer_languages")?;
         Ok(table_of(rows))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::host::Host;
+    use serde_json::json;
+
+    fn eval(code: &str) -> Result<rhai::Dynamic, String> {
+        let mut host = Host::builder().capture_output().build();
+        host.eval(code).map_err(|e| e.to_string())
+    }
+
+    fn field(m: &rhai::Dynamic, k: &str) -> rhai::Dynamic {
+        m.clone().cast::<rhai::Map>()[k].clone()
+    }
+
+    /// Writes an items file of xnli/en items `en-test-<i>` with these outcomes, in `order`.
+    fn items(dir: &std::path::Path, name: &str, correct: &[bool], order: &[usize]) -> String {
+        let recs: Vec<crate::value::Row> = order
+            .iter()
+            .map(|&i| {
+                let r = json!({
+                    "task": "xnli", "lang": "en", "id": format!("en-test-{i}"),
+                    "prompt_hash": format!("h{i}"), "prediction": 0, "gold": 0,
+                    "choices": ["a", "b", "c"], "scores": [-1.0, -2.0, -3.0],
+                    "correct": correct[i], "metrics": {"acc": f64::from(u8::from(correct[i]))},
+                });
+                r.as_object().cloned().unwrap_or_default()
+            })
+            .collect();
+        let p = dir.join(name).display().to_string();
+        crate::eval::write_items(&p, &recs).unwrap();
+        p
+    }
+
+    #[test]
+    fn join_items_binding_feeds_mcnemar_and_permutation_test() {
+        let dir = tempfile::tempdir().unwrap();
+        // a = 1 1 0 1 1 0 1 1, b = 0 1 0 0 1 1 0 0 (b written in reverse order).
+        let a = [true, true, false, true, true, false, true, true];
+        let b = [false, true, false, false, true, true, false, false];
+        let fwd: Vec<usize> = (0..8).collect();
+        let rev: Vec<usize> = (0..8).rev().collect();
+        let pa = items(dir.path(), "a.jsonl", &a, &fwd);
+        let pb = items(dir.path(), "b.jsonl", &b, &rev);
+        let head = format!("let pa = {pa:?}; let pb = {pb:?};\n");
+        // n01 = 4, n10 = 1: exact p = 0.375 (the mcnemar doc example, realigned by id).
+        let m = eval(&format!(
+            "{head}let j = join_items(#{{ \"lora/seed1\": pa, \"dora/seed1\": pb }});\nmcnemar(j.column(\"lora/seed1\"), j.column(\"dora/seed1\"))"
+        ))
+        .unwrap();
+        assert_eq!(field(&m, "n01").as_int().unwrap(), 4);
+        assert_eq!(field(&m, "n10").as_int().unwrap(), 1);
+        assert!((field(&m, "p").as_float().unwrap() - 0.375).abs() < 1e-15);
+        // Map keys give alphabetical columns; an array keeps its order. d = b − a =
+        // (−1, 0, 0, −1, 0, +1, −1, −1): diff = −3/8. Each of the 2⁵ sign patterns of the five
+        // non-zero dᵢ occurs 2³ times; sum ≤ −3 needs ≥ 4 minus signs (C(5,4) + C(5,5) = 6
+        // patterns), so p_less = 48/256 and the two-sided p = 96/256 = 0.375 (the exact
+        // McNemar p, as it must be for 0/1 outcomes).
+        let cols = eval(&format!(
+            "{head}join_items(#{{ \"z\": pa, \"b\": pb }}).columns()"
+        ))
+        .unwrap()
+        .into_array()
+        .unwrap();
+        let cols: Vec<String> = cols.into_iter().map(|c| c.into_string().unwrap()).collect();
+        assert_eq!(cols, ["task", "lang", "id", "b", "z"]);
+        let r = eval(&format!(
+            "{head}let j = join_items([#{{ label: \"a\", path: pa }}, #{{ label: \"b\", path: pb, sha256: sha256_file(pb) }}], #{{ metric: \"acc\" }});\n\
+             if j.columns()[3] != \"a\" {{ throw \"order\"; }}\npermutation_test(j.column(\"a\"), j.column(\"b\"))"
+        ))
+        .unwrap();
+        assert!((field(&r, "diff").as_float().unwrap() + 3.0 / 8.0).abs() < 1e-15);
+        assert!(field(&r, "exact").as_bool().unwrap());
+        assert!((field(&r, "p").as_float().unwrap() - 0.375).abs() < 1e-15);
+        // A recorded sha256 in the map form.
+        let e = eval(&format!(
+            "{head}join_items(#{{ a: pa, b: #{{ path: pb, sha256: sha256_file(pa) }} }})"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("join_items: ") && e.contains("b.jsonl: its sha256 is"),
+            "{e}"
+        );
+        for (code, want) in [
+            ("join_items(#{})", "join_items: no items files given"),
+            ("join_items(5)", "files must be a map"),
+            ("join_items(#{ a: pa }, #{ metrik: \"acc\" })", "metrik"),
+            ("join_items(#{ a: 3 })", "files['a']"),
+            ("join_items([#{ path: pa }])", "files[0]"),
+            ("join_items([#{ label: \"a\", path: pa, sha: 1 }])", "sha"),
+            (
+                "join_items(#{ a: pa, b: \"/nonexistent/x.jsonl\" })",
+                "join_items: cannot read items file /nonexistent/x.jsonl",
+            ),
+        ] {
+            let e = eval(&format!("{head}{code}")).unwrap_err();
+            assert!(e.contains(want), "{code}: {e}");
+        }
+    }
 }

@@ -9,6 +9,7 @@
 //! string and are scored with the metrics in [`metrics`]. Results are one row per language,
 //! `#{ task, lang, n, <metric>: value, ... }`, with metrics as fractions in [0, 1].
 
+pub mod items;
 pub mod metrics;
 pub mod model;
 pub mod prompt;
@@ -16,6 +17,7 @@ pub mod runner;
 pub mod taskdata;
 pub mod tasks;
 
+pub use items::{join_items, ItemsError, ItemsSource, JoinOptions};
 pub use metrics::MetricError;
 pub use model::{LanguageModel, LogLik};
 pub use prompt::{alpaca_prompt, Family};

@@ -3,6 +3,7 @@
 
 mod choice;
 mod generate;
+mod items;
 mod options;
 mod ui;
 
