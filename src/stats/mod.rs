@@ -18,6 +18,7 @@ pub mod bootstrap;
 pub mod correlation;
 pub mod describe;
 pub mod dist;
+pub mod effect_sizes;
 pub mod frame;
 pub mod kruskal;
 pub mod levene;
@@ -225,5 +226,7 @@ pub(crate) fn int(x: usize) -> crate::value::Value {
 
 #[cfg(test)]
 mod equivalence_tests;
+#[cfg(test)]
+mod power_tests;
 #[cfg(test)]
 mod reference_tests;
