@@ -363,6 +363,12 @@ mod tests {
         assert!(r.lambda_upper > 0.0);
         let row = r.to_row();
         assert_eq!(row["omega_sq_lower"], row["eta_sq_lower"]);
+        // Equal means: F = 0, η² = 0, ω² = −2·MS_w/(SS_t + MS_w) = −2·2/(6 + 2) (SS_w = 6,
+        // df_w = 3), and both λ limits 0 (cdf(0; λ) = 0 is below both targets).
+        let z = effect_sizes(&named(&[&[0.0, 2.0], &[0.0, 2.0], &[0.0, 2.0]]), 0.95).unwrap();
+        assert_eq!((z.f, z.eta_sq, z.cohens_f), (0.0, 0.0, 0.0));
+        assert!((z.omega_sq + 0.5).abs() < 1e-15);
+        assert_eq!((z.lambda_lower, z.lambda_upper), (0.0, 0.0));
         assert_eq!(row["pairs"].as_array().map(Vec::len), Some(3));
     }
 

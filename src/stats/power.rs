@@ -263,7 +263,10 @@ impl AnovaPower {
             "noncentrality".into(),
             num(self.effect_size * self.effect_size * self.nobs),
         );
-        r.insert("solved".into(), Value::String(self.solved.name("nobs").into()));
+        r.insert(
+            "solved".into(),
+            Value::String(self.solved.name("nobs").into()),
+        );
         r
     }
 }
@@ -384,7 +387,12 @@ pub fn ttest_power_of(
         ));
     }
     if !effect_size.is_finite() {
-        return Err(invalid(FN, "effect_size", effect_size, "a finite Cohen's d"));
+        return Err(invalid(
+            FN,
+            "effect_size",
+            effect_size,
+            "a finite Cohen's d",
+        ));
     }
     let delta = effect_size * (nobs1 * nobs2 / (nobs1 + nobs2)).sqrt();
     if delta * delta > MAX_NONCENTRALITY {
@@ -666,7 +674,10 @@ mod tests {
         let e = observed_anova_power(&[vec![1.0, 1.0], vec![2.0, 2.0]], 0.05, 0.8)
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("anova_power:") && e.contains("zero variance"), "{e}");
+        assert!(
+            e.starts_with("anova_power:") && e.contains("zero variance"),
+            "{e}"
+        );
         let same = observed_anova_power(&[vec![1.0, 2.0], vec![1.0, 2.0]], 0.05, 0.8).unwrap();
         assert_eq!(same.nobs_needed, None);
         assert_eq!(same.to_row()["nobs_needed"], Value::Null);
