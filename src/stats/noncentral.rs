@@ -36,7 +36,9 @@
 //! [`ibeta`]) by Brent's method ([`super::quad::brent`]) on a bracket found by doubling,
 //! to ~4e-16 relative in x. `statrs`' `inverse_cdf` is good to ~1e-9 only.
 //!
-//! Every function checks its arguments and returns a [`StatsError`] instead of a NaN.
+//! Every function checks its arguments and returns a [`StatsError`] instead of a NaN; the
+//! noncentrality is limited to λ (or δ²) ≤ 1e5 and the F numerator df to ≤ 1e6, which keeps
+//! every evaluation bounded (a few ms); the series honour Ctrl-C.
 
 use super::dist::norm_sf;
 use super::quad::brent;
@@ -49,6 +51,11 @@ pub const MAX_TERMS: usize = 200_000;
 
 /// Largest accepted noncentrality λ of F (and δ² of t).
 pub const MAX_NONCENTRALITY: f64 = 1.0e5;
+
+/// Largest accepted numerator degrees of freedom of the noncentral F (with both df near 1e15
+/// the incomplete betas need ~10⁷ continued-fraction steps each; power analysis and effect
+/// sizes use df_num = k − 1).
+pub const MAX_DF_NUM: f64 = 1.0e6;
 
 /// Most continued-fraction steps in [`ibeta`].
 const MAX_CF: usize = 100_000;
@@ -339,6 +346,9 @@ fn poisson_mixture(
                 reason: format!("the series did not converge in {MAX_TERMS} terms (mean {mu})"),
             });
         }
+        if n % 1024 == 0 {
+            crate::interrupt::check()?;
+        }
     }
     // Backward.
     let mut w = w0;
@@ -364,6 +374,9 @@ fn poisson_mixture(
                 reason: format!("the series did not converge in {MAX_TERMS} terms (mean {mu})"),
             });
         }
+        if n % 1024 == 0 {
+            crate::interrupt::check()?;
+        }
     }
     Ok((lo_sum, up_sum))
 }
@@ -386,6 +399,14 @@ fn check_nc(func: &'static str, name: &'static str, nc: f64, max: f64) -> Result
 pub fn ncf_cdf_sf(x: f64, d1: f64, d2: f64, lambda: f64) -> Result<(f64, f64)> {
     const FN: &str = "ncf";
     check_df(FN, "df_num", d1)?;
+    if d1 > MAX_DF_NUM {
+        return Err(bad(
+            FN,
+            "df_num",
+            d1,
+            "at most 1e6 numerator degrees of freedom",
+        ));
+    }
     check_df(FN, "df_denom", d2)?;
     check_nc(FN, "noncentrality", lambda, MAX_NONCENTRALITY)?;
     if lambda < 0.0 {
@@ -502,5 +523,65 @@ mod tests {
         assert!(ncf_sf(1.0, 2.0, 3.0, -1.0).is_err());
         assert!(ncf_sf(1.0, 2.0, 3.0, f64::NAN).is_err());
         assert!(nct_sf(f64::NAN, 2.0, 1.0).is_err());
+    }
+
+    #[test]
+    fn extreme_arguments_give_probabilities_or_errors() {
+        // Every combination ends (bounded series and continued fractions) with a probability
+        // pair in [0, 1] or an error, never a NaN.
+        let xs = [
+            0.0,
+            1e-300,
+            1e-8,
+            0.5,
+            1.0,
+            7.0,
+            1e8,
+            1e300,
+            f64::INFINITY,
+            -3.0,
+        ];
+        let dfs = [1e-3, 0.5, 1.0, 30.0, 1e6, 1e15];
+        let ncs = [0.0, 1e-12, 0.3, 40.0, 2e4, 1e5, 1.1e5];
+        for &x in &xs {
+            for &d1 in &dfs {
+                for &d2 in &dfs {
+                    for &nc in &ncs {
+                        if let Ok((c, s)) = ncf_cdf_sf(x, d1, d2, nc) {
+                            assert!(
+                                (0.0..=1.0).contains(&c) && (0.0..=1.0).contains(&s),
+                                "ncf({x}, {d1}, {d2}, {nc}) = ({c}, {s})"
+                            );
+                        } else {
+                            assert!(
+                                nc > MAX_NONCENTRALITY || d1 > MAX_DF_NUM,
+                                "ncf({x}, {d1}, {d2}, {nc})"
+                            );
+                        }
+                    }
+                }
+                for &nc in &ncs {
+                    for delta in [nc.sqrt(), -nc.sqrt()] {
+                        match nct_cdf_sf(x, d1, delta) {
+                            Ok((c, s)) => assert!(
+                                (0.0..=1.0).contains(&c) && (0.0..=1.0).contains(&s),
+                                "nct({x}, {d1}, {delta}) = ({c}, {s})"
+                            ),
+                            Err(_) => assert!(delta * delta > MAX_NONCENTRALITY),
+                        }
+                    }
+                }
+            }
+        }
+        for p in [1e-300, 1e-10, 0.3, 0.999999] {
+            for &df in &dfs {
+                assert!(t_isf(p, df).unwrap().is_finite());
+                // The 1e-300 quantile of F(0.001, 3) is beyond the largest double: an error.
+                match f_isf(p, df, 3.0) {
+                    Ok(q) => assert!(q.is_finite() && q >= 0.0, "f_isf({p}, {df}) = {q}"),
+                    Err(e) => assert!(p < 1e-100, "f_isf({p}, {df}): {e}"),
+                }
+            }
+        }
     }
 }
