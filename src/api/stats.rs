@@ -553,14 +553,14 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         Exactly one of effect_size, nobs, power is left out (or ()) and is solved for; `solved`
         names it (\"power\", \"nobs\" or \"effect_size\"). df_num = k − 1, df_denom = nobs − k,
         noncentrality λ = f²·nobs, power = P(F(df_num, df_denom, λ) > f.isf(alpha, df_num, df_denom)).
-        A solved nobs is continuous; `nobs_ceil` = ⌈nobs⌉ and `n_per_group` = ⌈nobs/k⌉ (balanced design).
+        A solved nobs is continuous; the integers `nobs_ceil` = ⌈nobs⌉ and `n_per_group` = ⌈nobs/k⌉ (balanced design).
         Errors: k_groups < 2, nobs ≤ k_groups, alpha outside (0, 1), a target power outside (alpha, 1),
         effect size 0 when solving nobs, a target not reached (λ ≤ 1e5, nobs ≤ 1e12).
 
         The table form `anova_power(t, value, factor[, #{ alpha: 0.05, power: 0.8 }])` computes the
         observed f = √(η²/(1 − η²)) of `value` by `factor` (groups as in `anova`) and returns the
         power at it (`power`, `solved` = \"observed\") plus `eta_sq`, `target_power`, `nobs_needed`
-        (total N for the target power at the observed f) and `n_per_group_needed` = ⌈nobs_needed/k⌉
+        (total N for the target power at the observed f) and the integer `n_per_group_needed` = ⌈nobs_needed/k⌉
         (both () when all means are equal). Observed power is a function of the p-value and adds
         no evidence to it (p = alpha gives power ≈ 0.5); use it to plan a replication, knowing that
         the observed f overestimates the true one in small samples.
@@ -618,8 +618,8 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         Exactly one of effect_size, nobs1, power is left out (or ()) and is solved for (`solved`).
         df = nobs1 + nobs2 − 2, noncentrality δ = d·√(nobs1·nobs2/(nobs1 + nobs2)); two-sided power =
         P(T′ > t.isf(alpha/2)) + P(T′ < −t.isf(alpha/2)), larger: P(T′ > t.isf(alpha)), smaller:
-        P(T′ < −t.isf(alpha)), T′ noncentral t(df, δ). A solved nobs1 is continuous (`nobs1_ceil`
-        = ⌈nobs1⌉); a solved effect size is positive, negative for \"smaller\".
+        P(T′ < −t.isf(alpha)), T′ noncentral t(df, δ). A solved nobs1 is continuous (the integer
+        `nobs1_ceil` = ⌈nobs1⌉); a solved effect size is positive, negative for \"smaller\".
         Errors: alpha outside (0, 1), target power outside (alpha, 1), nobs1·(1 + ratio) ≤ 2,
         effect size 0 or of the wrong sign for the alternative when solving nobs1, unknown alternative.
 
@@ -850,8 +850,8 @@ mod tests {
         // = 178.39709722701812 (the doc example); power(0.25, 60, 0.05, 3) = 0.37443107625635486.
         let m = eval("anova_power(#{ effect_size: 0.25, power: 0.8, k_groups: 4 })").unwrap();
         assert!((num(&m, "nobs") - 178.39709722701812).abs() < 1e-6 * 178.4);
-        assert_eq!(num(&m, "nobs_ceil"), 179.0);
-        assert_eq!(num(&m, "n_per_group"), 45.0);
+        assert_eq!(field(&m, "nobs_ceil").as_int().unwrap(), 179);
+        assert_eq!(field(&m, "n_per_group").as_int().unwrap(), 45);
         assert_eq!(field(&m, "solved").into_string().unwrap(), "nobs");
         assert_eq!(field(&m, "df_num").as_int().unwrap(), 3);
         let m =
@@ -862,7 +862,7 @@ mod tests {
         // power(0.5, 20, 0.05, alternative="larger") = 0.46337434929640864.
         let m = eval("ttest_power(#{ effect_size: 0.5, power: 0.8 })").unwrap();
         assert!((num(&m, "nobs1") - 63.76561058891169).abs() < 1e-6 * 63.8);
-        assert_eq!(num(&m, "nobs1_ceil"), 64.0);
+        assert_eq!(field(&m, "nobs1_ceil").as_int().unwrap(), 64);
         let m =
             eval("ttest_power(#{ effect_size: 0.5, nobs1: 20, alternative: \"larger\" })").unwrap();
         assert!((num(&m, "power") - 0.46337434929640864).abs() < 1e-9);
@@ -877,7 +877,7 @@ mod tests {
         assert!((num(&m, "eta_sq") - 0.4).abs() < 1e-15);
         assert_eq!(field(&m, "solved").into_string().unwrap(), "observed");
         assert_eq!(num(&m, "target_power"), 0.8);
-        let per = num(&m, "n_per_group_needed");
+        let per = field(&m, "n_per_group_needed").as_int().unwrap() as f64;
         assert_eq!(per, (num(&m, "nobs_needed") / 3.0).ceil());
         let m2 = eval(&format!(
             "{code} anova_power(t, \"y\", \"g\", #{{ power: 0.9 }})"

@@ -71,6 +71,11 @@ fn check_target(func: &'static str, power: f64, alpha: f64) -> Result<()> {
     }
 }
 
+/// ⌈x⌉ as an integer (sample sizes are below 1e12, so exact).
+fn ceil_int(x: f64) -> Value {
+    Value::from(x.ceil() as u64)
+}
+
 /// Which quantity was solved for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Solved {
@@ -252,8 +257,8 @@ impl AnovaPower {
         let mut r = Row::new();
         r.insert("effect_size".into(), num(self.effect_size));
         r.insert("nobs".into(), num(self.nobs));
-        r.insert("nobs_ceil".into(), num(self.nobs.ceil()));
-        r.insert("n_per_group".into(), num((self.nobs / k).ceil()));
+        r.insert("nobs_ceil".into(), ceil_int(self.nobs));
+        r.insert("n_per_group".into(), ceil_int(self.nobs / k));
         r.insert("alpha".into(), num(self.alpha));
         r.insert("power".into(), num(self.power));
         r.insert("k_groups".into(), int(self.k_groups));
@@ -441,7 +446,7 @@ impl TTestPower {
         let mut r = Row::new();
         r.insert("effect_size".into(), num(self.effect_size));
         r.insert("nobs1".into(), num(self.nobs1));
-        r.insert("nobs1_ceil".into(), num(self.nobs1.ceil()));
+        r.insert("nobs1_ceil".into(), ceil_int(self.nobs1));
         r.insert("nobs2".into(), num(n2));
         r.insert("ratio".into(), num(self.ratio));
         r.insert("alpha".into(), num(self.alpha));
@@ -560,7 +565,7 @@ impl ObservedPower {
         match self.nobs_needed {
             Some(n) => {
                 r.insert("nobs_needed".into(), num(n));
-                r.insert("n_per_group_needed".into(), num((n / k).ceil()));
+                r.insert("n_per_group_needed".into(), ceil_int(n / k));
             }
             None => {
                 r.insert("nobs_needed".into(), Value::Null);
@@ -619,8 +624,8 @@ mod tests {
         assert!((f.effect_size - 0.25).abs() < 1e-9, "{}", f.effect_size);
         assert_eq!(n.solved, Solved::Nobs);
         let row = n.to_row();
-        assert_eq!(row["nobs_ceil"], num(60.0));
-        assert_eq!(row["n_per_group"], num(20.0));
+        assert_eq!(row["nobs_ceil"], Value::from(60u64));
+        assert_eq!(row["n_per_group"], Value::from(20u64));
         assert_eq!(row["solved"], Value::String("nobs".into()));
         // Effect 0: power is alpha.
         let z = anova_power(Some(0.0), Some(30.0), 0.05, None, 3).unwrap();
@@ -669,7 +674,7 @@ mod tests {
         let n = r.nobs_needed.unwrap();
         assert!((anova_power_of(f, n, 0.05, 3).unwrap() - 0.8).abs() < 1e-12);
         let row = r.to_row();
-        assert_eq!(row["n_per_group_needed"], num((n / 3.0).ceil()));
+        assert_eq!(row["n_per_group_needed"], ceil_int(n / 3.0));
         assert_eq!(row["solved"], Value::String("observed".into()));
         let e = observed_anova_power(&[vec![1.0, 1.0], vec![2.0, 2.0]], 0.05, 0.8)
             .unwrap_err()
