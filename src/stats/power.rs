@@ -109,15 +109,19 @@ fn missing(
         (false, false, true) => Ok(Solved::Power),
         (false, true, false) => Ok(Solved::Nobs),
         (true, false, false) => Ok(Solved::EffectSize),
-        _ => Err(StatsError::InvalidArgument {
-            func,
-            name: "effect_size",
-            value: format!(
-                "{} of effect_size, {nobs_name}, power given",
-                [effect, nobs, power].iter().filter(|v| v.is_some()).count()
-            ),
-            expected: "exactly one of effect_size, the sample size and power left out (or ()): it is solved for",
-        }),
+        _ => {
+            let given: Vec<&str> = [("effect_size", effect), (nobs_name, nobs), ("power", power)]
+                .iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, _)| *k)
+                .collect();
+            Err(StatsError::InvalidArgument {
+                func,
+                name: "options",
+                value: format!("given: [{}]", given.join(", ")),
+                expected: "exactly one of effect_size, the sample size and power left out (or ()): it is solved for",
+            })
+        }
     }
 }
 
@@ -641,7 +645,12 @@ mod tests {
         assert!(e(anova_power(Some(0.0), None, 0.05, Some(0.8), 3)).contains("effect of 0"));
         assert!(e(anova_power(Some(0.2), None, 0.05, Some(0.05), 3)).contains("power = 0.05"));
         assert!(e(anova_power(Some(0.2), None, 0.05, Some(1.0), 3)).contains("power = 1"));
-        assert!(e(anova_power(Some(0.2), Some(9.0), 0.05, Some(0.8), 3)).contains("exactly one"));
+        let msg = e(anova_power(Some(0.2), Some(9.0), 0.05, Some(0.8), 3));
+        assert!(
+            msg.contains("options = given: [effect_size, nobs, power]")
+                && msg.contains("exactly one"),
+            "{msg}"
+        );
         assert!(e(anova_power(None, None, 0.05, Some(0.8), 3)).contains("exactly one"));
         assert!(e(anova_power(Some(-0.2), Some(30.0), 0.05, None, 3)).contains("effect_size"));
         let e = ttest_power(Some(-0.5), None, 0.05, Some(0.8), 1.0, TAlternative::Larger)
