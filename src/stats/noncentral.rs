@@ -1,13 +1,13 @@
 //! Noncentral t and noncentral F distributions (both tails), and central t and F quantiles
-//! accurate to ~1e-13, for power analysis ([`super::power`]) and effect-size confidence
+//! (checked to 1e-12 relative), for power analysis ([`super::power`]) and effect-size confidence
 //! intervals ([`super::effect_sizes`]). Checked against `scipy.stats.nct` / `ncf` (Boost) in
 //! `src/stats/power_tests.rs`.
 //!
 //! **Regularized incomplete beta.** [`ibeta`] returns I_x(a, b) and its complement
 //! 1 − I_x(a, b) = I_y(b, a) from x and y = 1 − x given separately (so that neither tail is
 //! formed by subtraction): the prefactor xᵃ yᵇ / (a B(a, b)) (for parameters ≥ 15 by
-//! Stirling's series with the large terms cancelled analytically, as in Boost's
-//! `ibeta_power_terms`: a·ln(x(a + b)/a) + b·ln(y(a + b)/b) + ½·ln(ab/(2π(a + b))) + Stirling
+//! Stirling's series with the large terms cancelled analytically:
+//! a·ln(x(a + b)/a) + b·ln(y(a + b)/b) + ½·ln(ab/(2π(a + b))) + Stirling
 //! remainders; otherwise from log-gamma), times the
 //! continued fraction of Numerical Recipes §6.4 (modified Lentz), evaluated on the side where
 //! it converges fast (x < (a + 1)/(a + b + 2)); the other tail is 1 minus it.
@@ -30,11 +30,11 @@
 //! outward as for F. For t < 0, cdf(t; ν, δ) = sf(−t; ν, −δ). When δ ≥ 0 (after the
 //! reflection) every term is positive and both tails have full relative precision; when the
 //! signs of t and δ differ, the Qⱼ are negative and the far tail (P(T > t) for t > 0 > δ) is
-//! accurate to ~1e-16 absolute only.
+//! accurate to ~1e-16 absolute only. At t = 0 the result is exact: (Φ(−δ), Φ(δ)).
 //!
 //! **Central quantiles.** [`t_isf`] and [`f_isf`] invert the upper tails (computed with
 //! [`ibeta`]) by Brent's method ([`super::quad::brent`]) on a bracket found by doubling,
-//! to ~4e-16 relative in x. `statrs`' `inverse_cdf` is good to ~1e-9 only.
+//! to ~4e-16 relative in x (`statrs`' `inverse_cdf` is not used).
 //!
 //! Every function checks its arguments and returns a [`StatsError`] instead of a NaN; the
 //! noncentrality is limited to λ (or δ²) ≤ 1e5 and the F numerator df to ≤ 1e6, which keeps
