@@ -1,6 +1,6 @@
 //! Bindings of the statistics of docs/API.md: ANOVA family, Tukey HSD, ranking, studentized
-//! range, bootstrap, p-value adjustment, correlation, equivalence (TOST), McNemar and the
-//! paired permutation test; linear mixed models.
+//! range, bootstrap, p-value adjustment, correlation, equivalence (TOST), McNemar, the
+//! paired permutation test, power analysis, effect sizes and linear mixed models.
 
 use rhai::{Array, Dynamic, Engine, Map, FLOAT, INT};
 use serde::Deserialize;
@@ -208,6 +208,68 @@ impl Default for PermOpts {
             seed: 0,
             alternative: "two-sided".into(),
         }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct AnovaPowerOpts {
+    effect_size: Option<f64>,
+    nobs: Option<f64>,
+    alpha: Option<f64>,
+    power: Option<f64>,
+    k_groups: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ObservedPowerOpts {
+    alpha: f64,
+    power: f64,
+}
+
+impl Default for ObservedPowerOpts {
+    fn default() -> Self {
+        ObservedPowerOpts {
+            alpha: 0.05,
+            power: 0.8,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TTestPowerOpts {
+    effect_size: Option<f64>,
+    nobs1: Option<f64>,
+    alpha: f64,
+    power: Option<f64>,
+    ratio: f64,
+    alternative: String,
+}
+
+impl Default for TTestPowerOpts {
+    fn default() -> Self {
+        TTestPowerOpts {
+            effect_size: None,
+            nobs1: None,
+            alpha: 0.05,
+            power: None,
+            ratio: 1.0,
+            alternative: "two-sided".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct LevelOpts {
+    level: f64,
+}
+
+impl Default for LevelOpts {
+    fn default() -> Self {
+        LevelOpts { level: 0.95 }
     }
 }
 
@@ -565,6 +627,138 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         doc_p,
         move |a: Array, b: Array, o: Map| perm(&a, &b, &o),
     );
+    let power_doc = "
+        Power of the one-way ANOVA F test, or the sample size or effect size that reaches a power, as statsmodels `FTestAnovaPower().solve_power`:
+        #{ effect_size, nobs, nobs_ceil, n_per_group, alpha, power, k_groups, df_num, df_denom, noncentrality, solved }.
+
+        Options: `effect_size` (Cohen's f = sd of the group means / within-group sd), `nobs`
+        (the TOTAL sample size over all groups), `power`, `alpha` (0.05), `k_groups` (2).
+        Exactly one of effect_size, nobs, power is left out (or ()) and is solved for; `solved`
+        names it (\"power\", \"nobs\" or \"effect_size\"). df_num = k − 1, df_denom = nobs − k,
+        noncentrality λ = f²·nobs, power = P(F(df_num, df_denom, λ) > f.isf(alpha, df_num, df_denom)).
+        A solved nobs is continuous; the integers `nobs_ceil` = ⌈nobs⌉ and `n_per_group` = ⌈nobs/k⌉ (balanced design).
+        Errors: k_groups < 2, nobs ≤ k_groups, alpha outside (0, 1), a target power outside (alpha, 1),
+        effect size 0 when solving nobs, a target not reached (λ ≤ 1e5, nobs ≤ 1e12).
+
+        The table form `anova_power(t, value, factor[, #{ alpha: 0.05, power: 0.8 }])` computes the
+        observed f = √(η²/(1 − η²)) of `value` by `factor` (groups as in `anova`) and returns the
+        power at it (`power`, `solved` = \"observed\") plus `eta_sq`, `target_power`, `nobs_needed`
+        (total N for the target power at the observed f) and the integer `n_per_group_needed` = ⌈nobs_needed/k⌉
+        (both () when all means are equal). Observed power is a function of the p-value and adds
+        no evidence to it (p = alpha gives power ≈ 0.5); use it to plan a replication, knowing that
+        the observed f overestimates the true one in small samples.
+
+        ```rhai
+        let n = anova_power(#{ effect_size: 0.25, power: 0.8, k_groups: 4 });
+        print(`total N = ${n.nobs} (${n.n_per_group} per group)`);     // 178.4, 45
+        let p = anova_power(#{ effect_size: 0.25, nobs: 60, k_groups: 3 });
+        print(`power = ${p.power}`);
+        let o = anova_power(results, \"f1\", \"method\");
+        print(`observed power ${o.power}; ${o.n_per_group_needed} seeds per method for 80 %`);
+        ```";
+    bind(
+        engine,
+        "anova_power",
+        ["opts"],
+        power_doc,
+        |o: Map| -> RhaiResult<Map> {
+            let o: AnovaPowerOpts = parse_opts("anova_power", &o)?;
+            let r = stats::power::anova_power(
+                o.effect_size,
+                o.nobs,
+                o.alpha.unwrap_or(0.05),
+                o.power,
+                o.k_groups.unwrap_or(2),
+            );
+            Ok(row_to_map(&r.ctx("anova_power")?.to_row()))
+        },
+    );
+    let observed = |t: &Dynamic, v: &str, f: &str, o: &Map| -> RhaiResult<Map> {
+        let o: ObservedPowerOpts = parse_opts("anova_power", o)?;
+        let r = stats::frame::anova_power(&as_table("anova_power", t)?, v, f, o.alpha, o.power);
+        Ok(row_to_map(&r.ctx("anova_power")?.to_row()))
+    };
+    bind(
+        engine,
+        "anova_power",
+        ["t", "value", "factor"],
+        power_doc,
+        move |t: Dynamic, v: &str, f: &str| observed(&t, v, f, &Map::new()),
+    );
+    bind(
+        engine,
+        "anova_power",
+        ["t", "value", "factor", "opts"],
+        power_doc,
+        move |t: Dynamic, v: &str, f: &str, o: Map| observed(&t, v, f, &o),
+    );
+    bind(engine, "ttest_power", ["opts"], "
+        Power of the two-sample t test, or the sample size or effect size that reaches a power, as statsmodels `TTestIndPower().solve_power`:
+        #{ effect_size, nobs1, nobs1_ceil, nobs2, ratio, alpha, power, alternative, df, noncentrality, solved }.
+
+        Options: `effect_size` (Cohen's d = (μ1 − μ2)/σ), `nobs1` (size of group 1), `power`,
+        `alpha` (0.05), `ratio` (nobs2/nobs1, 1), `alternative` (\"two-sided\" | \"larger\" | \"smaller\").
+        Exactly one of effect_size, nobs1, power is left out (or ()) and is solved for (`solved`).
+        df = nobs1 + nobs2 − 2, noncentrality δ = d·√(nobs1·nobs2/(nobs1 + nobs2)); two-sided power =
+        P(T′ > t.isf(alpha/2)) + P(T′ < −t.isf(alpha/2)), larger: P(T′ > t.isf(alpha)), smaller:
+        P(T′ < −t.isf(alpha)), T′ noncentral t(df, δ). A solved nobs1 is continuous (the integer
+        `nobs1_ceil` = ⌈nobs1⌉); a solved effect size is positive, negative for \"smaller\".
+        Errors: alpha outside (0, 1), target power outside (alpha, 1), nobs1·(1 + ratio) ≤ 2,
+        effect size 0 or of the wrong sign for the alternative when solving nobs1, unknown alternative.
+
+        ```rhai
+        let n = ttest_power(#{ effect_size: 0.5, power: 0.8 });
+        print(`${n.nobs1_ceil} per group`);                         // nobs1 = 63.77
+        let p = ttest_power(#{ effect_size: 0.5, nobs1: 20, alternative: \"larger\" });
+        print(`power = ${p.power}`);
+        ```", |o: Map| -> RhaiResult<Map> {
+        let o: TTestPowerOpts = parse_opts("ttest_power", &o)?;
+        let r = stats::power::TAlternative::parse(&o.alternative).and_then(|alt| {
+            stats::power::ttest_power(o.effect_size, o.nobs1, o.alpha, o.power, o.ratio, alt)
+        });
+        Ok(row_to_map(&r.ctx("ttest_power")?.to_row()))
+    });
+    let es_doc = "
+        Effect sizes of `value` by `factor` with confidence intervals:
+        #{ eta_sq, eta_sq_lower, eta_sq_upper, omega_sq, omega_sq_lower, omega_sq_upper, cohens_f, cohens_f_lower, cohens_f_upper, lambda_lower, lambda_upper, level, F, df_between, df_within, n, pairs }.
+
+        Groups as in `anova` (at least two, each with at least two values). η² = SS_b/SS_t,
+        ω² = (SS_b − df_b·MS_w)/(SS_t + MS_w) (negative when F < 1, not truncated),
+        Cohen's f = √(η²/(1 − η²)). Interval (Steiger 2004): λ_lo and λ_hi solve
+        ncf.cdf(F; df_b, df_w, λ) = (1 + level)/2 and (1 − level)/2 (0 when not reachable);
+        η² and ω² limits are λ/(λ + N) (the same population parameter), f limits √(λ/N).
+        `pairs`: one map per pair of groups (order of first appearance)
+        #{ a, b, n_a, n_b, diff, d, j, g, lower, upper }: diff = mean(b) − mean(a), d = diff/s_p with
+        the pooled sd of the two groups, Hedges' g = J·d with the exact J = Γ(ν/2)/(√(ν/2)·Γ((ν−1)/2)),
+        ν = n_a + n_b − 2; [lower, upper] inverts the noncentral t: δ with
+        nct.cdf(d/√(1/n_a + 1/n_b); ν, δ) = (1 + level)/2 and (1 − level)/2, times J·√(1/n_a + 1/n_b).
+        Option `level` (0.95). Errors: zero variance in every group or in both groups of a pair,
+        groups of one value, one group.
+
+        ```rhai
+        let e = effect_sizes(results, \"f1\", \"method\");
+        print(`eta² = ${e.eta_sq} [${e.eta_sq_lower}, ${e.eta_sq_upper}]`);
+        for p in e.pairs { print(`${p.b} − ${p.a}: g = ${p.g} [${p.lower}, ${p.upper}]`); }
+        ```";
+    let es = |t: &Dynamic, v: &str, f: &str, o: &Map| -> RhaiResult<Map> {
+        let o: LevelOpts = parse_opts("effect_sizes", o)?;
+        let r = stats::frame::effect_sizes(&as_table("effect_sizes", t)?, v, f, o.level);
+        Ok(row_to_map(&r.ctx("effect_sizes")?.to_row()))
+    };
+    bind(
+        engine,
+        "effect_sizes",
+        ["t", "value", "factor"],
+        es_doc,
+        move |t: Dynamic, v: &str, f: &str| es(&t, v, f, &Map::new()),
+    );
+    bind(
+        engine,
+        "effect_sizes",
+        ["t", "value", "factor", "opts"],
+        es_doc,
+        move |t: Dynamic, v: &str, f: &str, o: Map| es(&t, v, f, &o),
+    );
     bind(
         engine,
         "holm",
@@ -723,6 +917,85 @@ mod tests {
                 "resamples",
             ),
             ("permutation_test([1], [2])", "'items' has 1 value"),
+        ] {
+            let e = eval(code).unwrap_err();
+            assert!(e.contains(want), "{code}: {e}");
+        }
+    }
+
+    fn num(m: &rhai::Dynamic, k: &str) -> f64 {
+        field(m, k).as_float().unwrap()
+    }
+
+    #[test]
+    fn power_bindings() {
+        // statsmodels FTestAnovaPower().solve_power(0.25, None, 0.05, 0.8, k_groups=4)
+        // = 178.39709722701812 (the doc example); power(0.25, 60, 0.05, 3) = 0.37443107625635486.
+        let m = eval("anova_power(#{ effect_size: 0.25, power: 0.8, k_groups: 4 })").unwrap();
+        assert!((num(&m, "nobs") - 178.39709722701812).abs() < 1e-6 * 178.4);
+        assert_eq!(field(&m, "nobs_ceil").as_int().unwrap(), 179);
+        assert_eq!(field(&m, "n_per_group").as_int().unwrap(), 45);
+        assert_eq!(field(&m, "solved").into_string().unwrap(), "nobs");
+        assert_eq!(field(&m, "df_num").as_int().unwrap(), 3);
+        let m =
+            eval("anova_power(#{ effect_size: 0.25, nobs: 60, k_groups: 3, power: () })").unwrap();
+        assert!((num(&m, "power") - 0.37443107625635486).abs() < 1e-9);
+        assert!((num(&m, "noncentrality") - 3.75).abs() < 1e-12);
+        // TTestIndPower().solve_power(0.5, None, 0.05, 0.8) = 63.76561058891169;
+        // power(0.5, 20, 0.05, alternative="larger") = 0.46337434929640864.
+        let m = eval("ttest_power(#{ effect_size: 0.5, power: 0.8 })").unwrap();
+        assert!((num(&m, "nobs1") - 63.76561058891169).abs() < 1e-6 * 63.8);
+        assert_eq!(field(&m, "nobs1_ceil").as_int().unwrap(), 64);
+        let m =
+            eval("ttest_power(#{ effect_size: 0.5, nobs1: 20, alternative: \"larger\" })").unwrap();
+        assert!((num(&m, "power") - 0.46337434929640864).abs() < 1e-9);
+        assert_eq!(num(&m, "df"), 38.0);
+        let m = eval("ttest_power(#{ nobs1: 20, power: 0.5, alternative: \"smaller\" })").unwrap();
+        assert!(num(&m, "effect_size") < 0.0);
+        assert_eq!(field(&m, "solved").into_string().unwrap(), "effect_size");
+        // Observed power from a table: η² = 0.4 (means 0, 1, 2, deviations ±1, n = 2).
+        let code = "let t = table([#{ g: \"a\", y: -1 }, #{ g: \"a\", y: 1 }, #{ g: \"b\", y: 0 },
+            #{ g: \"b\", y: 2 }, #{ g: \"c\", y: 1 }, #{ g: \"c\", y: 3 }]);";
+        let m = eval(&format!("{code} anova_power(t, \"y\", \"g\")")).unwrap();
+        assert!((num(&m, "eta_sq") - 0.4).abs() < 1e-15);
+        assert_eq!(field(&m, "solved").into_string().unwrap(), "observed");
+        assert_eq!(num(&m, "target_power"), 0.8);
+        let per = field(&m, "n_per_group_needed").as_int().unwrap() as f64;
+        assert_eq!(per, (num(&m, "nobs_needed") / 3.0).ceil());
+        let m2 = eval(&format!(
+            "{code} anova_power(t, \"y\", \"g\", #{{ power: 0.9 }})"
+        ))
+        .unwrap();
+        assert!(num(&m2, "nobs_needed") > num(&m, "nobs_needed"));
+        let m = eval(&format!(
+            "{code} effect_sizes(t, \"y\", \"g\", #{{ level: 0.9 }})"
+        ))
+        .unwrap();
+        assert!((num(&m, "eta_sq") - 0.4).abs() < 1e-15);
+        assert_eq!(num(&m, "level"), 0.9);
+        let pairs = field(&m, "pairs").cast::<rhai::Array>();
+        assert_eq!(pairs.len(), 3);
+        let p0 = &pairs[0];
+        assert_eq!(field(p0, "a").into_string().unwrap(), "a");
+        assert_eq!(field(p0, "b").into_string().unwrap(), "b");
+        // diff 1, s_p = √2, J(2) = 1/√π.
+        let g = num(p0, "g");
+        assert!((g - 1.0 / 2f64.sqrt() / std::f64::consts::PI.sqrt()).abs() < 1e-15);
+        assert!(num(p0, "lower") < g && g < num(p0, "upper"));
+        for (code, want) in [
+            ("anova_power(#{ effect_size: 0.25, k_groups: 3 })", "exactly one of"),
+            ("anova_power(#{ effect_size: 0.25, nobs: 3, k_groups: 3 })", "nobs = 3 (k_groups = 3)"),
+            ("anova_power(#{ effect_size: 0.25, nobs: 30, k_groups: 1 })", "k_groups = 1"),
+            ("anova_power(#{ effect_size: 0, power: 0.8 })", "effect of 0"),
+            ("anova_power(#{ effect_size: 0.2, power: 0.01 })", "power = 0.01"),
+            ("anova_power(#{ effect_size: 0.2, nobs: 30, alpha: 0 })", "alpha = 0"),
+            ("anova_power(#{ effect_size: 0.2, nobs: 30, alpah: 0.1 })", "alpah"),
+            ("ttest_power(#{ effect_size: 0.2, power: 0.8, alternative: \"greater\" })", "alternative = \"greater\""),
+            ("ttest_power(#{ effect_size: -0.2, power: 0.8, alternative: \"larger\" })", "positive for \"larger\""),
+            ("ttest_power(#{ effect_size: 0.2, nobs1: 10, ratio: 0 })", "ratio = 0"),
+            ("effect_sizes(table([#{ g: \"a\", y: 1 }, #{ g: \"a\", y: 1 }, #{ g: \"b\", y: 2 }, #{ g: \"b\", y: 2 }]), \"y\", \"g\")", "zero variance"),
+            ("effect_sizes(table([#{ g: \"a\", y: 1 }, #{ g: \"a\", y: 2 }]), \"y\", \"g\")", "at least two groups"),
+            ("effect_sizes(table([#{ g: \"a\", y: 1 }, #{ g: \"a\", y: 2 }, #{ g: \"b\", y: 2 }]), \"y\", \"g\")", "'b' has 1 value"),
         ] {
             let e = eval(code).unwrap_err();
             assert!(e.contains(want), "{code}: {e}");

@@ -1,6 +1,7 @@
 //! Table-level forms of the tests, as the Rhai contract calls them:
 //! `anova(t, value, factor)`, `anova(t, value, [a, b])`, `welch_anova`, `levene`, `kruskal`,
-//! `tukey_hsd(t, value, factor, alpha)` and `ranking(t, value, factor)`. Each reads the numeric
+//! `tukey_hsd(t, value, factor, alpha)`, `ranking(t, value, factor)`,
+//! `effect_sizes(t, value, factor, level)` and the observed-power form of `anova_power`. Each reads the numeric
 //! column `value` grouped by the labels of `factor` (groups in order of first appearance),
 //! checks the groups by name (at least two groups, at least two values each) and calls the
 //! slice form.
@@ -64,4 +65,31 @@ pub fn tukey_hsd(t: &Table, value: &str, factor: &str, alpha: f64) -> Result<tuk
 pub fn ranking(t: &Table, value: &str, factor: &str, alpha: f64) -> Result<Ranking> {
     let hsd = tukey::tukey_hsd(&grouped("ranking", t, value, factor)?, alpha)?;
     Ok(rk::ranking(&hsd))
+}
+
+/// Effect sizes (η², ω², Cohen's f, pairwise Hedges' g, with intervals at `level`) of `value`
+/// by `factor`.
+pub fn effect_sizes(
+    t: &Table,
+    value: &str,
+    factor: &str,
+    level: f64,
+) -> Result<super::effect_sizes::EffectSizes> {
+    super::effect_sizes::effect_sizes(&grouped("effect_sizes", t, value, factor)?, level)
+}
+
+/// Observed power of the one-way ANOVA of `value` by `factor` at `alpha`, and the sample size
+/// for power `target` at the observed effect.
+pub fn anova_power(
+    t: &Table,
+    value: &str,
+    factor: &str,
+    alpha: f64,
+    target: f64,
+) -> Result<super::power::ObservedPower> {
+    super::power::observed_anova_power(
+        &values(&grouped("anova_power", t, value, factor)?),
+        alpha,
+        target,
+    )
 }

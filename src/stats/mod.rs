@@ -2,7 +2,8 @@
 //! Levene/Brown–Forsythe, Kruskal–Wallis, Tukey HSD (Tukey–Kramer) with the studentized range
 //! distribution, p-value adjustment (Holm, Benjamini–Hochberg), a compact-letter ranking,
 //! paired bootstrap and correlation; equivalence (TOST) and paired-item tests (McNemar, sign-flip
-//! permutation).
+//! permutation); power analysis ([`power`]: `FTestAnovaPower`, `TTestIndPower`) and effect sizes
+//! with confidence intervals ([`effect_sizes`]), on the noncentral t and F of [`noncentral`].
 //!
 //! Every test has a plain-slice form (`oneway_anova(&[Vec<f64>])`) and a table form in
 //! [`frame`] (`anova(&Table, value, factor)`), and each result struct has `to_row()` with the
@@ -10,7 +11,8 @@
 //! scipy 1.17 / statsmodels 0.15 (`scipy.stats.f_oneway`, `levene`, `kruskal`, `tukey_hsd`,
 //! `studentized_range`; `statsmodels.stats.oneway.anova_oneway`, `anova_lm(typ=2)`) and are
 //! checked against fixtures produced by them (`tests/fixtures/stats/reference.json`).
-//! Distributions (F, t, χ², normal) come from `statrs`; the studentized range is our own.
+//! Distributions (F, t, χ², normal) come from `statrs`; the studentized range, the noncentral
+//! t and F and the exact central t/F quantiles of [`noncentral`] are our own.
 
 pub mod adjust;
 pub mod anova;
@@ -19,6 +21,7 @@ pub mod correlation;
 pub mod describe;
 pub mod dist;
 pub mod formula;
+pub mod effect_sizes;
 pub mod frame;
 pub mod kruskal;
 pub mod levene;
@@ -27,8 +30,10 @@ pub mod mcnemar;
 pub mod mixed;
 #[cfg(test)]
 mod mixed_tests;
+pub mod noncentral;
 pub mod ols;
 pub mod permutation;
+pub mod power;
 pub mod ptukey;
 pub mod quad;
 pub mod ranking;
@@ -240,5 +245,7 @@ pub(crate) fn int(x: usize) -> crate::value::Value {
 
 #[cfg(test)]
 mod equivalence_tests;
+#[cfg(test)]
+mod power_tests;
 #[cfg(test)]
 mod reference_tests;
