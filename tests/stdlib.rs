@@ -159,3 +159,84 @@ print(report::pct(0.8123, 1));"#,
         "{err}"
     );
 }
+
+/// `std/compare`: the cells are paired by seed, the two best methods are found by mean, their
+/// items files are joined and pooled, and every number equals the direct call (the McNemar
+/// counts by hand).
+#[test]
+fn compare_beyond_anova_pairs_cells_and_pools_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::builder().capture_output().out_dir(dir.path()).build();
+    // Per seed, 4 items: dora / lora correctness. Only-dora-right: 2 + 1 + 0 = 3;
+    // only-lora-right: 0 + 0 + 1 = 1; 12 paired items; exact p = 2·P(X ≤ 1 | 4, ½) = 10/16.
+    let code = r#"
+import "std/compare" as compare;
+fn items(flags) {
+    let s = "";
+    for i in 0..flags.len() {
+        s += `{"task":"t","lang":"ur","id":"i${i}","prompt_hash":"h","correct":${flags[i] == 1}}` + "\n";
+    }
+    s
+}
+let pat = #{ dora: [[1, 1, 0, 1], [1, 0, 1, 1], [0, 0, 0, 1]],
+             lora: [[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1]],
+             vera: [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]] };
+let acc = #{ lora: [0.50, 0.55, 0.52], dora: [0.56, 0.60, 0.57], vera: [0.40, 0.41, 0.45] };
+let rows = [];
+for m in ["lora", "dora", "vera"] {
+    for s in 0..3 {
+        let f = `${m}-${s + 1}.jsonl`;
+        write_text(items(pat[m][s]), out_path(f));
+        rows.push(#{ method: m, seed: s + 1, acc: acc[m][s], items_file: f,
+                     items_sha256: sha256_file(out_path(f)) });
+    }
+}
+let t = table(rows);
+let r = compare::beyond_anova(t, #{ metric: "acc", factor: "method", reference: "lora",
+                                    margin: 0.1, pair_by: ["seed"] });
+let d = tost(acc.dora, acc.lora, #{ margin: 0.1, paired: true });
+let dora = r.equivalence.filter(|x| x.level == "dora").rows()[0];
+print(`tost ${dora.p == d.p} ${dora.n} ${dora.equivalent}`);
+let pw = anova_power(t, "acc", "method");
+print(`power ${r.power.power == pw.power} ${r.power.seeds_needed == pw.n_per_group_needed}`);
+let m = mixed_lm(t, "acc ~ method + (1 | seed)", #{ reference: #{ method: "lora" } });
+print(`mixed ${r.mixed.fixed.rows()[1].estimate == m.fixed.rows()[1].estimate}`);
+print(`best ${r.best}`);
+print(`mcnemar ${r.mcnemar.n01} ${r.mcnemar.n10} ${r.mcnemar.items} ${r.mcnemar.p}`);
+"#;
+    host.eval(code).unwrap_or_else(|e| panic!("{}", e.rendered));
+    let out = host.output();
+    assert!(out.contains("tost true 3 true"), "{out}");
+    // one cell per method and seed: seeds needed = cells per group needed
+    assert!(out.contains("power true true"), "{out}");
+    assert!(out.contains("mixed true"), "{out}");
+    assert!(out.contains("best [\"dora\", \"lora\"]"), "{out}");
+    assert!(out.contains("mcnemar 3 1 12 0.625"), "{out}");
+    assert!(out.contains("Equivalence to lora within ±0.1"), "{out}");
+    assert!(out.contains("McNemar, dora vs lora"), "{out}");
+}
+
+/// `std/compare` reports what it cannot compute and goes on (no items files, one seed).
+#[test]
+fn compare_beyond_anova_explains_what_it_cannot_compute() {
+    let out = eval_ok(
+        r#"import "std/compare" as compare;
+let t = table([#{ m: "a", seed: 1, y: 0.5 }, #{ m: "b", seed: 1, y: 0.6 }, #{ m: "a", seed: 1, y: 0.55 }]);
+let r = compare::beyond_anova(t, #{ metric: "y", factor: "m", reference: "a" });
+print(`${r.mixed == ()} ${r.mcnemar == ()}`);"#,
+    );
+    assert!(
+        out.contains("Mixed model not fitted: mixed_lm: grouping factor 'seed' has a single level"),
+        "{out}"
+    );
+    assert!(
+        out.contains("McNemar not computed: the results have no items_file column"),
+        "{out}"
+    );
+    assert!(out.contains("true true"), "{out}");
+    let (_, err) = eval(
+        r#"import "std/compare" as compare;
+compare::beyond_anova(table([#{ m: "a", y: 1.0 }]), #{ metric: "y", factor: "m", reference: "a", margn: 0.1 });"#,
+    );
+    assert!(err.contains("unknown option 'margn'"), "{err}");
+}
