@@ -204,7 +204,7 @@ print(`mixed ${r.mixed.fixed.rows()[1].estimate == m.fixed.rows()[1].estimate}`)
 print(`best ${r.best}`);
 print(`mcnemar ${r.mcnemar.n01} ${r.mcnemar.n10} ${r.mcnemar.items} ${r.mcnemar.p}`);
 "#;
-    host.eval(code).unwrap_or_else(|e| panic!("{}", e.rendered));
+    let _ = host.eval(code).unwrap_or_else(|e| panic!("{}", e.rendered));
     let out = host.output();
     assert!(out.contains("tost true 3 true"), "{out}");
     // one cell per method and seed: seeds needed = cells per group needed
