@@ -28,9 +28,12 @@
 //! sf(t) = ½ Σⱼ [Pⱼ I_{1−x}(ν/2, j + ½) + Qⱼ I_{1−x}(ν/2, j + 1)]
 //! (the second from the first because ½ Σⱼ (Pⱼ + Qⱼ) = Φ(δ)), summed from the mode of μ
 //! outward as for F. For t < 0, cdf(t; ν, δ) = sf(−t; ν, −δ). When δ ≥ 0 (after the
-//! reflection) every term is positive and both tails have full relative precision; when the
-//! signs of t and δ differ, the Qⱼ are negative and the far tail (P(T > t) for t > 0 > δ) is
-//! accurate to ~1e-16 absolute only. At t = 0 the result is exact: (Φ(−δ), Φ(δ)).
+//! reflection) every term is positive and both tails have full relative precision. When the
+//! signs of t and δ differ, the Qⱼ are negative and the far tail (P(T > t) for t > 0 > δ) would
+//! be accurate to ~1e-16 absolute only: when it is below 1e-3 (and ν ≥ 1) it is computed instead
+//! as the positive integral E[Q(t·U + |δ|)], U = √(χ²_ν/ν), Q the normal upper tail (see
+//! `nct_far_tail`), good to ~1e-13 relative; for ν < 1 it stays absolute. At t = 0 the result
+//! is exact: (Φ(−δ), Φ(δ)).
 //!
 //! **Central quantiles.** [`t_isf`] and [`f_isf`] invert the upper tails (computed with
 //! [`ibeta`]) by Brent's method ([`super::quad::brent`]) on a bracket found by doubling,
@@ -438,6 +441,97 @@ pub fn ncf_sf(x: f64, d1: f64, d2: f64, lambda: f64) -> Result<f64> {
     Ok(ncf_cdf_sf(x, d1, d2, lambda)?.1)
 }
 
+/// ln of the density of U = √(V/ν), V ~ χ²_ν: ln 2 + (ν/2)ln(ν/2) − ln Γ(ν/2) + (ν − 1)ln u −
+/// νu²/2; for ν ≥ 30 in the form ln 2 + ½ln(ν/(4π)) − e(ν/2) − ln u + (ν/2)(2(ln(1 + w) − w) − w²),
+/// w = u − 1, so that no large terms cancel.
+fn ln_chi_density(u: f64, nu: f64) -> f64 {
+    if u <= 0.0 {
+        return if nu == 1.0 {
+            (2.0 / std::f64::consts::PI).sqrt().ln()
+        } else {
+            f64::NEG_INFINITY
+        };
+    }
+    if nu >= 30.0 {
+        let w = u - 1.0;
+        std::f64::consts::LN_2 + 0.5 * (nu / (4.0 * std::f64::consts::PI)).ln()
+            - stirling_err(nu / 2.0)
+            - u.ln()
+            + 0.5 * nu * (2.0 * (w.ln_1p() - w) - w * w)
+    } else {
+        std::f64::consts::LN_2 + 0.5 * nu * (nu / 2.0).ln() - ln_gamma(nu / 2.0)
+            + (nu - 1.0) * u.ln()
+            - 0.5 * nu * u * u
+    }
+}
+
+/// P(T > t) for t > 0 and δ = −a < 0 (ν ≥ 1) as the integral E[Q(t·U + a)] over the density of
+/// U = √(V/ν): every contribution is positive, so the far tail keeps its relative precision
+/// (the series subtracts O(1) terms there). The integrand is log-concave: its mode is found by
+/// golden-section search, the range where it is above e⁻⁶⁰ of the mode by bisection, and the
+/// range is integrated by 64 panels of 20-point Gauss–Legendre. A mode below e⁻⁸⁰⁰ gives 0; a
+/// non-finite integral (not seen in tests) falls back to the `series` value.
+fn nct_far_tail(t: f64, nu: f64, a: f64, series: f64) -> f64 {
+    let h = |u: f64| norm_sf(t * u + a).ln() + ln_chi_density(u, nu);
+    // The density's mode is below 1 and Q falls with u, so the mode of h is in [0, 1].
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut lo, mut hi) = (0.0, 1.0);
+    for _ in 0..200 {
+        let (m1, m2) = (hi - g * (hi - lo), lo + g * (hi - lo));
+        if h(m1) < h(m2) {
+            lo = m1;
+        } else {
+            hi = m2;
+        }
+        if hi - lo <= 1e-15 {
+            break;
+        }
+    }
+    let mode = 0.5 * (lo + hi);
+    let peak = h(mode);
+    // The integral is at most e^peak times the range length (< 1e6): below e^-800 it is 0.
+    if !peak.is_finite() || peak < -800.0 {
+        return 0.0;
+    }
+    let cut = peak - 60.0;
+    // Left end: 0 if h(0) is above the cut, else bisection on [0, mode].
+    let left = if h(0.0) >= cut {
+        0.0
+    } else {
+        let (mut a0, mut b0) = (0.0, mode);
+        for _ in 0..200 {
+            let m = 0.5 * (a0 + b0);
+            if h(m) < cut {
+                a0 = m;
+            } else {
+                b0 = m;
+            }
+        }
+        a0
+    };
+    let mut right = mode + 1.0;
+    while h(right) >= cut && right < 1e6 {
+        right *= 2.0;
+    }
+    let (mut a0, mut b0) = (mode, right);
+    for _ in 0..200 {
+        let m = 0.5 * (a0 + b0);
+        if h(m) >= cut {
+            a0 = m;
+        } else {
+            b0 = m;
+        }
+    }
+    let right = b0;
+    let integral = super::quad::gl20().integrate(left, right, 64, |u| (h(u) - peak).exp());
+    let v = peak.exp() * integral;
+    if v.is_finite() {
+        v.clamp(0.0, 1.0)
+    } else {
+        series
+    }
+}
+
 /// `(cdf, sf)` of the noncentral t for t ≥ 0 (any δ).
 fn nct_nonneg(t: f64, df: f64, delta: f64) -> Result<(f64, f64)> {
     let t2 = t * t;
@@ -454,7 +548,11 @@ fn nct_nonneg(t: f64, df: f64, delta: f64) -> Result<(f64, f64)> {
         (p_lo + ratio * q_lo, p_up + ratio * q_up)
     })?;
     let cdf = norm_sf(delta) + 0.5 * series_lo;
-    let sf = 0.5 * series_up;
+    let mut sf = 0.5 * series_up;
+    if delta < 0.0 && sf < 1e-3 && df >= 1.0 {
+        // The series lost the relative precision of this far tail.
+        sf = nct_far_tail(t, df, -delta, sf);
+    }
     Ok((cdf.clamp(0.0, 1.0), sf.clamp(0.0, 1.0)))
 }
 
