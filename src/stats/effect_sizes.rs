@@ -331,13 +331,7 @@ pub fn effect_sizes(groups: &[(String, Vec<f64>)], level: f64) -> Result<EffectS
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn named(g: &[&[f64]]) -> Vec<(String, Vec<f64>)> {
-        g.iter()
-            .enumerate()
-            .map(|(i, v)| (format!("g{i}"), v.to_vec()))
-            .collect()
-    }
+    use crate::stats::named_groups as named;
 
     #[test]
     fn hand_computed_point_estimates() {

@@ -176,6 +176,15 @@ pub fn paired_differences(func: &'static str, a: &[f64], b: &[f64]) -> Result<Ve
     Ok(a.iter().zip(b).map(|(x, y)| y - x).collect())
 }
 
+/// Groups named `g0`, `g1`, … (for tests of the table-free forms).
+#[cfg(test)]
+pub(crate) fn named_groups(g: &[&[f64]]) -> Vec<(String, Vec<f64>)> {
+    g.iter()
+        .enumerate()
+        .map(|(i, v)| (format!("g{i}"), v.to_vec()))
+        .collect()
+}
+
 /// Checks named groups: at least two groups, each with at least `min_size` finite values.
 pub fn check_named_groups(
     func: &'static str,

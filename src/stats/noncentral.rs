@@ -308,6 +308,20 @@ pub fn f_isf(p: f64, d1: f64, d2: f64) -> Result<f64> {
 
 /// Both tails `(cdf, sf)` of a Poisson(μ) mixture Σⱼ wⱼ·(lowerⱼ, upperⱼ), where `term(j)`
 /// gives the pair for component j; summed from the mode outward.
+/// Stops a Poisson series that has run `n` terms without converging, and honours Ctrl-C.
+fn series_budget(func: &'static str, n: usize, mu: f64) -> Result<()> {
+    if n >= MAX_TERMS {
+        return Err(StatsError::Degenerate {
+            func,
+            reason: format!("the series did not converge in {MAX_TERMS} terms (mean {mu})"),
+        });
+    }
+    if n % 1024 == 0 {
+        crate::interrupt::check()?;
+    }
+    Ok(())
+}
+
 fn poisson_mixture(
     func: &'static str,
     mu: f64,
@@ -343,15 +357,7 @@ fn poisson_mixture(
         if w * l <= EPS * lo_sum && w * u <= EPS * up_sum && w <= EPS * lo_sum.max(up_sum) {
             break;
         }
-        if n >= MAX_TERMS {
-            return Err(StatsError::Degenerate {
-                func,
-                reason: format!("the series did not converge in {MAX_TERMS} terms (mean {mu})"),
-            });
-        }
-        if n % 1024 == 0 {
-            crate::interrupt::check()?;
-        }
+        series_budget(func, n, mu)?;
     }
     // Backward.
     let mut w = w0;
@@ -371,15 +377,7 @@ fn poisson_mixture(
         if w <= EPS * lo_sum && w <= EPS * up_sum {
             break;
         }
-        if n >= MAX_TERMS {
-            return Err(StatsError::Degenerate {
-                func,
-                reason: format!("the series did not converge in {MAX_TERMS} terms (mean {mu})"),
-            });
-        }
-        if n % 1024 == 0 {
-            crate::interrupt::check()?;
-        }
+        series_budget(func, n, mu)?;
     }
     Ok((lo_sum, up_sum))
 }

@@ -148,13 +148,7 @@ pub fn tukey_hsd(groups: &[(String, Vec<f64>)], alpha: f64) -> Result<TukeyHsd> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn named(g: &[&[f64]]) -> Vec<(String, Vec<f64>)> {
-        g.iter()
-            .enumerate()
-            .map(|(i, v)| (format!("g{i}"), v.to_vec()))
-            .collect()
-    }
+    use crate::stats::named_groups as named;
 
     #[test]
     fn research_note_vectors() {
