@@ -316,7 +316,7 @@ fn series_budget(func: &'static str, n: usize, mu: f64) -> Result<()> {
             reason: format!("the series did not converge in {MAX_TERMS} terms (mean {mu})"),
         });
     }
-    if n % 1024 == 0 {
+    if n.is_multiple_of(1024) {
         crate::interrupt::check()?;
     }
     Ok(())
