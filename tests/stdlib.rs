@@ -160,15 +160,16 @@ print(report::pct(0.8123, 1));"#,
     );
 }
 
-/// `std/compare`: the cells are paired by seed, the two best methods are found by mean, their
-/// items files are joined and pooled, and every number equals the direct call (the McNemar
-/// counts by hand).
+/// `std/compare`: the cells are paired by seed, the two best methods are found by mean, each
+/// pair's items files are joined and tested, and every number equals the direct call (the
+/// McNemar counts and exact p-values by hand).
 #[test]
 fn compare_beyond_anova_pairs_cells_and_pools_items() {
     let dir = tempfile::tempdir().unwrap();
     let mut host = Host::builder().capture_output().out_dir(dir.path()).build();
-    // Per seed, 4 items: dora / lora correctness. Only-dora-right: 2 + 1 + 0 = 3;
-    // only-lora-right: 0 + 0 + 1 = 1; 12 paired items; exact p = 2·P(X ≤ 1 | 4, ½) = 10/16.
+    // Per seed, 4 items: dora / lora correctness. Only-dora-right (n01) 2, 1, 0 and
+    // only-lora-right (n10) 0, 0, 1; exact p = min(1, 2·P(X ≤ min | n, ½)) = 2·¼ = 0.5, 1, 1;
+    // Holm: 3·0.5 = 1.5 → 1, then 1, 1.
     let code = r#"
 import "std/compare" as compare;
 fn items(flags) {
@@ -202,7 +203,7 @@ print(`power ${r.power.power == pw.power} ${r.power.seeds_needed == pw.n_per_gro
 let m = mixed_lm(t, "acc ~ method + (1 | seed)", #{ reference: #{ method: "lora" } });
 print(`mixed ${r.mixed.fixed.rows()[1].estimate == m.fixed.rows()[1].estimate}`);
 print(`best ${r.best}`);
-print(`mcnemar ${r.mcnemar.n01} ${r.mcnemar.n10} ${r.mcnemar.items} ${r.mcnemar.p}`);
+print(`mcnemar ${r.mcnemar.column("n01")} ${r.mcnemar.column("n10")} ${r.mcnemar.column("items")} ${r.mcnemar.column("p")} ${r.mcnemar.column("p_holm")}`);
 "#;
     let _ = host.eval(code).unwrap_or_else(|e| panic!("{}", e.rendered));
     let out = host.output();
@@ -211,7 +212,11 @@ print(`mcnemar ${r.mcnemar.n01} ${r.mcnemar.n10} ${r.mcnemar.items} ${r.mcnemar.
     assert!(out.contains("power true true"), "{out}");
     assert!(out.contains("mixed true"), "{out}");
     assert!(out.contains("best [\"dora\", \"lora\"]"), "{out}");
-    assert!(out.contains("mcnemar 3 1 12 0.625"), "{out}");
+    assert!(
+        out.contains("mcnemar [2, 1, 0] [0, 0, 1] [4, 4, 4] [0.5, 1.0, 1.0] [1.0, 1.0, 1.0]"),
+        "{out}"
+    );
+    assert!(out.contains("differ item by item in 0 of 3 pairs"), "{out}");
     assert!(out.contains("Equivalence to lora within ±0.1"), "{out}");
     assert!(out.contains("McNemar, dora vs lora"), "{out}");
 }
@@ -239,4 +244,30 @@ print(`${r.mixed == ()} ${r.mcnemar == ()}`);"#,
 compare::beyond_anova(table([#{ m: "a", y: 1.0 }]), #{ metric: "y", factor: "m", reference: "a", margn: 0.1 });"#,
     );
     assert!(err.contains("unknown option 'margn'"), "{err}");
+    let (_, err) = eval(
+        r#"import "std/compare" as compare;
+compare::beyond_anova(table([#{ m: "a", y: 1.0 }]), #{ metric: "y", factor: "mm", reference: "a" });"#,
+    );
+    assert!(
+        err.contains("beyond_anova: factor 'mm' is not a column"),
+        "{err}"
+    );
+    // Cells over share × seed paired by seed alone are ambiguous: an error, not a silent mispairing.
+    let out = eval_ok(
+        r#"import "std/compare" as compare;
+let rows = [];
+for m in ["a", "b"] { for sh in [0.1, 0.5] { for s in [1, 2] {
+    rows.push(#{ m: m, share: sh, seed: s, y: s.to_float() + sh + if m == "a" { 0.0 } else { 0.01 } });
+} } }
+let r = compare::beyond_anova(table(rows), #{ metric: "y", factor: "m", reference: "a" });
+print(`${r.equivalence == ()}`);
+let ok = compare::beyond_anova(table(rows), #{ metric: "y", factor: "m", reference: "a", pair_by: ["share", "seed"] });
+print(`${ok.equivalence.rows()[0].n}`);"#,
+    );
+    assert!(
+        out.contains("the m=b cell with [\"seed=1\"] matches 2 m=a cells; add the columns"),
+        "{out}"
+    );
+    assert!(out.contains("true\n"), "{out}");
+    assert!(out.ends_with("4\n"), "{out}");
 }

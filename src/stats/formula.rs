@@ -220,6 +220,8 @@ pub fn parse(src: &str) -> Result<Formula> {
     let response = p.ident("the response column before '~'")?;
     p.expect_sym('~', "'~' after the response")?;
     let mut terms: Vec<Vec<Factor>> = Vec::new();
+    // Where each term was first written (for errors).
+    let mut term_pos: Vec<usize> = Vec::new();
     let mut groups: Vec<String> = Vec::new();
     loop {
         let pos = p.pos();
@@ -261,6 +263,7 @@ pub fn parse(src: &str) -> Result<Formula> {
                 for t in p.product()? {
                     if !terms.iter().any(|x| same_term(x, &t)) {
                         terms.push(t);
+                        term_pos.push(pos);
                     }
                 }
             }
@@ -272,17 +275,20 @@ pub fn parse(src: &str) -> Result<Formula> {
             _ => return Err(err(src, p.pos(), "expected '+' or the end of the formula")),
         }
     }
-    terms.sort_by_key(Vec::len);
-    for t in &terms {
+    let mut order: Vec<usize> = (0..terms.len()).collect();
+    order.sort_by_key(|&i| terms[i].len());
+    let term_pos: Vec<usize> = order.iter().map(|&i| term_pos[i]).collect();
+    let terms: Vec<Vec<Factor>> = order.iter().map(|&i| terms[i].clone()).collect();
+    for (t, &pos) in terms.iter().zip(&term_pos) {
         if t.iter().any(|f| f.column == response) {
             return Err(err(
                 src,
-                0,
+                pos,
                 format!("the response '{response}' also appears as a predictor"),
             ));
         }
     }
-    for t in terms.iter().filter(|t| t.len() > 1) {
+    for (t, &pos) in terms.iter().zip(&term_pos).filter(|(t, _)| t.len() > 1) {
         for skip in 0..t.len() {
             let sub: Vec<Factor> = t
                 .iter()
@@ -294,7 +300,7 @@ pub fn parse(src: &str) -> Result<Formula> {
                 let name = |t: &[Factor]| t.iter().map(Factor::label).collect::<Vec<_>>();
                 return Err(err(
                     src,
-                    0,
+                    pos,
                     format!(
                         "the interaction {} needs its lower-order term {} in the formula (write {})",
                         name(t).join(":"),
@@ -303,6 +309,24 @@ pub fn parse(src: &str) -> Result<Formula> {
                     ),
                 ));
             }
+        }
+    }
+    for g in &groups {
+        if let Some(k) = terms.iter().position(|t| t.iter().any(|f| &f.column == g)) {
+            return Err(err(
+                src,
+                term_pos[k],
+                format!(
+                    "'{g}' is both a fixed effect and a random intercept (1 | {g}): the variance of its intercepts cannot be told apart from its fixed effects; use one or the other"
+                ),
+            ));
+        }
+        if *g == response {
+            return Err(err(
+                src,
+                0,
+                format!("the response '{g}' is also a grouping factor"),
+            ));
         }
     }
     Ok(Formula {
@@ -526,7 +550,15 @@ mod tests {
         );
         assert!(e("y ~ a + (x | g)").contains("only random intercepts"));
         assert!(e("y ~ 0 + a").contains("without an intercept"));
-        assert!(e("y ~ a:b + a").contains("needs its lower-order term"));
+        assert!(
+            e("y ~ a:b + a").contains("column 5: the interaction a:b needs its lower-order term b")
+        );
+        assert!(
+            e("y ~ a + b:a").contains("column 9: the interaction b:a needs"),
+            "{}",
+            e("y ~ a + b:a")
+        );
+        assert!(e("y ~ a + C(g) + (1 | g)").contains("column 9: 'g' is both a fixed effect"));
         assert!(e("y ~ log(a)").contains("unknown function log"));
         assert!(e("y ~ y + a").contains("also appears as a predictor"));
         assert!(e("y ~ a + (1|g) + (1|g)").contains("appears twice"));

@@ -233,6 +233,8 @@ struct Eval {
     t: Vec<f64>,
     /// Z'V⁻¹r.
     w: Vec<f64>,
+    /// Diagonal of ZᵀPZ.
+    g_diag: Vec<f64>,
 }
 
 /// Fits `formula` to the rows of `t`.
@@ -502,7 +504,9 @@ impl Data {
                 hess[j][k] = 0.5 * sq - fac * cjk / s + 0.5 * fac * b[j] * b[k] / (s * s);
             }
         }
+        let g_diag = (0..q).map(|l| g.at(l, l)).collect();
         Ok(Eval {
+            g_diag,
             llf,
             grad,
             hess,
@@ -645,6 +649,21 @@ fn fit(formula_text: &str, d: Design, opts: &MixedOpts) -> Result<MixedLm> {
     let reml = opts.reml;
     let mut theta = vec![1.0; kk];
     let mut e = dat.eval(&theta, reml)?;
+    // A grouping factor whose levels the fixed effects already determine (Z_k in the span of
+    // X) leaves nothing for its variance: ZₖᵀPZₖ = 0, and the likelihood does not depend on θₖ.
+    for (k, r) in dat.comp.iter().enumerate() {
+        let g_tr: f64 = r.clone().map(|l| e.g_diag[l]).sum();
+        let s_tr: f64 = r.clone().map(|l| e.sm.at(l, l)).sum();
+        if g_tr <= 1e-10 * s_tr {
+            return Err(StatsError::Degenerate {
+                func: FN,
+                reason: format!(
+                    "the variance of '{}' is not identifiable: the fixed effects determine its levels (a fixed factor that is the same grouping under another name?)",
+                    d.groups[k].0
+                ),
+            });
+        }
+    }
     let mut converged = false;
     let mut iterations = 0;
     for it in 0..opts.max_iter {

@@ -214,3 +214,18 @@ fn no_between_group_variation_is_a_documented_boundary_estimate() {
     // RSS = 12·0.25 = 3, REML scale = 3 / (12 − 2) = 0.3
     assert!((m.scale - 0.3).abs() < 1e-12, "{}", m.scale);
 }
+
+#[test]
+fn a_grouping_determined_by_the_fixed_effects_is_not_identifiable() {
+    use serde_json::json;
+    // `run` is `g` under another name: (1 | g) has nothing left to explain.
+    let mut v = Vec::new();
+    for (i, y) in [1.0, 2.0, 1.4, 2.9, 0.7, 2.2, 1.1, 2.5].iter().enumerate() {
+        let g = i / 2;
+        v.push(json!({"y": y, "run": format!("r{g}"), "g": g}));
+    }
+    let e = mixed_lm(&rows(v), "y ~ run + (1 | g)", &MixedOpts::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the variance of 'g' is not identifiable"), "{e}");
+}
