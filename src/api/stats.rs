@@ -640,13 +640,17 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         noncentrality λ = f²·nobs, power = P(F(df_num, df_denom, λ) > f.isf(alpha, df_num, df_denom)).
         A solved nobs is continuous; the integers `nobs_ceil` = ⌈nobs⌉ and `n_per_group` = ⌈nobs/k⌉ (balanced design).
         Errors: k_groups < 2, nobs ≤ k_groups, alpha outside (0, 1), a target power outside (alpha, 1),
-        effect size 0 when solving nobs, a target not reached (λ ≤ 1e5, nobs ≤ 1e12).
+        effect size 0 when solving nobs, a target not reached (λ ≤ 1e5, nobs ≤ 1e12). Above λ = 1e5
+        the power is 1 when a Chernoff bound shows the miss probability below 2⁻⁵⁴ (1 in f64), else
+        an error (too few residual df).
 
         The table form `anova_power(t, value, factor[, #{ alpha: 0.05, power: 0.8 }])` computes the
         observed f = √(η²/(1 − η²)) of `value` by `factor` (groups as in `anova`) and returns the
         power at it (`power`, `solved` = \"observed\") plus `eta_sq`, `target_power`, `nobs_needed`
         (total N for the target power at the observed f) and the integer `n_per_group_needed` = ⌈nobs_needed/k⌉
-        (both () when all means are equal). Observed power is a function of the p-value and adds
+        (both () when all means are equal). An effect so strong that the target is reached below
+        2 per group, where λ > 1e5 cannot be evaluated, gives nobs_needed = (), n_per_group_needed = 2
+        and a `note`. Observed power is a function of the p-value and adds
         no evidence to it (p = alpha gives power ≈ 0.5); use it to plan a replication, knowing that
         the observed f overestimates the true one in small samples.
 
