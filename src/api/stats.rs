@@ -739,7 +739,9 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ν = n_a + n_b − 2; [lower, upper] inverts the noncentral t: δ with
         nct.cdf(d/√(1/n_a + 1/n_b); ν, δ) = (1 + level)/2 and (1 − level)/2, times J·√(1/n_a + 1/n_b).
         Option `level` (0.95). Errors: zero variance in every group or in both groups of a pair,
-        groups of one value, one group.
+        groups of one value, one group. When an interval's limit lies beyond the supported
+        noncentrality (λ > 1e5, |δ| > 316: a very strong effect) its limits are () and a `note`
+        key (on the result or the pair) says why; the point estimates are still given.
 
         ```rhai
         let e = effect_sizes(results, \"f1\", \"method\");
