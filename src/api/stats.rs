@@ -482,7 +482,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         mixed_doc,
         |t: Dynamic, f: &str, o: Map| mixed_lm(&t, f, &o),
     );
-    bind(engine, "tost", ["x1", "x2", "opts"], "
+    let tost_doc = "
         Two one-sided t tests (TOST) for equivalence of two means, as statsmodels `ttost_ind` / `ttost_paired`:
         #{ p, diff, se, df, t_low, p_low, t_upp, p_upp, lower, upper, equivalent, method }.
 
@@ -494,30 +494,48 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         se and df: `usevar: \"pooled\"` (default) pooled variance, df = n1 + n2 − 2;
         `usevar: \"unequal\"` Welch se = √(s1²/n1 + s2²/n2) with Welch–Satterthwaite df;
         paired: se = sd(x1 − x2)/√n, df = n − 1.
-        Options: `margin` (interval (−margin, margin)) or `low` and `upp`; `paired` (false);
-        `usevar` (\"pooled\" | \"unequal\", independent samples only); `alpha` (0.05).
-        Errors: fewer than 2 values, non-finite values, zero standard error, low ≥ upp.
+        Options: `margin` (interval (−margin, margin)) or `low` and `upp` (required: there is no
+        default margin, so `tost(x1, x2)` is an error saying so); `paired` (false);
+        `usevar` (\"pooled\" | \"unequal\", independent samples only); `alpha` (0.05, in (0, 0.5)).
+        Errors: no margin, fewer than 2 values, non-finite values, zero standard error, data that
+        overflow (an infinite standard error), low ≥ upp, alpha outside (0, 0.5).
 
         ```rhai
         let dora = [0.812, 0.807, 0.815];
         let lora = [0.810, 0.809, 0.811];
         let e = tost(dora, lora, #{ margin: 0.01, usevar: \"unequal\" });
         print(`equivalent within ±0.01: ${e.equivalent} (p = ${e.p})`);
-        ```", |x1: Array, x2: Array, o: Map| -> RhaiResult<Map> {
-        let o: TostOpts = parse_opts("tost", &o)?;
-        let (low, upp) = tost_bounds(&o)?;
-        let (x1, x2) = (floats("tost", "x1", &x1)?, floats("tost", "x2", &x2)?);
-        let r = if o.paired {
-            if o.usevar != "pooled" {
-                return Err(fail(format!("tost: usevar ({:?}) applies to independent samples only, not with paired: true", o.usevar)));
-            }
-            stats::tost_paired(&x1, &x2, low, upp, o.alpha)
-        } else {
-            stats::UseVar::parse(&o.usevar)
-                .and_then(|u| stats::tost_ind(&x1, &x2, low, upp, u, o.alpha))
-        };
-        Ok(row_to_map(&r.ctx("tost")?.to_row()))
-    });
+        ```";
+    bind(
+        engine,
+        "tost",
+        ["x1", "x2"],
+        tost_doc,
+        |_x1: Array, _x2: Array| -> RhaiResult<Map> {
+            Err(fail("tost: the equivalence margin is required (there is no default): tost(x1, x2, #{ margin: m }) for (−m, m) or tost(x1, x2, #{ low: l, upp: u })".to_string()))
+        },
+    );
+    bind(
+        engine,
+        "tost",
+        ["x1", "x2", "opts"],
+        tost_doc,
+        |x1: Array, x2: Array, o: Map| -> RhaiResult<Map> {
+            let o: TostOpts = parse_opts("tost", &o)?;
+            let (low, upp) = tost_bounds(&o)?;
+            let (x1, x2) = (floats("tost", "x1", &x1)?, floats("tost", "x2", &x2)?);
+            let r = if o.paired {
+                if o.usevar != "pooled" {
+                    return Err(fail(format!("tost: usevar ({:?}) applies to independent samples only, not with paired: true", o.usevar)));
+                }
+                stats::tost_paired(&x1, &x2, low, upp, o.alpha)
+            } else {
+                stats::UseVar::parse(&o.usevar)
+                    .and_then(|u| stats::tost_ind(&x1, &x2, low, upp, u, o.alpha))
+            };
+            Ok(row_to_map(&r.ctx("tost")?.to_row()))
+        },
+    );
     let mcn_doc = "
         McNemar's test for paired binary outcomes, as statsmodels `mcnemar(table, exact, correction)`:
         #{ statistic, p, n01, n10, method }.
