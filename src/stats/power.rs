@@ -33,6 +33,9 @@ use super::quad::brent;
 use super::{int, Result, StatsError};
 use crate::value::{num, Row, Value};
 
+/// What `anova_power` accepts as an effect size (the same text for every form).
+const F_DOMAIN: &str = "a finite Cohen's f ≥ 0";
+
 /// Largest sample size considered when solving.
 const MAX_NOBS: f64 = 1.0e12;
 
@@ -224,7 +227,7 @@ pub fn anova_power_of(effect_size: f64, nobs: f64, alpha: f64, k_groups: usize) 
         ));
     }
     if !(effect_size >= 0.0 && effect_size.is_finite()) {
-        return Err(invalid(FN, "effect_size", effect_size, "Cohen's f ≥ 0"));
+        return Err(invalid(FN, "effect_size", effect_size, F_DOMAIN));
     }
     let lambda = effect_size * effect_size * nobs;
     let crit = f_isf(alpha, k - 1.0, nobs - k)?;
@@ -359,12 +362,15 @@ pub fn anova_power(
         (Some(f), Some(n), None) => Ok(done(f, n, anova_power_of(f, n, alpha, k_groups)?)),
         (Some(f), None, Some(p)) => {
             check_target(FN, p, alpha)?;
-            if !(f > 0.0 && f.is_finite()) {
+            if !(f >= 0.0 && f.is_finite()) {
+                return Err(invalid(FN, "effect_size", f, F_DOMAIN));
+            }
+            if f == 0.0 {
                 return Err(invalid(
                     FN,
                     "effect_size",
                     f,
-                    "Cohen's f > 0 (no sample size detects an effect of 0)",
+                    "f > 0 when solving nobs: no sample size detects an effect of 0",
                 ));
             }
             let g = |n: f64| Ok(anova_power_of(f, n, alpha, k_groups)? - p);
@@ -824,5 +830,16 @@ mod tests {
         assert!(!e.contains("e2"), "{e}");
         assert_eq!(fmt_num(408.24829046386304), "408.24829046386304");
         assert_eq!(fmt_num(1e-300), "1e-300");
+    }
+
+    #[test]
+    fn effect_size_domain_is_stated_the_same_way() {
+        let e = |r: Result<AnovaPower>| r.unwrap_err().to_string();
+        for bad in [-0.2, f64::NAN] {
+            let solve = e(anova_power(Some(bad), None, 0.05, Some(0.8), 3));
+            let power = e(anova_power(Some(bad), Some(30.0), 0.05, None, 3));
+            assert!(solve.contains("a finite Cohen's f ≥ 0"), "{solve}");
+            assert!(power.contains("a finite Cohen's f ≥ 0"), "{power}");
+        }
     }
 }
