@@ -466,7 +466,7 @@ fn register_files(engine: &mut Engine) {
         engine,
         "write_text",
         ["text", "path"],
-        "Writes a text file atomically; creates parent directories.",
+        "Writes a text file atomically; creates parent directories. The text comes first: `write_text(text, path)` (a path over 120 characters is cut to its first 80 in errors, with its length and a hint at the argument order).",
         |t: &str, p: &str| files::write_atomic(&PathBuf::from(p), t.as_bytes()).ctx("write_text"),
     );
 }

@@ -482,7 +482,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         mixed_doc,
         |t: Dynamic, f: &str, o: Map| mixed_lm(&t, f, &o),
     );
-    bind(engine, "tost", ["x1", "x2", "opts"], "
+    let tost_doc = "
         Two one-sided t tests (TOST) for equivalence of two means, as statsmodels `ttost_ind` / `ttost_paired`:
         #{ p, diff, se, df, t_low, p_low, t_upp, p_upp, lower, upper, equivalent, method }.
 
@@ -494,30 +494,48 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         se and df: `usevar: \"pooled\"` (default) pooled variance, df = n1 + n2 − 2;
         `usevar: \"unequal\"` Welch se = √(s1²/n1 + s2²/n2) with Welch–Satterthwaite df;
         paired: se = sd(x1 − x2)/√n, df = n − 1.
-        Options: `margin` (interval (−margin, margin)) or `low` and `upp`; `paired` (false);
-        `usevar` (\"pooled\" | \"unequal\", independent samples only); `alpha` (0.05).
-        Errors: fewer than 2 values, non-finite values, zero standard error, low ≥ upp.
+        Options: `margin` (interval (−margin, margin)) or `low` and `upp` (required: there is no
+        default margin, so `tost(x1, x2)` is an error saying so); `paired` (false);
+        `usevar` (\"pooled\" | \"unequal\", independent samples only); `alpha` (0.05, in (0, 0.5)).
+        Errors: no margin, fewer than 2 values, non-finite values, zero standard error, data that
+        overflow (an infinite standard error), low ≥ upp, alpha outside (0, 0.5).
 
         ```rhai
         let dora = [0.812, 0.807, 0.815];
         let lora = [0.810, 0.809, 0.811];
         let e = tost(dora, lora, #{ margin: 0.01, usevar: \"unequal\" });
         print(`equivalent within ±0.01: ${e.equivalent} (p = ${e.p})`);
-        ```", |x1: Array, x2: Array, o: Map| -> RhaiResult<Map> {
-        let o: TostOpts = parse_opts("tost", &o)?;
-        let (low, upp) = tost_bounds(&o)?;
-        let (x1, x2) = (floats("tost", "x1", &x1)?, floats("tost", "x2", &x2)?);
-        let r = if o.paired {
-            if o.usevar != "pooled" {
-                return Err(fail(format!("tost: usevar ({:?}) applies to independent samples only, not with paired: true", o.usevar)));
-            }
-            stats::tost_paired(&x1, &x2, low, upp, o.alpha)
-        } else {
-            stats::UseVar::parse(&o.usevar)
-                .and_then(|u| stats::tost_ind(&x1, &x2, low, upp, u, o.alpha))
-        };
-        Ok(row_to_map(&r.ctx("tost")?.to_row()))
-    });
+        ```";
+    bind(
+        engine,
+        "tost",
+        ["x1", "x2"],
+        tost_doc,
+        |_x1: Array, _x2: Array| -> RhaiResult<Map> {
+            Err(fail("tost: the equivalence margin is required (there is no default): tost(x1, x2, #{ margin: m }) for (−m, m) or tost(x1, x2, #{ low: l, upp: u })".to_string()))
+        },
+    );
+    bind(
+        engine,
+        "tost",
+        ["x1", "x2", "opts"],
+        tost_doc,
+        |x1: Array, x2: Array, o: Map| -> RhaiResult<Map> {
+            let o: TostOpts = parse_opts("tost", &o)?;
+            let (low, upp) = tost_bounds(&o)?;
+            let (x1, x2) = (floats("tost", "x1", &x1)?, floats("tost", "x2", &x2)?);
+            let r = if o.paired {
+                if o.usevar != "pooled" {
+                    return Err(fail(format!("tost: usevar ({:?}) applies to independent samples only, not with paired: true", o.usevar)));
+                }
+                stats::tost_paired(&x1, &x2, low, upp, o.alpha)
+            } else {
+                stats::UseVar::parse(&o.usevar)
+                    .and_then(|u| stats::tost_ind(&x1, &x2, low, upp, u, o.alpha))
+            };
+            Ok(row_to_map(&r.ctx("tost")?.to_row()))
+        },
+    );
     let mcn_doc = "
         McNemar's test for paired binary outcomes, as statsmodels `mcnemar(table, exact, correction)`:
         #{ statistic, p, n01, n10, method }.
@@ -605,7 +623,9 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         p_less = (#{null ≤ diff + γ} + a)/(N + a), p_greater = (#{null ≥ diff − γ} + a)/(N + a),
         two-sided p = min(1, 2·min(p_less, p_greater)).
         Options: `n` (9999), `seed` (0), `alternative` (\"two-sided\" | \"less\" | \"greater\").
-        Errors: fewer than 2 items, different lengths, non-finite scores, all pairs tied.
+        Errors: fewer than 2 items, different lengths, non-finite scores, all pairs tied, `n` outside
+        1..=10⁸ (checked first: at 10⁸ the Monte Carlo standard error of p is below 5e-5, so more
+        resamples cannot matter). The loop honours Ctrl-C.
 
         ```rhai
         let a = [0.61, 0.72, 0.55, 0.80, 0.67, 0.59, 0.74, 0.70];
@@ -638,13 +658,17 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         noncentrality λ = f²·nobs, power = P(F(df_num, df_denom, λ) > f.isf(alpha, df_num, df_denom)).
         A solved nobs is continuous; the integers `nobs_ceil` = ⌈nobs⌉ and `n_per_group` = ⌈nobs/k⌉ (balanced design).
         Errors: k_groups < 2, nobs ≤ k_groups, alpha outside (0, 1), a target power outside (alpha, 1),
-        effect size 0 when solving nobs, a target not reached (λ ≤ 1e5, nobs ≤ 1e12).
+        effect size 0 when solving nobs, a target not reached (λ ≤ 1e5, nobs ≤ 1e12). Above λ = 1e5
+        the power is 1 when a Chernoff bound shows the miss probability below 2⁻⁵⁴ (1 in f64), else
+        an error (too few residual df).
 
         The table form `anova_power(t, value, factor[, #{ alpha: 0.05, power: 0.8 }])` computes the
         observed f = √(η²/(1 − η²)) of `value` by `factor` (groups as in `anova`) and returns the
         power at it (`power`, `solved` = \"observed\") plus `eta_sq`, `target_power`, `nobs_needed`
         (total N for the target power at the observed f) and the integer `n_per_group_needed` = ⌈nobs_needed/k⌉
-        (both () when all means are equal). Observed power is a function of the p-value and adds
+        (both () when all means are equal). An effect so strong that the target is reached below
+        2 per group, where λ > 1e5 cannot be evaluated, gives nobs_needed = (), n_per_group_needed = 2
+        and a `note`. Observed power is a function of the p-value and adds
         no evidence to it (p = alpha gives power ≈ 0.5); use it to plan a replication, knowing that
         the observed f overestimates the true one in small samples.
 
@@ -733,7 +757,9 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ν = n_a + n_b − 2; [lower, upper] inverts the noncentral t: δ with
         nct.cdf(d/√(1/n_a + 1/n_b); ν, δ) = (1 + level)/2 and (1 − level)/2, times J·√(1/n_a + 1/n_b).
         Option `level` (0.95). Errors: zero variance in every group or in both groups of a pair,
-        groups of one value, one group.
+        groups of one value, one group. When an interval's limit lies beyond the supported
+        noncentrality (λ > 1e5, |δ| > 316: a very strong effect) its limits are () and a `note`
+        key (on the result or the pair) says why; the point estimates are still given.
 
         ```rhai
         let e = effect_sizes(results, \"f1\", \"method\");

@@ -71,6 +71,39 @@ fn tost_binding() {
 }
 
 #[test]
+fn usability_errors() {
+    let e = eval("tost([1, 2, 3], [2, 3, 4])").unwrap_err();
+    assert!(
+        e.contains("tost: the equivalence margin is required") && e.contains("#{ margin: m }"),
+        "{e}"
+    );
+    assert!(!e.contains("Function not found"), "{e}");
+    let e = eval("permutation_test([1, 2, 3], [2, 3, 5], #{ n: 1000000000000 })").unwrap_err();
+    assert!(
+        e.contains("permutation_test") && e.contains("n = 1000000000000"),
+        "{e}"
+    );
+    let e = eval("ttest_power(#{ nobs1: 1.2, power: 0.5 })").unwrap_err();
+    assert!(e.contains("ttest_power") && !e.contains("e2"), "{e}");
+    let e = eval("effect_sizes(table([]), \"f1\", \"m\")").unwrap_err();
+    assert!(e.contains("the table is empty"), "{e}");
+    let e = eval("mcnemar([], [])").unwrap_err();
+    assert!(e.contains("no items"), "{e}");
+    // The strong effect of the trial: power 1 and point estimates, no internal names.
+    let data = "let rows = []; for s in 0..5 { let e = [0.0, 0.0002, -0.0002, 0.0001, -0.0001][s]; rows.push(#{ m: \"a\", f1: 0.5 + e }); rows.push(#{ m: \"b\", f1: 0.6 + e }); } let t = table(rows);";
+    let p = eval(&format!("{data} anova_power(t, \"f1\", \"m\")")).unwrap();
+    assert_eq!(num(&p, "power"), 1.0);
+    assert_eq!(field(&p, "n_per_group_needed").as_int().unwrap(), 2);
+    let es = eval(&format!("{data} effect_sizes(t, \"f1\", \"m\")")).unwrap();
+    assert!(num(&es, "eta_sq") > 0.99999);
+    assert!(field(&es, "eta_sq_lower").is_unit());
+    assert!(field(&es, "note")
+        .into_string()
+        .unwrap()
+        .contains("not computed"));
+}
+
+#[test]
 fn permutation_test_binding() {
     // The doc example: d = b − a = (.05, .03, −.01, .06, .04, .06, .05, .02), sum .30. Of
     // the 256 sign patterns only the observed one and the one flipping −.01 to +.01 (sum

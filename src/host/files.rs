@@ -17,7 +17,7 @@ use crate::interrupt::{self, Interrupted};
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     /// Reading or writing failed.
-    #[error("{action} '{path}': {source}")]
+    #[error("{action} {}: {source}", shown_path(path))]
     Io {
         /// What was being done ("cannot read", "cannot write", ...).
         action: &'static str,
@@ -39,6 +39,22 @@ pub enum FileError {
     /// The user pressed Ctrl-C.
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
+}
+
+/// Longest path shown whole in an error; a longer one is cut to its first 80 characters.
+const MAX_SHOWN_PATH: usize = 120;
+
+/// `'path'` for an error message; an overlong "path" (typically text passed where a path was
+/// expected, e.g. `write_text(path, text)`) is cut to its first 80 characters with its length.
+pub fn shown_path(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    let n = s.chars().count();
+    if n <= MAX_SHOWN_PATH {
+        format!("'{s}'")
+    } else {
+        let head: String = s.chars().take(80).collect();
+        format!("'{head}…' ({n} characters; is the argument order right?)")
+    }
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> FileError + 'a {
@@ -147,6 +163,20 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn overlong_paths_are_cut_in_errors() {
+        let text = "x".repeat(15_000);
+        let e = write_atomic(Path::new(&format!("/nonexistent-dir-peftlab/{text}")), b"a")
+            .unwrap_err()
+            .to_string();
+        assert!(e.len() < 400, "{} characters", e.len());
+        assert!(
+            e.contains("(15025 characters; is the argument order right?)"),
+            "{e}"
+        );
+        assert_eq!(shown_path(Path::new("out/a.txt")), "'out/a.txt'");
+    }
 
     #[test]
     fn rfc3339_known_instants() {

@@ -25,8 +25,14 @@
 //! g's limits are J·δ·√(1/n_a + 1/n_b).
 //!
 //! Errors: fewer than two groups, a group with fewer than two values, non-finite values, zero
-//! variance in every group (F undefined), a pair whose pooled sd is 0, level outside (0, 1),
-//! and separations beyond the supported noncentrality (λ or δ² above 1e5).
+//! variance in every group (F undefined), a pair whose pooled sd is 0, level outside (0, 1).
+//!
+//! **Separations beyond the supported noncentrality.** The noncentral F and t are evaluated for
+//! λ ≤ 1e5 (|δ| ≤ 316) only. When an interval limit lies beyond (a very strong effect, e.g.
+//! F ≈ 7·10⁵ from two groups with sd 0.0002 and means 0.1 apart), the point estimates are still
+//! returned, that limit is `None` (`()` in Rhai) and a `note` says why; both limits of an
+//! interval are then `None` (the lower one alone would be a one-sided bound nobody asked for).
+//! No NaN is returned.
 
 use super::anova::oneway_anova;
 use super::describe::{mean, variance};
@@ -57,14 +63,15 @@ pub struct PairEffect {
     pub j: f64,
     /// Hedges' g = J·d.
     pub g: f64,
-    /// Lower limit of g.
-    pub lower: f64,
-    /// Upper limit of g.
-    pub upper: f64,
+    /// Lower limit of g (`None` beyond the supported noncentrality, see the module docs).
+    pub lower: Option<f64>,
+    /// Upper limit of g (`None` beyond the supported noncentrality).
+    pub upper: Option<f64>,
 }
 
 impl PairEffect {
-    /// The row `a, b, n_a, n_b, diff, d, j, g, lower, upper`.
+    /// The row `a, b, n_a, n_b, diff, d, j, g, lower, upper` (limits `()` with a `note` when
+    /// they cannot be computed).
     pub fn to_row(&self) -> Row {
         let mut r = Row::new();
         r.insert("a".into(), Value::String(self.a.clone()));
@@ -75,10 +82,20 @@ impl PairEffect {
         r.insert("d".into(), num(self.d));
         r.insert("j".into(), num(self.j));
         r.insert("g".into(), num(self.g));
-        r.insert("lower".into(), num(self.lower));
-        r.insert("upper".into(), num(self.upper));
+        r.insert("lower".into(), opt(self.lower));
+        r.insert("upper".into(), opt(self.upper));
+        if self.lower.is_none() {
+            r.insert("note".into(), Value::String(BEYOND_T.into()));
+        }
         r
     }
+}
+
+const BEYOND_T: &str = "the interval of g is not computed: the groups are separated so far (|t| beyond what the noncentral t is evaluated for, |δ| ≤ 316) that its limits lie outside the supported range";
+const BEYOND_F: &str = "the interval of eta_sq, omega_sq and cohens_f is not computed: F is so large that the upper noncentrality limit lies beyond the supported 1e5 of the noncentral F";
+
+fn opt(x: Option<f64>) -> Value {
+    x.map_or(Value::Null, num)
 }
 
 /// Effect sizes of a one-way design (see the module docs).
@@ -100,10 +117,10 @@ pub struct EffectSizes {
     pub omega_sq: f64,
     /// Cohen's f.
     pub cohens_f: f64,
-    /// Lower limit of the noncentrality λ.
-    pub lambda_lower: f64,
-    /// Upper limit of λ.
-    pub lambda_upper: f64,
+    /// Lower limit of the noncentrality λ (`None` beyond the supported range, see the module docs).
+    pub lambda_lower: Option<f64>,
+    /// Upper limit of λ (`None` beyond the supported range).
+    pub lambda_upper: Option<f64>,
     /// Every pair of groups.
     pub pairs: Vec<PairEffect>,
 }
@@ -111,23 +128,27 @@ pub struct EffectSizes {
 impl EffectSizes {
     /// The row `eta_sq, eta_sq_lower, eta_sq_upper, omega_sq, omega_sq_lower, omega_sq_upper,
     /// cohens_f, cohens_f_lower, cohens_f_upper, lambda_lower, lambda_upper, level, F,
-    /// df_between, df_within, n, pairs` (`pairs` an array of [`PairEffect::to_row`] maps).
+    /// df_between, df_within, n, pairs` (`pairs` an array of [`PairEffect::to_row`] maps), the
+    /// limits `()` plus a `note` when they cannot be computed.
     pub fn to_row(&self) -> Row {
         let n = self.n as f64;
-        let eta = |l: f64| l / (l + n);
-        let f = |l: f64| (l / n).sqrt();
+        let eta = |l: Option<f64>| opt(l.map(|l| l / (l + n)));
+        let f = |l: Option<f64>| opt(l.map(|l| (l / n).sqrt()));
         let mut r = Row::new();
         r.insert("eta_sq".into(), num(self.eta_sq));
-        r.insert("eta_sq_lower".into(), num(eta(self.lambda_lower)));
-        r.insert("eta_sq_upper".into(), num(eta(self.lambda_upper)));
+        r.insert("eta_sq_lower".into(), eta(self.lambda_lower));
+        r.insert("eta_sq_upper".into(), eta(self.lambda_upper));
         r.insert("omega_sq".into(), num(self.omega_sq));
-        r.insert("omega_sq_lower".into(), num(eta(self.lambda_lower)));
-        r.insert("omega_sq_upper".into(), num(eta(self.lambda_upper)));
+        r.insert("omega_sq_lower".into(), eta(self.lambda_lower));
+        r.insert("omega_sq_upper".into(), eta(self.lambda_upper));
         r.insert("cohens_f".into(), num(self.cohens_f));
-        r.insert("cohens_f_lower".into(), num(f(self.lambda_lower)));
-        r.insert("cohens_f_upper".into(), num(f(self.lambda_upper)));
-        r.insert("lambda_lower".into(), num(self.lambda_lower));
-        r.insert("lambda_upper".into(), num(self.lambda_upper));
+        r.insert("cohens_f_lower".into(), f(self.lambda_lower));
+        r.insert("cohens_f_upper".into(), f(self.lambda_upper));
+        r.insert("lambda_lower".into(), opt(self.lambda_lower));
+        r.insert("lambda_upper".into(), opt(self.lambda_upper));
+        if self.lambda_upper.is_none() {
+            r.insert("note".into(), Value::String(BEYOND_F.into()));
+        }
         r.insert("level".into(), num(self.level));
         r.insert("F".into(), num(self.f));
         r.insert("df_between".into(), int(self.df_between));
@@ -178,15 +199,16 @@ fn root(
     })
 }
 
-/// The λ with ncf.cdf(F; d1, d2, λ) = `target`, or 0 when ncf.cdf(F; d1, d2, 0) ≤ target.
-fn lambda_limit(f_obs: f64, d1: f64, d2: f64, target: f64) -> Result<f64> {
+/// The λ with ncf.cdf(F; d1, d2, λ) = `target`, 0 when ncf.cdf(F; d1, d2, 0) ≤ target, or
+/// `None` when even λ = 1e5 (the supported maximum) leaves the cdf at or above the target.
+fn lambda_limit(f_obs: f64, d1: f64, d2: f64, target: f64) -> Result<Option<f64>> {
     let cdf = |l: f64| ncf_cdf(f_obs, d1, d2, l);
     let c0 = cdf(0.0)?;
     if c0 <= target {
-        return Ok(0.0);
+        return Ok(Some(0.0));
     }
     let (mut lo, mut c_lo) = (0.0, c0);
-    let mut hi = (f_obs * d1).max(1.0);
+    let mut hi = (f_obs * d1).clamp(1.0, MAX_NONCENTRALITY);
     loop {
         let c_hi = cdf(hi)?;
         if c_hi < target {
@@ -196,44 +218,36 @@ fn lambda_limit(f_obs: f64, d1: f64, d2: f64, target: f64) -> Result<f64> {
                 target,
                 (lo, c_lo),
                 (hi, c_hi),
-            );
+            )
+            .map(Some);
+        }
+        if hi >= MAX_NONCENTRALITY {
+            return Ok(None);
         }
         (lo, c_lo) = (hi, c_hi);
-        hi *= 2.0;
-        if hi > MAX_NONCENTRALITY {
-            return Err(StatsError::Degenerate {
-                func: FN,
-                reason: format!(
-                    "F = {f_obs} is too large: its noncentrality limit is beyond the supported 1e5"
-                ),
-            });
-        }
+        hi = (hi * 2.0).min(MAX_NONCENTRALITY);
     }
 }
 
-/// The δ with nct.cdf(t; ν, δ) = `target` (the cdf falls as δ grows).
-fn delta_limit(t: f64, nu: f64, target: f64) -> Result<f64> {
+/// The δ with nct.cdf(t; ν, δ) = `target` (the cdf falls as δ grows), or `None` when it lies
+/// beyond the supported |δ| ≤ √1e5.
+fn delta_limit(t: f64, nu: f64, target: f64) -> Result<Option<f64>> {
     let cdf = |d: f64| nct_cdf(t, nu, d);
     let max = MAX_NONCENTRALITY.sqrt();
     let mut step = 1.0;
-    let (mut lo, mut hi) = (t - step, t + step);
-    let (mut c_lo, mut c_hi) = (cdf(lo.max(-max))?, cdf(hi.min(max))?);
+    let (mut lo, mut hi) = ((t - step).clamp(-max, max), (t + step).clamp(-max, max));
+    let (mut c_lo, mut c_hi) = (cdf(lo)?, cdf(hi)?);
     while c_lo <= target || c_hi >= target {
         if lo <= -max || hi >= max {
-            return Err(StatsError::Degenerate {
-                func: FN,
-                reason: format!(
-                    "t = {t} is too large: its noncentrality limit is beyond the supported |δ| ≤ 316"
-                ),
-            });
+            return Ok(None);
         }
         step *= 2.0;
         if c_lo <= target {
-            lo = (t - step).max(-max);
+            lo = (t - step).clamp(-max, max);
             c_lo = cdf(lo)?;
         }
         if c_hi >= target {
-            hi = (t + step).min(max);
+            hi = (t + step).clamp(-max, max);
             c_hi = cdf(hi)?;
         }
     }
@@ -244,6 +258,7 @@ fn delta_limit(t: f64, nu: f64, target: f64) -> Result<f64> {
         (lo, c_lo),
         (hi, c_hi),
     )
+    .map(Some)
 }
 
 /// The exact small-sample factor J(ν) = Γ(ν/2)/(√(ν/2)·Γ((ν − 1)/2)) of Hedges' g.
@@ -273,8 +288,12 @@ pub fn effect_sizes(groups: &[(String, Vec<f64>)], level: f64) -> Result<EffectS
     let ss_t = a.ss_between + a.ss_within;
     let upper_q = (1.0 + level) / 2.0;
     let lower_q = (1.0 - level) / 2.0;
-    let lambda_lower = lambda_limit(a.f, d1, d2, upper_q)?;
     let lambda_upper = lambda_limit(a.f, d1, d2, lower_q)?;
+    // The lower limit alone would be a one-sided bound: reported only with the upper one.
+    let lambda_lower = match lambda_upper {
+        Some(_) => lambda_limit(a.f, d1, d2, upper_q)?,
+        None => None,
+    };
     let mut pairs = Vec::new();
     for i in 0..groups.len() {
         for j in i + 1..groups.len() {
@@ -297,8 +316,10 @@ pub fn effect_sizes(groups: &[(String, Vec<f64>)], level: f64) -> Result<EffectS
             let scale = (1.0 / n_a + 1.0 / n_b).sqrt();
             let t = d / scale;
             let jf = hedges_j(nu);
-            let lo = delta_limit(t, nu, upper_q)?;
-            let hi = delta_limit(t, nu, lower_q)?;
+            let (lo, hi) = match (delta_limit(t, nu, upper_q)?, delta_limit(t, nu, lower_q)?) {
+                (Some(lo), Some(hi)) => (Some(lo), Some(hi)),
+                _ => (None, None),
+            };
             pairs.push(PairEffect {
                 a: na.clone(),
                 b: nb.clone(),
@@ -308,8 +329,8 @@ pub fn effect_sizes(groups: &[(String, Vec<f64>)], level: f64) -> Result<EffectS
                 d,
                 j: jf,
                 g: jf * d,
-                lower: jf * lo * scale,
-                upper: jf * hi * scale,
+                lower: lo.map(|lo| jf * lo * scale),
+                upper: hi.map(|hi| jf * hi * scale),
             });
         }
     }
@@ -353,8 +374,8 @@ mod tests {
         // The approximation 1 − 3/(4·N − 9) is close for larger ν: J(38) vs 1 − 3/151.
         assert!((hedges_j(38.0) - (1.0 - 3.0 / 151.0)).abs() < 1e-4);
         // F = 1 with df (2, 3): the lower λ limit is 0 (cdf(1; λ = 0) = 0.5 < 0.975).
-        assert_eq!(r.lambda_lower, 0.0);
-        assert!(r.lambda_upper > 0.0);
+        assert_eq!(r.lambda_lower, Some(0.0));
+        assert!(r.lambda_upper.unwrap() > 0.0);
         let row = r.to_row();
         assert_eq!(row["omega_sq_lower"], row["eta_sq_lower"]);
         // Equal means: F = 0, η² = 0, ω² = −2·MS_w/(SS_t + MS_w) = −2·2/(6 + 2) (SS_w = 6,
@@ -362,7 +383,7 @@ mod tests {
         let z = effect_sizes(&named(&[&[0.0, 2.0], &[0.0, 2.0], &[0.0, 2.0]]), 0.95).unwrap();
         assert_eq!((z.f, z.eta_sq, z.cohens_f), (0.0, 0.0, 0.0));
         assert!((z.omega_sq + 0.5).abs() < 1e-15);
-        assert_eq!((z.lambda_lower, z.lambda_upper), (0.0, 0.0));
+        assert_eq!((z.lambda_lower, z.lambda_upper), (Some(0.0), Some(0.0)));
         assert_eq!(row["pairs"].as_array().map(Vec::len), Some(3));
     }
 
@@ -375,8 +396,8 @@ mod tests {
         ]);
         let r = effect_sizes(&g, 0.9).unwrap();
         let (d1, d2) = (r.df_between as f64, r.df_within as f64);
-        let c_lo = ncf_cdf(r.f, d1, d2, r.lambda_lower).unwrap();
-        let c_hi = ncf_cdf(r.f, d1, d2, r.lambda_upper).unwrap();
+        let c_lo = ncf_cdf(r.f, d1, d2, r.lambda_lower.unwrap()).unwrap();
+        let c_hi = ncf_cdf(r.f, d1, d2, r.lambda_upper.unwrap()).unwrap();
         assert!(
             (c_lo - 0.95).abs() < 1e-9 && (c_hi - 0.05).abs() < 1e-9,
             "{c_lo} {c_hi}"
@@ -385,11 +406,12 @@ mod tests {
             let scale = (1.0 / p.n_a as f64 + 1.0 / p.n_b as f64).sqrt();
             let nu = (p.n_a + p.n_b - 2) as f64;
             let t = p.d / scale;
-            let c = nct_cdf(t, nu, p.lower / (p.j * scale)).unwrap();
+            let (lower, upper) = (p.lower.unwrap(), p.upper.unwrap());
+            let c = nct_cdf(t, nu, lower / (p.j * scale)).unwrap();
             assert!((c - 0.95).abs() < 1e-9, "{c}");
-            let c = nct_cdf(t, nu, p.upper / (p.j * scale)).unwrap();
+            let c = nct_cdf(t, nu, upper / (p.j * scale)).unwrap();
             assert!((c - 0.05).abs() < 1e-9, "{c}");
-            assert!(p.lower < p.g && p.g < p.upper);
+            assert!(lower < p.g && p.g < upper);
         }
     }
 
@@ -412,5 +434,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("level = 1"), "{msg}");
+    }
+
+    #[test]
+    fn strong_effect_keeps_point_estimates() {
+        // Two methods, 5 seeds each, sd ≈ 0.0002, means 0.1 apart: F ≈ 6.8e5, beyond the
+        // noncentral F's range; the point estimates come back, the limits are () with a note.
+        let a = [0.5, 0.5002, 0.4998, 0.5001, 0.4999];
+        let b: Vec<f64> = a.iter().map(|x| x + 0.1).collect();
+        let r = effect_sizes(&named(&[&a, &b]), 0.95).unwrap();
+        assert!(
+            r.f > 5e5 && r.eta_sq > 0.99999 && r.cohens_f > 200.0,
+            "{r:?}"
+        );
+        assert_eq!((r.lambda_lower, r.lambda_upper), (None, None));
+        let row = r.to_row();
+        for k in [
+            "eta_sq_lower",
+            "omega_sq_upper",
+            "cohens_f_lower",
+            "lambda_upper",
+        ] {
+            assert_eq!(row[k], Value::Null, "{k}");
+        }
+        assert!(matches!(&row["note"], Value::String(s) if s.contains("not computed")));
+        assert!(row["eta_sq"].as_f64().unwrap() > 0.99999);
+        let p = &r.pairs[0];
+        assert!((p.diff - 0.1).abs() < 1e-12 && p.g > 100.0);
+        assert_eq!((p.lower, p.upper), (None, None));
+        assert!(p.to_row().contains_key("note"));
     }
 }

@@ -171,6 +171,12 @@ pub fn mcnemar(n01: u64, n10: u64, exact: bool, correction: bool) -> Result<McNe
 /// McNemar's test from a 2 × 2 table of counts (rows: a right / wrong, columns: b right /
 /// wrong); only the off-diagonal cells are used.
 pub fn mcnemar_table(table: [[u64; 2]; 2], exact: bool, correction: bool) -> Result<McNemar> {
+    if table.iter().flatten().all(|&c| c == 0) {
+        return Err(StatsError::Degenerate {
+            func: "mcnemar",
+            reason: "the table has no items (every count is 0), so there is nothing to test".into(),
+        });
+    }
     mcnemar(table[0][1], table[1][0], exact, correction)
 }
 
@@ -182,6 +188,12 @@ pub fn mcnemar_items(a: &[bool], b: &[bool], exact: bool, correction: bool) -> R
             name: "b",
             value: format!("{} items (a has {})", b.len(), a.len()),
             expected: "paired outcomes: the same number of items in both",
+        });
+    }
+    if a.is_empty() {
+        return Err(StatsError::Degenerate {
+            func: "mcnemar",
+            reason: "there are no items (a and b are empty), so there is nothing to test".into(),
         });
     }
     let n01 = a.iter().zip(b).filter(|(x, y)| **x && !**y).count() as u64;
@@ -238,6 +250,15 @@ mod tests {
     fn bad_input() {
         let e = mcnemar(0, 0, true, true).unwrap_err().to_string();
         assert!(e.contains("mcnemar: no discordant pairs"), "{e}");
+        let e = mcnemar_items(&[], &[], true, true).unwrap_err().to_string();
+        assert!(
+            e.contains("mcnemar: there are no items") && !e.contains("agree"),
+            "{e}"
+        );
+        let e = mcnemar_table([[0, 0], [0, 0]], true, true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mcnemar: the table has no items"), "{e}");
         assert!(mcnemar_table([[5, 0], [0, 7]], false, true).is_err());
         let e = mcnemar_items(&[true], &[true, false], true, true)
             .unwrap_err()

@@ -15,10 +15,19 @@
 //!
 //! The null distribution is counted as it is drawn, never stored, so memory does not grow with
 //! `n_resamples`; the loop honours Ctrl-C.
+//!
+//! `n_resamples` is at most [`MAX_RESAMPLES`] = 10⁸, checked before any work: the Monte Carlo
+//! standard error of a p-value estimated from N random patterns is √(p(1 − p)/N) ≤ 0.5/√N,
+//! which at N = 10⁸ is below 5·10⁻⁵, so more resamples cannot change a conclusion, while 10¹²
+//! of them would run for days.
 
 use super::{Result, StatsError};
 use crate::value::{num, Row, Value};
 use rand::RngExt;
+
+/// The largest `n_resamples` [`permutation_test`] accepts: 10⁸ random sign patterns already
+/// give a Monte Carlo standard error below 5·10⁻⁵ on any p-value (see the module docs).
+pub const MAX_RESAMPLES: u64 = 100_000_000;
 
 /// The alternative hypothesis of [`permutation_test`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,15 +93,15 @@ pub fn permutation_test(
     alternative: Alternative,
 ) -> Result<Permutation> {
     const FN: &str = "permutation_test";
-    let d = super::paired_differences(FN, a, b)?;
-    if n_resamples < 1 {
+    if !(1..=MAX_RESAMPLES).contains(&n_resamples) {
         return Err(StatsError::InvalidArgument {
             func: FN,
             name: "n",
             value: n_resamples.to_string(),
-            expected: "at least 1 resample (9999 recommended)",
+            expected: "between 1 and 100000000 (10^8) resamples, 9999 recommended; at 10^8 the Monte Carlo standard error of p is below 5e-5, so more cannot matter",
         });
     }
+    let d = super::paired_differences(FN, a, b)?;
     if d.iter().all(|&x| x == 0.0) {
         return Err(StatsError::Degenerate {
             func: FN,
@@ -220,6 +229,40 @@ mod tests {
             .to_string();
         assert!(e.contains("'b_items'") && e.contains("NaN"), "{e}");
         assert!(permutation_test(&[1.0, 2.0], &[2.0, 3.0], 0, 0, Alternative::TwoSided).is_err());
+    }
+
+    #[test]
+    fn too_many_resamples_refused_before_work() {
+        // 40 items and 10¹² resamples would run for days: refused at once, naming the bound.
+        let a: Vec<f64> = (0..40).map(|i| i as f64).collect();
+        let b: Vec<f64> = a.iter().map(|x| x + 0.5).collect();
+        let t = std::time::Instant::now();
+        let e = permutation_test(&a, &b, 1_000_000_000_000, 0, Alternative::TwoSided)
+            .unwrap_err()
+            .to_string();
+        assert!(t.elapsed().as_secs_f64() < 1.0);
+        assert!(
+            e.contains("permutation_test") && e.contains("n = 1000000000000") && e.contains("10^8"),
+            "{e}"
+        );
+        // The bound itself is accepted (exact enumeration here: 2³ ≤ 10⁸, no 10⁸ loop).
+        let r = permutation_test(
+            &[0.0; 3],
+            &[1.0, 2.0, 3.0],
+            MAX_RESAMPLES,
+            0,
+            Alternative::TwoSided,
+        )
+        .unwrap();
+        assert!(r.exact && r.n_resamples == 8);
+        assert!(permutation_test(
+            &[0.0; 3],
+            &[1.0, 2.0, 3.0],
+            MAX_RESAMPLES + 1,
+            0,
+            Alternative::TwoSided
+        )
+        .is_err());
         assert!(Alternative::parse("two_sided").is_err());
     }
 }

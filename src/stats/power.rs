@@ -33,6 +33,9 @@ use super::quad::brent;
 use super::{int, Result, StatsError};
 use crate::value::{num, Row, Value};
 
+/// What `anova_power` accepts as an effect size (the same text for every form).
+const F_DOMAIN: &str = "a finite Cohen's f ≥ 0";
+
 /// Largest sample size considered when solving.
 const MAX_NOBS: f64 = 1.0e12;
 
@@ -149,7 +152,10 @@ fn solve_up(
         if b > max {
             return Err(StatsError::Degenerate {
                 func,
-                reason: format!("the target power is not reached for {what} up to {max:e}"),
+                reason: format!(
+                    "the target power is not reached for {what} up to {}",
+                    fmt_num(max)
+                ),
             });
         }
     }
@@ -197,7 +203,8 @@ fn lower_start(
     Err(StatsError::Degenerate {
         func,
         reason: format!(
-            "the target power is already exceeded at the smallest {what} ({edge} + {step:e})"
+            "the target power is already exceeded at the smallest {what} ({edge} + {})",
+            fmt_num(step)
         ),
     })
 }
@@ -220,19 +227,66 @@ pub fn anova_power_of(effect_size: f64, nobs: f64, alpha: f64, k_groups: usize) 
         ));
     }
     if !(effect_size >= 0.0 && effect_size.is_finite()) {
-        return Err(invalid(FN, "effect_size", effect_size, "Cohen's f ≥ 0"));
+        return Err(invalid(FN, "effect_size", effect_size, F_DOMAIN));
     }
     let lambda = effect_size * effect_size * nobs;
-    if lambda > MAX_NONCENTRALITY {
-        return Err(invalid(
-            FN,
-            "effect_size",
-            format!("{effect_size} (noncentrality f²·nobs = {lambda:e})"),
-            "a noncentrality f²·nobs of at most 1e5",
-        ));
-    }
     let crit = f_isf(alpha, k - 1.0, nobs - k)?;
+    if lambda > MAX_NONCENTRALITY {
+        // Beyond the range of the noncentral F series: the power is 1 when the miss
+        // probability provably rounds away (see `ncf_miss_bound`), else we cannot evaluate it.
+        if ncf_miss_bound(crit, k - 1.0, nobs - k, lambda) <= MISS_ROUNDS_AWAY {
+            return Ok(1.0);
+        }
+        return Err(StatsError::Degenerate {
+            func: FN,
+            reason: format!(
+                "the power at effect_size = {} and nobs = {} (noncentrality f²·nobs = {}) cannot be evaluated: the noncentral F is computed for noncentralities up to 1e5 only, and beyond that the power is shown to be 1 only when the residual df (nobs − k_groups = {}) is large enough for the critical value {} to be far below the noncentrality",
+                fmt_num(effect_size),
+                fmt_num(nobs),
+                fmt_num(lambda),
+                fmt_num(nobs - k),
+                fmt_num(crit),
+            ),
+        });
+    }
     ncf_sf(crit, k - 1.0, nobs - k, lambda)
+}
+
+/// 1 − m rounds to 1.0 in f64 when m ≤ 2⁻⁵⁴ (half the spacing of the doubles just below 1).
+const MISS_ROUNDS_AWAY: f64 = 1.0 / 18014398509481984.0;
+
+/// An upper bound on the miss probability P(F′ ≤ crit) of the noncentral F′(d1, d2, λ), d1 ≥ 1,
+/// used where λ is too large for the series.
+///
+/// F′ = (X/d1)/(W/d2) with X ~ χ′²(d1, λ) and W ~ χ²(d2) independent, so with a = d1·crit/d2
+/// and any c > d2: P(F′ ≤ crit) = P(X ≤ aW) ≤ P(W > c) + P(X ≤ a·c). X = (Z + √λ)² + Y with
+/// Z ~ N(0, 1) and Y ~ χ²(d1 − 1) ≥ 0, so P(X ≤ x) ≤ P(Z ≤ √x − √λ) ≤ ½·exp(−(√λ − √x)²/2)
+/// when √x < √λ (the Chernoff bound of the normal tail). The Chernoff bound of the chi-square
+/// tail is P(W > c) ≤ (u·e^{1−u})^{d2/2}, u = c/d2 > 1. The result is the smallest sum over
+/// u = 2, 4, …, 2⁶⁰ (1 when none applies). Example: k = 2 groups of 5 (d1 = 1, d2 = 8,
+/// crit = 5.32) with λ = 8.4·10⁵: u = 16 gives 6·10⁻²² + 0 < 2⁻⁵⁴, so the power is 1 in f64.
+fn ncf_miss_bound(crit: f64, d1: f64, d2: f64, lambda: f64) -> f64 {
+    let a = d1 * crit / d2;
+    let mut best = 1.0f64;
+    for j in 1..=60 {
+        let u = 2f64.powi(j);
+        let chi_tail = ((u.ln() + 1.0 - u) * d2 / 2.0).exp();
+        let gap = lambda.sqrt() - (a * u * d2).sqrt();
+        if gap > 0.0 {
+            best = best.min(chi_tail + 0.5 * (-gap * gap / 2.0).exp());
+        }
+    }
+    best
+}
+
+/// A number for an error message: shortest round-trip form, in exponent form only when very
+/// large or small (`1e-300`, `675675.67`, not `6.7567567e5`).
+fn fmt_num(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-4..1e15).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
 }
 
 /// Result of an ANOVA power analysis.
@@ -308,12 +362,15 @@ pub fn anova_power(
         (Some(f), Some(n), None) => Ok(done(f, n, anova_power_of(f, n, alpha, k_groups)?)),
         (Some(f), None, Some(p)) => {
             check_target(FN, p, alpha)?;
-            if !(f > 0.0 && f.is_finite()) {
+            if !(f >= 0.0 && f.is_finite()) {
+                return Err(invalid(FN, "effect_size", f, F_DOMAIN));
+            }
+            if f == 0.0 {
                 return Err(invalid(
                     FN,
                     "effect_size",
                     f,
-                    "Cohen's f > 0 (no sample size detects an effect of 0)",
+                    "f > 0 when solving nobs: no sample size detects an effect of 0",
                 ));
             }
             let g = |n: f64| Ok(anova_power_of(f, n, alpha, k_groups)? - p);
@@ -408,7 +465,7 @@ pub fn ttest_power_of(
         return Err(invalid(
             FN,
             "effect_size",
-            format!("{effect_size} (noncentrality δ = {delta:e})"),
+            format!("{effect_size} (noncentrality δ = {})", fmt_num(delta)),
             "a noncentrality δ = d·√(n1·n2/(n1 + n2)) with δ² at most 1e5",
         ));
     }
@@ -552,8 +609,14 @@ pub struct ObservedPower {
     /// The target power for `nobs_needed`.
     pub target: f64,
     /// Total sample size needed for `target` power at the observed f (continuous); `None` when
-    /// the observed f is 0 (all group means equal).
+    /// the observed f is 0 (all group means equal) or when it lies where the power cannot be
+    /// evaluated (see `note`).
     pub nobs_needed: Option<f64>,
+    /// ⌈nobs_needed/k⌉; 2 when the continuous solution cannot be evaluated but 2 per group
+    /// already reach the target (see `note`); `None` when the observed f is 0.
+    pub n_per_group_needed: Option<u64>,
+    /// Why `nobs_needed` is `()` although the effect is not 0.
+    pub note: Option<String>,
 }
 
 impl ObservedPower {
@@ -565,16 +628,16 @@ impl ObservedPower {
         r.insert("solved".into(), Value::String("observed".into()));
         r.insert("eta_sq".into(), num(self.eta_sq));
         r.insert("target_power".into(), num(self.target));
-        let k = self.at_observed.k_groups as f64;
-        match self.nobs_needed {
-            Some(n) => {
-                r.insert("nobs_needed".into(), num(n));
-                r.insert("n_per_group_needed".into(), ceil_int(n / k));
-            }
-            None => {
-                r.insert("nobs_needed".into(), Value::Null);
-                r.insert("n_per_group_needed".into(), Value::Null);
-            }
+        r.insert(
+            "nobs_needed".into(),
+            self.nobs_needed.map_or(Value::Null, num),
+        );
+        r.insert(
+            "n_per_group_needed".into(),
+            self.n_per_group_needed.map_or(Value::Null, Value::from),
+        );
+        if let Some(note) = &self.note {
+            r.insert("note".into(), Value::String(note.clone()));
         }
         r
     }
@@ -600,16 +663,38 @@ pub fn observed_anova_power(groups: &[Vec<f64>], alpha: f64, target: f64) -> Res
     let n: usize = groups.iter().map(Vec::len).sum();
     let f = (a.eta_sq / (1.0 - a.eta_sq)).sqrt();
     let at_observed = anova_power(Some(f), Some(n as f64), alpha, None, k)?;
-    let nobs_needed = if f > 0.0 {
-        Some(anova_power(Some(f), None, alpha, Some(target), k)?.nobs)
-    } else {
-        None
-    };
+    let (mut nobs_needed, mut n_per_group_needed, mut note) = (None, None, None);
+    if f > 0.0 {
+        match anova_power(Some(f), None, alpha, Some(target), k) {
+            Ok(r) => {
+                nobs_needed = Some(r.nobs);
+                n_per_group_needed = Some((r.nobs / k as f64).ceil() as u64);
+            }
+            // So strong an effect that the solution lies just above N = k, where λ = f²·N is
+            // beyond the evaluable range and the residual df too small to bound the power: the
+            // continuous N is unknown, but every N > k has ⌈N/k⌉ ≥ 2, so when 2 per group
+            // (N = 2k) already reach the target, 2 per group is the answer.
+            Err(e) if f * f * (k as f64 + 1.0) > MAX_NONCENTRALITY => {
+                if anova_power_of(f, 2.0 * k as f64, alpha, k).is_ok_and(|p| p >= target) {
+                    n_per_group_needed = Some(2);
+                    note = Some(format!(
+                        "the observed effect (f = {}) is so strong that the target power is reached between N = k_groups and 2 per group, where the power cannot be evaluated (noncentrality above 1e5); 2 per group (the smallest design with a residual df) reach it",
+                        fmt_num(f)
+                    ));
+                } else {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
     Ok(ObservedPower {
         at_observed,
         eta_sq: a.eta_sq,
         target,
         nobs_needed,
+        n_per_group_needed,
+        note,
     })
 }
 
@@ -695,5 +780,66 @@ mod tests {
         let same = observed_anova_power(&[vec![1.0, 2.0], vec![1.0, 2.0]], 0.05, 0.8).unwrap();
         assert_eq!(same.nobs_needed, None);
         assert_eq!(same.to_row()["nobs_needed"], Value::Null);
+    }
+
+    #[test]
+    fn strong_observed_effect_has_power_one() {
+        // Two methods, 5 seeds each, sd ≈ 0.0002, difference 0.1: F ≈ 6.8e5, λ = f²·10 ≈ 8e5
+        // beyond the series range; statsmodels gives power 1.0.
+        let a = vec![0.5, 0.5002, 0.4998, 0.5001, 0.4999];
+        let b: Vec<f64> = a.iter().map(|x| x + 0.1).collect();
+        let r = observed_anova_power(&[a, b], 0.05, 0.8).unwrap();
+        assert!(r.at_observed.effect_size > 200.0);
+        assert_eq!(r.at_observed.power, 1.0);
+        assert_eq!(r.nobs_needed, None);
+        assert_eq!(r.n_per_group_needed, Some(2));
+        let row = r.to_row();
+        assert_eq!(row["n_per_group_needed"], Value::from(2u64));
+        assert!(matches!(&row["note"], Value::String(s) if s.contains("2 per group")));
+        // The solve-power form: λ = 1e6 with 10 residual df is power 1 too.
+        let p = anova_power(Some(100.0), Some(100.0), 0.05, None, 4).unwrap();
+        assert_eq!(p.power, 1.0);
+        // The bound itself: at λ = 1e5 (inside the range) the series agrees it is 1.
+        assert_eq!(
+            anova_power_of(1e5f64.sqrt() / 10.0, 100.0, 0.05, 4).unwrap(),
+            1.0
+        );
+        assert!(ncf_miss_bound(2.7, 3.0, 96.0, 1e5) < MISS_ROUNDS_AWAY);
+        // Not provable (0.5 residual df, critical value 2.7e4): a clear error, not a number.
+        let e = anova_power_of(300.0, 2.5, 0.05, 2).unwrap_err().to_string();
+        assert!(
+            e.starts_with("anova_power:")
+                && e.contains("cannot be evaluated")
+                && e.contains("nobs = 2.5"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn error_numbers_are_readable() {
+        let e = ttest_power(
+            None,
+            Some(1.2),
+            0.05,
+            Some(0.5),
+            1.0,
+            TAlternative::TwoSided,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("e2"), "{e}");
+        assert_eq!(fmt_num(408.24829046386304), "408.24829046386304");
+        assert_eq!(fmt_num(1e-300), "1e-300");
+    }
+
+    #[test]
+    fn effect_size_domain_is_stated_the_same_way() {
+        let e = |r: Result<AnovaPower>| r.unwrap_err().to_string();
+        for bad in [-0.2, f64::NAN] {
+            let solve = e(anova_power(Some(bad), None, 0.05, Some(0.8), 3));
+            let power = e(anova_power(Some(bad), Some(30.0), 0.05, None, 3));
+            assert!(solve.contains("a finite Cohen's f ≥ 0"), "{solve}");
+            assert!(power.contains("a finite Cohen's f ≥ 0"), "{power}");
+        }
     }
 }

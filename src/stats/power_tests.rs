@@ -230,13 +230,13 @@ fn effect_sizes_match_scipy_roots() {
         }
         close(
             format!("{name} lambda_lower"),
-            r.lambda_lower,
+            r.lambda_lower.unwrap(),
             f(&c["lambda_lower"]),
             1e-9,
         );
         close(
             format!("{name} lambda_upper"),
-            r.lambda_upper,
+            r.lambda_upper.unwrap(),
             f(&c["lambda_upper"]),
             1e-9,
         );
@@ -257,8 +257,18 @@ fn effect_sizes_match_scipy_roots() {
             for (k, got) in [("d", p.d), ("J", p.j), ("g", p.g)] {
                 close(format!("{what} {k}"), got, f(&w[k]), 1e-12);
             }
-            close(format!("{what} g_lower"), p.lower, f(&w["g_lower"]), 1e-9);
-            close(format!("{what} g_upper"), p.upper, f(&w["g_upper"]), 1e-9);
+            close(
+                format!("{what} g_lower"),
+                p.lower.unwrap(),
+                f(&w["g_lower"]),
+                1e-9,
+            );
+            close(
+                format!("{what} g_upper"),
+                p.upper.unwrap(),
+                f(&w["g_upper"]),
+                1e-9,
+            );
         }
     }
 }

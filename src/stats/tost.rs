@@ -171,7 +171,15 @@ fn finish(
     alpha: f64,
     method: &'static str,
 ) -> Result<Tost> {
-    if se.is_nan() || se <= 0.0 || se.is_infinite() {
+    if !se.is_finite() {
+        return Err(StatsError::Degenerate {
+            func,
+            reason: format!(
+                "the standard error of the difference is {se}: the data overflow f64 (values near ±1e308 whose squares or sums are not representable); rescale them"
+            ),
+        });
+    }
+    if se <= 0.0 {
         return Err(StatsError::Degenerate {
             func,
             reason: format!(
@@ -319,5 +327,13 @@ mod tests {
         assert!(tost_paired(&[1.0, 2.0], &[0.0, 1.5], -1.0, f64::NAN, 0.05).is_err());
         assert!(tost_paired(&[1.0, 2.0], &[0.0, 1.5], -1.0, 1.0, 0.5).is_err());
         assert!(UseVar::parse("welch").is_err());
+        let big = [1e300, -1e300, 1e300];
+        let e = tost_ind(&big, &[1.0, 2.0, 3.0], -1.0, 1.0, UseVar::Pooled, 0.05)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("overflow") && !e.contains("zero variance"),
+            "{e}"
+        );
     }
 }

@@ -26,13 +26,13 @@ pub enum TableError {
         found: &'static str,
     },
     /// A column name that no row has.
-    #[error("{func}: unknown column '{column}' (columns: {available})")]
+    #[error("{func}: unknown column '{column}' ({available})")]
     UnknownColumn {
         /// Function name.
         func: &'static str,
         /// The requested column.
         column: String,
-        /// The table's columns, comma-separated.
+        /// `columns: a, b, …`, or that the table is empty (no rows).
         available: String,
     },
     /// A value that should be a number is not.
@@ -44,7 +44,8 @@ pub enum TableError {
         column: String,
         /// Row index, from 0.
         row: usize,
-        /// The offending value as JSON.
+        /// The offending value as JSON, or `a missing value (null)` (a NaN put into a table is
+        /// stored as null too).
         value: String,
     },
     /// A factor (grouping) column holds null.
@@ -179,7 +180,11 @@ impl Table {
             Err(TableError::UnknownColumn {
                 func,
                 column: name.to_string(),
-                available: self.columns.join(", "),
+                available: if self.rows.is_empty() {
+                    "the table is empty: it has no rows".to_string()
+                } else {
+                    format!("columns: {}", self.columns.join(", "))
+                },
             })
         }
     }
@@ -215,7 +220,11 @@ impl Table {
                     func,
                     column: name.to_string(),
                     row,
-                    value: v.to_string(),
+                    value: if v.is_null() {
+                        "a missing value (null)".to_string()
+                    } else {
+                        v.to_string()
+                    },
                 })
             })
             .collect()

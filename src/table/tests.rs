@@ -50,7 +50,24 @@ fn numeric_column_errors_name_the_row() {
         "numeric_column: column 'method' is not numeric: row 0 has \"LoRA\""
     );
     let e = t.numeric_column("note").unwrap_err().to_string();
-    assert!(e.contains("row 0 has null"), "{e}");
+    assert!(
+        e.ends_with("column 'note' is not numeric: row 0 has a missing value (null)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_column_of_an_empty_table_says_it_is_empty() {
+    let e = Table::new().column("f1").unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "column: unknown column 'f1' (the table is empty: it has no rows)"
+    );
+    let e = sample().column("F1").unwrap_err().to_string();
+    assert!(
+        e.ends_with("(columns: method, lang, f1, seed, note)"),
+        "{e}"
+    );
 }
 
 #[test]
