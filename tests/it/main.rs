@@ -2,9 +2,9 @@
 //! links burn, tokenizers, parquet and plotters, so one binary instead of one per file cuts the
 //! build. Each file is a module; `common` holds the shared helpers.
 //!
-//! Tests that touch process-wide state stay in binaries of their own: `tests/host.rs` sets the
+//! Tests that touch process-wide state are in `tests/serial` instead: `host` sets the
 //! Ctrl-C flag (which every in-process library call checks, and which `Host::eval` resets), and
-//! `tests/quant_memory.rs` counts heap bytes with its own global allocator.
+//! `quant_memory` counts heap bytes with its own global allocator.
 
 mod common;
 
