@@ -15,7 +15,7 @@
 //! `tokenizer.json` (`Sequence[Digits(individual_digits), ByteLevel(use_regex)]`);
 //! transformers 5.23 has no entry for `smollm` and falls back to plain ByteLevel, which gives
 //! the same ids whenever the merges never join a digit to something else (checked on
-//! SmolLM2, see `tests/gguf_smollm2.rs`).
+//! SmolLM2, see `tests/it/gguf_smollm2.rs`).
 
 use serde_json::{json, Value};
 

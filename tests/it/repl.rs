@@ -1,6 +1,6 @@
 //! `peftlab repl` driven through a pipe: multi-line input, persistent state, commands, Ctrl-C.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;

@@ -1,7 +1,7 @@
 //! End-to-end evaluation on tiny-llama: every task on its HF-schema fixture produces one row per
 //! language with the task's metrics, and batching never changes a score.
 
-mod common;
+use crate::common;
 use common::*;
 use peftlab::eval::{evaluate, EvalOptions};
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! The training loop on the built-in demo data: loss goes down, runs are reproducible, and a run
 //! stopped after a checkpoint resumes to exactly the adapter of an uninterrupted run.
 
-mod common;
+use crate::common;
 use common::*;
 use peftlab::adapter::AdapterOptions;
 use peftlab::eval::ui_strings;

@@ -1,11 +1,8 @@
 //! The host as a library: error positions from bindings, interruption, captured output.
 
-use std::sync::Mutex;
-
 use peftlab::host::{bind, ErrorKind, Host, ResultExt, RhaiResult};
 
-/// The interrupt flag is process-wide: tests in this file run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+use crate::SERIAL;
 
 #[derive(Debug, thiserror::Error)]
 #[error("rank must be > 0 (got {0})")]

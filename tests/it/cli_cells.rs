@@ -1,6 +1,6 @@
 //! `run_cells`: resumable, shardable study grids with JSON results.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! parameters, non-finite optimizer options, a log file that is a directory, and training data
 //! whose responses `max_len` cut off entirely.
 
-mod common;
+use crate::common;
 use common::fixture;
 use peftlab::host::Host;
 

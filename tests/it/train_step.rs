@@ -2,7 +2,7 @@
 //! the loss, every gradient and every parameter after `torch.optim.AdamW(lr=1e-3, betas=(0.9,
 //! 0.999), eps=1e-8, weight_decay=0.01)` must agree within 1e-5.
 
-mod common;
+use crate::common;
 use common::*;
 use peftlab::train::StepOptions;
 

@@ -1,6 +1,6 @@
 //! `peftlab run`: error rendering, exit codes, `--set`, output paths, imports, Ctrl-C.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! logits, saving and reloading is lossless, trainable parameter counts equal PEFT's, merging
 //! keeps the outputs, and PiSSA's initialisation has its defining properties.
 
-mod common;
+use crate::common;
 use common::*;
 use peftlab::adapter::{AdapterOptions, Targets};
 

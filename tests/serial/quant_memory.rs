@@ -3,7 +3,8 @@
 //! keep the dequantised dense weights alive until backward, unlike a plain
 //! `x.matmul(dequantize(W).transpose())`, where burn-autodiff's matmul saves the dense right-hand
 //! side of every layer. Peak heap bytes are counted by a global allocator in this test binary
-//! (Flex allocates through it), so this file holds a single test.
+//! (Flex allocates through it), so this file holds a single test, and it holds [`crate::SERIAL`]
+//! so that no other test of the binary allocates while it measures.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -77,6 +78,7 @@ fn peak_during(step: impl FnOnce()) -> usize {
 
 #[test]
 fn custom_backward_does_not_keep_dense_weights() {
+    let _g = crate::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Default::default();
     let nf4 = QuantConfig::new(QuantKind::Nf4).with_double_quant(true);
     let shapes = [[1408usize, 512], [512, 1408], [1408, 512], [512, 1408]];

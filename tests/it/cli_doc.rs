@@ -1,6 +1,6 @@
 //! `peftlab doc`: signatures and documentation of the registered functions and std modules.
 
-mod common;
+use crate::common;
 
 use common::run;
 

@@ -1,6 +1,6 @@
 //! Layer-wise language analysis (logit lens + language id) on tiny-llama.
 
-mod common;
+use crate::common;
 use common::*;
 use peftlab::tensor::HostTensor;
 

@@ -1,6 +1,6 @@
 //! `peftlab check`: compile without running; every syntax error with line:column.
 
-mod common;
+use crate::common;
 
 use common::{run, write};
 

@@ -3,7 +3,7 @@
 //! lost `latest` pointer); the log file gets one JSON line per step, each step once; old
 //! checkpoints are pruned; a diverging run stops with an error naming the step.
 
-mod common;
+use crate::common;
 use common::*;
 use peftlab::train::TrainOptions;
 use std::process::Stdio;

@@ -2,7 +2,7 @@
 //! unsupported architecture, a missing or mis-shaped tensor, a truncated safetensors file, a
 //! PyTorch pickle, a CUDA device in a CPU build, token ids outside the vocabulary.
 
-mod common;
+use crate::common;
 use common::fixture;
 use peftlab::model::{LoadOptions, Model};
 use std::path::Path;

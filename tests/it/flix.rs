@@ -2,7 +2,7 @@
 //! feature-dropout statistics under a seed, an unseen combination at inference, a missing
 //! feature, and `export_lora` of a combination reproducing the composed output.
 
-mod common;
+use crate::common;
 use common::*;
 use peftlab::adapter::AdapterOptions;
 use peftlab::train::batch::{drop_features, Example};

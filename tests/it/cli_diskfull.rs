@@ -6,7 +6,7 @@
 //! where a full disk would fail with ENOSPC. Each script overwrites an existing small file with
 //! a bigger one.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -20,7 +20,7 @@
 //! of [`OPTION_EDGE_VALUES`] (i64::MAX, −1, 0, 10¹², NaN, ±inf, an array nested 10,000 deep,
 //! wrong types) into every key, alone and next to each variant of each enum-like key.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::process::Stdio;

@@ -1,7 +1,7 @@
 //! Half-precision bases: tiny-llama loaded in bf16 and f16 agrees with the f32 reference logits
 //! within the precision of the format.
 
-mod common;
+use crate::common;
 use common::*;
 use peftlab::model::{LoadOptions, Model};
 

@@ -1,11 +1,11 @@
 //! The five tiny reference models: tokenizer ids, logits, every hidden state and greedy
 //! continuations must match transformers (fixtures in tests/fixtures/models, see README there).
 
+use crate::common;
+use common::{masked_diff, rows};
 use peftlab::model::generate::GenSettings;
 use peftlab::model::sampling::Sampler;
 use peftlab::model::{LoadOptions, Model};
-mod common;
-use common::{masked_diff, rows};
 use peftlab::tensor::{load_safetensors, HostTensor};
 use std::path::PathBuf;
 

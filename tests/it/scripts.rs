@@ -1,7 +1,7 @@
 //! The shipped studies and examples: every script compiles (`peftlab check`), and the quickstart
 //! runs end to end on a reduced grid, writing its table, statistics and SVG.
 
-mod common;
+use crate::common;
 use common::{fixture, run};
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! int8 computes exactly what an f32 model built from the dequantised weights computes, reports
 //! its size, and LoRA training on the NF4 base lowers the loss.
 
-mod common;
+use crate::common;
 use common::*;
 use peftlab::adapter::AdapterOptions;
 use peftlab::model::{LoadOptions, Model};
