@@ -29,5 +29,6 @@ pub mod rng;
 pub mod stats;
 pub mod table;
 pub mod tensor;
+pub mod text;
 pub mod train;
 pub mod value;

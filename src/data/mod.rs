@@ -333,10 +333,7 @@ impl fmt::Display for Dataset {
     }
 }
 
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::text::hex;
 
 /// Writes `v` as canonical JSON: object keys sorted (by UTF-8 bytes) at every level, no spaces.
 pub fn canonical_json(v: &Value, out: &mut String) {

@@ -87,16 +87,12 @@ pub fn sha256_file(path: &Path) -> Result<String, FileError> {
         }
         h.update(&buf[..n]);
     }
-    Ok(hex(&h.finalize()))
+    Ok(crate::text::hex(&h.finalize()))
 }
 
 /// Lowercase hex SHA-256 of bytes.
 pub fn sha256_bytes(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::text::sha256_hex(bytes)
 }
 
 /// Reads and parses a JSON file.

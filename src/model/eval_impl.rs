@@ -55,22 +55,8 @@ impl LanguageModel for Model {
                 if ids.is_empty() {
                     ids.extend(tok.prefix_id);
                 }
-                let found = |text: &str| {
-                    stop.iter()
-                        .filter(|s| !s.is_empty())
-                        .filter_map(|s| text.find(s.as_str()))
-                        .min()
-                };
-                let new = self
-                    .generate_ids(&ids, &settings, |new| {
-                        Ok(found(&tok.decode_skip_special(new)?).is_some())
-                    })
-                    .map_err(err)?;
-                let text = tok.decode_skip_special(&new).map_err(err)?;
-                Ok(match found(&text) {
-                    Some(i) => text[..i].to_string(),
-                    None => text,
-                })
+                self.generate_text_from_ids(&ids, &settings, stop)
+                    .map_err(err)
             })
             .collect()
     }

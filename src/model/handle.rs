@@ -117,12 +117,6 @@ pub fn quant_config(options: &LoadOptions) -> Result<Option<QuantConfig>, ModelE
     Ok(Some(cfg))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(bytes);
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn dtype_name(d: DType) -> &'static str {
     match d {
         DType::BF16 => "bf16",
@@ -223,7 +217,7 @@ impl Model {
             options,
             device,
             dtype,
-            config_hash: sha256_hex(text.as_bytes()),
+            config_hash: crate::text::sha256_hex(text.as_bytes()),
             adapter: None,
         })
     }
@@ -279,7 +273,7 @@ impl Model {
             options,
             device,
             dtype,
-            config_hash: sha256_hex(cfg_json.to_string().as_bytes()),
+            config_hash: crate::text::sha256_hex(cfg_json.to_string().as_bytes()),
             adapter: None,
         })
     }
@@ -458,23 +452,27 @@ impl Model {
         stops: &[String],
     ) -> Result<String, ModelError> {
         let ids = self.encode(prompt)?;
+        self.generate_text_from_ids(&ids, settings, stops)
+    }
+
+    /// Generates text after the token ids `prompt`, stopping at EOS, `max_new_tokens` or the
+    /// first stop string (excluded from the result; empty stop strings are ignored).
+    pub fn generate_text_from_ids(
+        &self,
+        prompt: &[u32],
+        settings: &GenSettings,
+        stops: &[String],
+    ) -> Result<String, ModelError> {
         let tok = &self.tokenizer;
-        let found = |text: &str| {
-            stops
-                .iter()
-                .filter(|s| !s.is_empty())
-                .filter_map(|s| text.find(s.as_str()))
-                .min()
-        };
-        let new = self.generate_ids(&ids, settings, |new| {
+        let new = self.generate_ids(prompt, settings, |new| {
             let text = tok.decode_skip_special(new)?;
-            Ok(found(&text).is_some())
+            Ok(crate::text::first_stop(&text, stops).is_some())
         })?;
-        let text = tok.decode_skip_special(&new)?;
-        Ok(match found(&text) {
-            Some(i) => text[..i].to_string(),
-            None => text,
-        })
+        let mut text = tok.decode_skip_special(&new)?;
+        if let Some(i) = crate::text::first_stop(&text, stops) {
+            text.truncate(i);
+        }
+        Ok(text)
     }
 
     /// lm-eval log-likelihoods of (context, continuation) pairs. Inputs longer than the model's

@@ -86,12 +86,8 @@ pub fn remove_leftovers(dir: &Path) -> usize {
 
 /// Lowercase hex SHA-256 of a file.
 fn sha256_file(path: &Path) -> Result<String, TrainError> {
-    use sha2::{Digest, Sha256};
     let bytes = std::fs::read(path).map_err(|e| TrainError::file(path.display(), e))?;
-    Ok(Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::text::sha256_hex(&bytes))
 }
 
 /// Writes a checkpoint, points `latest` at it and prunes all but the newest `keep` checkpoints

@@ -105,11 +105,7 @@ fn fingerprint(opts: &TrainOptions, examples: &[Example]) -> String {
             h.update(t.to_le_bytes());
         }
     }
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::text::hex(&h.finalize()[..8])
 }
 
 /// Host copies of every trainable tensor and its Adam moments (checkpoint content).

@@ -31,10 +31,7 @@ fn matches(re: &Regex, c: char) -> bool {
     re.is_match(c.encode_utf8(&mut buf))
 }
 
-/// Python `str.isspace()`.
-pub fn is_py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
+pub use crate::text::is_py_space;
 
 /// Python `str.split()` (no argument): split on runs of whitespace, no empty pieces.
 pub fn py_split(s: &str) -> Vec<&str> {

@@ -422,7 +422,7 @@ fn labels_prompts_and_checksums_are_checked() {
     assert_eq!(ints(&t, "p"), [0, 1, 0, 0, 1, 1, 0, 0]);
     // A recorded sha256 must match the file.
     let bytes = std::fs::read(&b).unwrap();
-    let sha = crate::host::files::sha256_bytes(&bytes);
+    let sha = crate::text::sha256_hex(&bytes);
     let mut sb = src("b", &b);
     sb.sha256 = Some(sha.clone());
     assert_eq!(
