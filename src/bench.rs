@@ -7,8 +7,8 @@
 
 use crate::adapter::AdapterOptions;
 use crate::backend::DeviceSpec;
+use crate::lab::Model;
 use crate::model::generate::GenSettings;
-use crate::model::handle::Model;
 use crate::model::load::LoadOptions;
 use crate::model::sampling::Sampler;
 use crate::model::tokenizer::Tokenizer;
@@ -125,7 +125,7 @@ pub fn random_model(
         None => DType::BF16,
     };
     let src = RandomSource::new(&cfg, seed);
-    let quant = crate::model::handle::quant_config(&options)?;
+    let quant = crate::lab::quant_config(&options)?;
     let lm = Model::build(&cfg, &src, &device, dtype, quant, options.progress)?;
     let vocab: std::collections::HashMap<String, u32> = (0..cfg.vocab_size as u32)
         .map(|i| (format!("<{i}>"), i))

@@ -4,7 +4,7 @@
 //! arXiv 2402.10588, and by the "Which LoRA?" study) decodes every layer's hidden state through
 //! the final norm and the output head; the top-k tokens of each position are decoded to strings
 //! and their language identified. This module holds the language identification and the
-//! aggregation; [`crate::model::Model::layer_languages`] runs the model.
+//! aggregation; [`crate::lab::Model::layer_languages`] runs the model.
 //!
 //! Language identification uses `whatlang` (pure Rust, 69 languages, ISO 639-3), restricted to
 //! the languages asked for. On a single token it is essentially a script decision: a token in

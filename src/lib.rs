@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod gguf;
 pub mod host;
 pub mod interrupt;
+pub mod lab;
 pub mod lens;
 pub mod limits;
 pub mod model;

@@ -434,6 +434,18 @@ impl std::fmt::Display for HostTensor {
     }
 }
 
+/// Index of the first maximum of a row of scores (greedy decoding, accuracy); `0` for an
+/// empty row; a NaN never wins against an earlier value.
+pub fn argmax(logits: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in logits.iter().enumerate() {
+        if x > logits[best] {
+            best = i;
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

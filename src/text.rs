@@ -58,7 +58,10 @@ mod tests {
 
     #[test]
     fn python_whitespace() {
-        for c in [' ', '\t', '\n', '\u{b}', '\u{c}', '\r', '\u{1c}', '\u{1f}', '\u{85}', '\u{a0}', '\u{3000}'] {
+        for c in [
+            ' ', '\t', '\n', '\u{b}', '\u{c}', '\r', '\u{1c}', '\u{1f}', '\u{85}', '\u{a0}',
+            '\u{3000}',
+        ] {
             assert!(is_py_space(c), "{c:?}");
         }
         for c in ['a', '\u{0}', '\u{1b}', '\u{200b}'] {

@@ -8,8 +8,8 @@
 //! with a different initialisation (see [`super::pissa`]).
 
 use super::{dropout, AdapterCtx, AdapterError, Dims, LinearAdapter, LoraFactors, Param};
-use crate::model::handle::to_host;
 use crate::model::linear::Linear;
+use crate::model::to_host;
 use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use burn::tensor::Tensor;

@@ -10,7 +10,7 @@ use crate::host::convert::row_to_map;
 use crate::host::{
     bind, fail, parse_opts, register_handle, Handle, ResultExt, RhaiResult, Session,
 };
-use crate::model::Model;
+use crate::lab::Model;
 
 /// The adapter attached to a model (a view: it reads the model's current adapter).
 #[derive(Clone)]

@@ -9,7 +9,7 @@ use crate::host::convert::{from_json, map_to_row, row_to_map, to_json};
 use crate::host::{
     bind, call_closure, fail, parse_opts, register_handle, Handle, ResultExt, RhaiResult, Session,
 };
-use crate::model::Model;
+use crate::lab::Model;
 use crate::value::{Row, Value};
 
 type D = Handle<Dataset>;

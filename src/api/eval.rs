@@ -12,7 +12,7 @@ use crate::eval::{
 };
 use crate::host::convert::row_to_map;
 use crate::host::{bind, fail, from_value, parse_opts, Handle, ResultExt, RhaiResult, Session};
-use crate::model::Model;
+use crate::lab::Model;
 use crate::progress::Progress;
 
 #[derive(Debug, Deserialize)]

@@ -11,8 +11,8 @@ use crate::host::{
 };
 use crate::model::generate::GenSettings;
 use crate::model::sampling::Sampler;
-use crate::model::{LoadOptions, Model};
 use crate::tensor::HostTensor;
+use crate::{lab::Model, model::LoadOptions};
 
 /// Options of `generate` / `generate_ids`.
 #[derive(Debug, Deserialize)]

@@ -6,7 +6,7 @@ use super::args::{id_rows, label_rows};
 use super::data::rows_of;
 use super::tensor::to_map;
 use crate::host::{bind, parse_opts, Handle, ResultExt, RhaiResult, Session};
-use crate::model::Model;
+use crate::lab::Model;
 use crate::progress::Progress;
 use crate::train::trainer::TrainEvent;
 use crate::train::{StepOptions, TrainOptions};

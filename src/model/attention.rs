@@ -13,8 +13,7 @@ use crate::adapter::AdapterCtx;
 use crate::quant::QuantBackend;
 use burn::tensor::{DType, Tensor, TensorData};
 
-/// The additive value of a masked attention score (exp underflows to exactly 0 in f32).
-pub const MASKED: f32 = -1.0e9;
+pub use crate::backend::attention::MASKED;
 
 /// Builds the additive attention mask `[B, 1, T, S]` on the host.
 ///
@@ -107,7 +106,7 @@ impl<B: QuantBackend> Attention<B> {
             Some(n) => n.forward(k),
             None => k,
         };
-        // RoPE, transposed to [B, H, T, d] in the same pass (see `super::fused`).
+        // RoPE, transposed to [B, H, T, d] in the same pass (see `crate::backend::attention`).
         let q = B::rope(q, &inp.cos, &inp.sin);
         let k = B::rope(k, &inp.cos, &inp.sin);
         let v = v.swap_dims(1, 2);

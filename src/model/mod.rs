@@ -1,21 +1,18 @@
 //! Decoder-only language models (Llama, Mistral, Qwen2, Qwen3) on burn, matching transformers.
 //!
-//! One file per concern: [`config`] (config.json), [`weights`] (safetensors, sharded, mmap),
-//! [`tokenizer`], [`rope`], [`linear`] (frozen base + adapter hook), [`attention`], [`fused`]
-//! (RoPE and masked-softmax kernels), [`block`], [`llama`] (the causal LM), [`kv_cache`],
-//! [`sampling`], [`generate`], [`scoring`] (lm-eval
-//! log-likelihoods) and [`load`] (directory → model). [`handle`] hides the backend choice.
+//! This is the network only (layer 3 of `docs/ARCHITECTURE.md`): it knows nothing of training,
+//! evaluation or scripts. One file per concern: [`config`] (config.json), [`weights`]
+//! (safetensors, sharded, mmap), [`tokenizer`], [`rope`], [`linear`] (frozen base + adapter
+//! hook), [`attention`] (with the fused steps of [`crate::backend::attention`]), [`block`],
+//! [`llama`] (the causal LM), [`kv_cache`], [`sampling`], [`generate`], [`scoring`] (lm-eval
+//! log-likelihoods) and [`load`] (directory → model). The scriptable handle that hides the
+//! backend choice is `crate::lab::Model`.
 
-pub mod adapters;
 pub mod attention;
 pub mod block;
 pub mod config;
-pub mod eval_impl;
-pub mod fused;
 pub mod generate;
-pub mod handle;
 pub mod kv_cache;
-pub mod lens;
 pub mod linear;
 pub mod llama;
 pub mod load;
@@ -23,11 +20,9 @@ pub mod rope;
 pub mod sampling;
 pub mod scoring;
 pub mod tokenizer;
-pub mod training;
 pub mod weights;
 
 pub use config::{Arch, ModelConfig, RopeScaling};
-pub use handle::Model;
 pub use load::LoadOptions;
 
 /// Errors of model loading and inference.
@@ -77,8 +72,8 @@ pub enum ModelError {
     #[error("{0}")]
     Input(String),
     /// Device or backend selection problem.
-    #[error("{0}")]
-    Device(String),
+    #[error(transparent)]
+    Device(#[from] crate::backend::DeviceError),
     /// Quantisation problem while loading.
     #[error("{0}")]
     Quant(String),
@@ -98,4 +93,21 @@ impl ModelError {
             msg: msg.to_string(),
         }
     }
+}
+
+/// Reads a tensor to host f32 values.
+pub fn to_host<B: burn::tensor::backend::Backend, const D: usize>(
+    t: burn::tensor::Tensor<B, D>,
+) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
+    let t = if t.dtype() == burn::tensor::DType::F32 {
+        t
+    } else {
+        t.cast(burn::tensor::DType::F32)
+    };
+    let shape = t.dims().to_vec();
+    let v = t
+        .into_data()
+        .into_vec::<f32>()
+        .map_err(|e| ModelError::Input(format!("reading a tensor back: {e:?}")))?;
+    Ok((shape, v))
 }

@@ -16,16 +16,7 @@ pub struct Sampler {
     pub top_p: f64,
 }
 
-/// Index of the first maximum.
-pub fn argmax(logits: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in logits.iter().enumerate() {
-        if x > logits[best] {
-            best = i;
-        }
-    }
-    best
-}
+pub use crate::tensor::argmax;
 
 impl Sampler {
     /// Picks a token from one row of logits.

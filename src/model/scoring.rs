@@ -13,8 +13,8 @@ use super::llama::{Batch, CausalLm};
 use super::tokenizer::Tokenizer;
 use super::ModelError;
 use crate::adapter::AdapterCtx;
-use crate::text::is_py_space;
 use crate::quant::QuantBackend;
+use crate::text::is_py_space;
 use burn::tensor::{Int, Tensor, TensorData};
 
 /// One tokenised request: the full input and how many trailing tokens are scored.

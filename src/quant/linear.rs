@@ -11,22 +11,17 @@
 //!
 //! Both quantised forms give bit-identical weights (the same float32 products as
 //! bitsandbytes' dequantisation). [`QuantWeight::forward`] computes `x @ Wᵀ` through
-//! [`QuantBackend::quant_linear`], which under autodiff keeps only the quantised weight for the
+//! [`super::QuantOps::quant_linear`], which under autodiff keeps only the quantised weight for the
 //! backward pass (see `backend.rs`). Which layers to quantise follows QLoRA: the linear layers of
 //! the transformer blocks; embeddings, norms and the output head stay dense (the caller decides).
 
 use std::sync::Arc;
 
-use burn::module::{
-    AutodiffModule, Content, Devices, EmptyRecord, HasAutodiffModule, Module, ModuleDisplay,
-    ModuleDisplayDefault, ModuleMapper, ModuleVisitor,
-};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{
     DType, Element, ElementConversion, FloatDType, Int, IntDType, Tensor, TensorData,
 };
 
-use super::backend::QuantBackend;
 use super::fourbit::{quantize_4bit, Absmax, Quantized4bit};
 use super::int8::{quantize_int8, QuantizedInt8};
 use super::tables::DOUBLE_QUANT_BLOCK_SIZE;
@@ -421,39 +416,6 @@ impl<B: Backend> QuantWeight<B> {
     }
 }
 
-impl<B: QuantBackend> QuantWeight<B> {
-    /// Quantises a float32 `[out, in]` weight with the backend's preferred storage; `none` keeps
-    /// it dense in float32. See [`QuantWeight::quantize_with`].
-    pub fn quantize(
-        data: &[f32],
-        shape: [usize; 2],
-        cfg: &QuantConfig,
-        device: &B::Device,
-    ) -> Result<Self, QuantError> {
-        Self::quantize_with(
-            data,
-            shape,
-            cfg,
-            device,
-            B::preferred_storage(),
-            FloatDType::F32,
-        )
-    }
-
-    /// `x @ Wᵀ` for `x` of shape `[..., in]`, returning `[..., out]` in `x`'s dtype.
-    /// Under autodiff only the quantised weight is kept for the backward pass.
-    /// The last dimension of `x` must equal `in_features` (the loader checks shapes).
-    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let dims = x.dims();
-        let inp = dims[D - 1];
-        let rows = dims[..D - 1].iter().product::<usize>();
-        let y = B::quant_linear(x.reshape([rows, inp]), self);
-        let mut out_dims = dims;
-        out_dims[D - 1] = self.shape[0];
-        y.reshape(out_dims)
-    }
-}
-
 impl<B: AutodiffBackend> QuantWeight<B> {
     /// The same weight on the inner (non-autodiff) backend; shares every buffer.
     pub fn inner(&self) -> QuantWeight<B::InnerBackend> {
@@ -540,93 +502,6 @@ impl<B: AutodiffBackend> QuantWeight<B> {
             block_size: w.block_size,
             double_quant: w.double_quant,
             bytes: w.bytes,
-        }
-    }
-}
-
-// A frozen weight is a module constant: nothing to visit, map, record or train.
-impl<B: Backend> Module<B> for QuantWeight<B> {
-    type Record = EmptyRecord;
-
-    fn collect_devices(&self, mut devices: Devices<B>) -> Devices<B> {
-        if !devices.contains(&self.device) {
-            devices.push(self.device.clone());
-        }
-        devices
-    }
-
-    fn fork(self, device: &B::Device) -> Self {
-        QuantWeight::to_device(self, device)
-    }
-
-    fn to_device(self, device: &B::Device) -> Self {
-        QuantWeight::to_device(self, device)
-    }
-
-    fn visit<V: ModuleVisitor<B>>(&self, _visitor: &mut V) {}
-
-    fn map<M: ModuleMapper<B>>(self, _mapper: &mut M) -> Self {
-        self
-    }
-
-    fn load_record(self, _record: Self::Record) -> Self {
-        self
-    }
-
-    fn into_record(self) -> Self::Record {
-        EmptyRecord
-    }
-}
-
-impl<B: AutodiffBackend> AutodiffModule<B> for QuantWeight<B> {
-    type InnerModule = QuantWeight<B::InnerBackend>;
-
-    fn valid(&self) -> Self::InnerModule {
-        self.inner()
-    }
-
-    fn from_inner(module: Self::InnerModule) -> Self {
-        QuantWeight::from_inner(module)
-    }
-}
-
-impl<B: AutodiffBackend> HasAutodiffModule<B> for QuantWeight<B::InnerBackend> {
-    type TrainModule = QuantWeight<B>;
-}
-
-impl<B: Backend> ModuleDisplayDefault for QuantWeight<B> {
-    fn content(&self, content: Content) -> Option<Content> {
-        let [o, i] = self.shape;
-        let s = format!("QuantWeight {{ shape: [{o}, {i}], kind: {} }}", self.kind);
-        content.add_single(&s).optional()
-    }
-}
-
-impl<B: Backend> ModuleDisplay for QuantWeight<B> {}
-
-/// A frozen linear layer: a [`QuantWeight`] and an optional dense bias (Qwen2 q/k/v).
-#[derive(burn::module::Module, Debug)]
-pub struct QuantLinear<B: Backend> {
-    /// The weight `[out, in]`.
-    pub weight: QuantWeight<B>,
-    /// The bias `[out]`, if any.
-    pub bias: Option<Tensor<B, 1>>,
-}
-
-impl<B: QuantBackend> QuantLinear<B> {
-    /// `x @ Wᵀ + b` for `x` of shape `[..., in]`.
-    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let y = self.weight.forward(x);
-        match &self.bias {
-            Some(b) => {
-                let b = if b.dtype() == y.dtype() {
-                    b.clone()
-                } else {
-                    b.clone().cast(y.dtype())
-                };
-                y + b.unsqueeze()
-            }
-            None => y,
         }
     }
 }

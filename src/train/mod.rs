@@ -7,7 +7,6 @@
 
 pub mod batch;
 pub mod checkpoint;
-pub mod cross_entropy;
 pub mod optim;
 pub mod options;
 pub mod schedule;

@@ -2,8 +2,8 @@
 //! binary in a temporary directory.
 #![allow(dead_code)]
 
-use peftlab::model::{LoadOptions, Model};
 use peftlab::tensor::{load_safetensors, HostTensor};
+use peftlab::{lab::Model, model::LoadOptions};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

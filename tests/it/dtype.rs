@@ -3,7 +3,7 @@
 
 use crate::common;
 use common::*;
-use peftlab::model::{LoadOptions, Model};
+use peftlab::{lab::Model, model::LoadOptions};
 
 fn load(dtype: &str) -> Model {
     let o = LoadOptions {

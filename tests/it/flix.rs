@@ -43,7 +43,7 @@ fn rows(lang: &str, task: &str, n: usize) -> Vec<Row> {
         .collect()
 }
 
-fn b_norm(m: &peftlab::model::Model, key: &str) -> f64 {
+fn b_norm(m: &peftlab::lab::Model, key: &str) -> f64 {
     m.adapter_tensors()
         .unwrap()
         .iter()

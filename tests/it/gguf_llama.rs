@@ -461,7 +461,7 @@ fn loading_a_gguf_with_a_bad_epsilon_names_the_file_and_key() {
         |w| w,
     );
     std::fs::write(&p, w.to_bytes()).unwrap();
-    let e = peftlab::model::Model::load(&p, peftlab::model::LoadOptions::default())
+    let e = peftlab::lab::Model::load(&p, peftlab::model::LoadOptions::default())
         .err()
         .unwrap()
         .to_string();

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use peftlab::gguf::{find_smollm2, GgufModel};
 use peftlab::model::generate::GenSettings;
 use peftlab::model::sampling::Sampler;
-use peftlab::model::{LoadOptions, Model};
+use peftlab::{lab::Model, model::LoadOptions};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

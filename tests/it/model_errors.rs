@@ -4,7 +4,7 @@
 
 use crate::common;
 use common::fixture;
-use peftlab::model::{LoadOptions, Model};
+use peftlab::{lab::Model, model::LoadOptions};
 use std::path::Path;
 
 fn copy_model(dst: &Path) {

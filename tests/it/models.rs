@@ -5,8 +5,8 @@ use crate::common;
 use common::{masked_diff, rows};
 use peftlab::model::generate::GenSettings;
 use peftlab::model::sampling::Sampler;
-use peftlab::model::{LoadOptions, Model};
 use peftlab::tensor::{load_safetensors, HostTensor};
+use peftlab::{lab::Model, model::LoadOptions};
 use std::path::PathBuf;
 
 fn dir(name: &str) -> PathBuf {

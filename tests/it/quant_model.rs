@@ -5,10 +5,10 @@
 use crate::common;
 use common::*;
 use peftlab::adapter::AdapterOptions;
-use peftlab::model::{LoadOptions, Model};
 use peftlab::quant::{quantize_4bit, quantize_int8, quantizes_tensor, QuantConfig, QuantKind};
 use peftlab::tensor::{save_safetensors, HostTensor};
 use peftlab::train::TrainOptions;
+use peftlab::{lab::Model, model::LoadOptions};
 
 fn load(quant: &str, dq: bool) -> Model {
     let o = LoadOptions {

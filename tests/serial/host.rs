@@ -170,8 +170,8 @@ fn reading_data_files_stops_on_ctrl_c() {
 
 #[test]
 fn tokenising_training_data_stops_on_ctrl_c() {
-    use peftlab::model::{LoadOptions, Model};
     use peftlab::train::{batch::tokenize, TrainError};
+    use peftlab::{lab::Model, model::LoadOptions};
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/models/tiny-llama");

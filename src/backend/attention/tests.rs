@@ -137,7 +137,7 @@ fn masked_softmax_kernel_equals_the_tensor_ops_and_a_hand_check() {
             for j in 0..s {
                 // Causal, and row 1 has its last key padded.
                 if j > i || (bi == 1 && j == s - 1) {
-                    m[(bi * t + i) * s + j] = crate::model::attention::MASKED;
+                    m[(bi * t + i) * s + j] = super::MASKED;
                 }
             }
         }

@@ -1,9 +1,9 @@
 //! The model as an evaluation backend: lm-eval log-likelihoods and greedy generation.
 
-use super::generate::GenSettings;
-use super::handle::Model;
-use super::sampling::Sampler;
+use super::Model;
 use crate::eval::{EvalError, LanguageModel, LogLik};
+use crate::model::generate::GenSettings;
+use crate::model::sampling::Sampler;
 
 fn err(e: impl std::fmt::Display) -> EvalError {
     EvalError::Model(e.to_string())

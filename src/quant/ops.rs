@@ -1,7 +1,7 @@
 //! The backend extension for quantised linear layers, with a custom autodiff backward.
 //!
 //! Rust has no specialisation, so the operation `y = x @ Wᵀ` with a quantised `W` is a method of
-//! a backend-extension trait, [`QuantBackend`], implemented for every backend peftlab builds:
+//! a backend-extension trait, [`QuantOps`], implemented for every backend peftlab builds:
 //! plain backends (`Flex`; `Cuda` with the `cuda` feature; `LibTorch` with `tch`) dequantise and
 //! call `matmul`, and `Autodiff<B, C>` registers its own backward step.
 //!
@@ -22,19 +22,17 @@ use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
 
-use super::linear::{QuantWeight, Storage};
+use burn::tensor::FloatDType;
 
-/// A backend that can run quantised linear layers (and, through its supertraits, the fused
-/// cross-entropy of [`crate::train::cross_entropy`] and the fused attention steps of
-/// [`crate::model::fused`]).
+use super::linear::{QuantWeight, Storage};
+use super::{QuantConfig, QuantError};
+
+/// A backend that can run quantised linear layers, one of the extensions the umbrella
+/// `crate::backend::LmBackend` bundles.
 ///
-/// Model code that holds [`QuantWeight`]s is generic over `B: QuantBackend` (instead of
-/// `B: Backend`); training code over `B: AutodiffBackend + QuantBackend` (every
-/// `Autodiff<B: QuantBackend>` is one). Implemented for `Flex`, `Autodiff<B, C>`, and with the
-/// matching features `Cuda` (f32/f16/bf16) and `LibTorch` (f32/f16/bf16).
-pub trait QuantBackend:
-    crate::train::cross_entropy::CrossEntropyBackend + crate::model::fused::AttentionBackend
-{
+/// Implemented for `Flex`, `Autodiff<B, C>`, and with the matching features `Cuda`
+/// (f32/f16/bf16) and `LibTorch` (f32/f16/bf16).
+pub trait QuantOps: Backend {
     /// Where [`QuantWeight::quantize`] keeps a quantised weight on this backend by default:
     /// [`Storage::Host`] on CPU backends (dequantised by the parallel host kernel, no copy),
     /// [`Storage::Device`] elsewhere (dequantised with tensor ops on the device).
@@ -55,19 +53,40 @@ pub(crate) fn dense_linear<B: Backend>(x: Tensor<B, 2>, weight: &QuantWeight<B>)
     x.matmul(w.transpose())
 }
 
-impl QuantBackend for burn::backend::Flex {
+impl QuantOps for burn::backend::Flex {
     fn preferred_storage() -> Storage {
         Storage::Host
     }
 }
 
-crate::backend::impl_defaults_for_optional_backends!(crate::quant::QuantBackend);
+/// Implements a backend-extension trait whose methods all have defaults (the tensor-op paths)
+/// for the optional backends: `Cuda` (f32/f16/bf16) with the `cuda` feature and `LibTorch`
+/// (f32/f16/bf16) with `tch`. `Flex` and `Autodiff` have their own impls beside each trait.
+macro_rules! impl_defaults_for_optional_backends {
+    ($tr:path) => {
+        #[cfg(feature = "cuda")]
+        impl $tr for burn::backend::Cuda<f32> {}
+        #[cfg(feature = "cuda")]
+        impl $tr for burn::backend::Cuda<half::f16> {}
+        #[cfg(feature = "cuda")]
+        impl $tr for burn::backend::Cuda<half::bf16> {}
+        #[cfg(feature = "tch")]
+        impl $tr for burn::backend::LibTorch<f32> {}
+        #[cfg(feature = "tch")]
+        impl $tr for burn::backend::LibTorch<half::f16> {}
+        #[cfg(feature = "tch")]
+        impl $tr for burn::backend::LibTorch<half::bf16> {}
+    };
+}
+pub(crate) use impl_defaults_for_optional_backends;
+
+impl_defaults_for_optional_backends!(crate::quant::QuantOps);
 
 /// Backward step of the quantised linear layer: `grad_x = grad_y @ dequantize(W)`.
 #[derive(Debug)]
 struct QuantLinearBackward;
 
-impl<B: QuantBackend> Backward<B, 1> for QuantLinearBackward {
+impl<B: QuantOps> Backward<B, 1> for QuantLinearBackward {
     /// The quantised weight on the inner backend (shared handles, no dense copy).
     type State = QuantWeight<B>;
 
@@ -81,7 +100,7 @@ impl<B: QuantBackend> Backward<B, 1> for QuantLinearBackward {
     }
 }
 
-impl<B: QuantBackend, C: CheckpointStrategy> QuantBackend for Autodiff<B, C> {
+impl<B: QuantOps, C: CheckpointStrategy> QuantOps for Autodiff<B, C> {
     fn preferred_storage() -> Storage {
         B::preferred_storage()
     }
@@ -103,5 +122,38 @@ impl<B: QuantBackend, C: CheckpointStrategy> QuantBackend for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => prep.finish(y),
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+}
+
+impl<B: QuantOps> QuantWeight<B> {
+    /// Quantises a float32 `[out, in]` weight with the backend's preferred storage; `none` keeps
+    /// it dense in float32. See [`QuantWeight::quantize_with`].
+    pub fn quantize(
+        data: &[f32],
+        shape: [usize; 2],
+        cfg: &QuantConfig,
+        device: &B::Device,
+    ) -> Result<Self, QuantError> {
+        Self::quantize_with(
+            data,
+            shape,
+            cfg,
+            device,
+            B::preferred_storage(),
+            FloatDType::F32,
+        )
+    }
+
+    /// `x @ Wᵀ` for `x` of shape `[..., in]`, returning `[..., out]` in `x`'s dtype.
+    /// Under autodiff only the quantised weight is kept for the backward pass.
+    /// The last dimension of `x` must equal `in_features` (the loader checks shapes).
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dims = x.dims();
+        let inp = dims[D - 1];
+        let rows = dims[..D - 1].iter().product::<usize>();
+        let y = B::quant_linear(x.reshape([rows, inp]), self);
+        let mut out_dims = dims;
+        out_dims[D - 1] = self.out_features();
+        y.reshape(out_dims)
     }
 }

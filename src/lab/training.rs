@@ -1,9 +1,9 @@
 //! Training operations on the model handle: `loss`, `gradients`, `train_step` and `train`.
 
-use super::handle::Model;
-use super::llama::{Batch, CausalLm};
+use super::Model;
 use crate::adapter::state::AdapterState;
 use crate::adapter::{AdapterCtx, Method};
+use crate::model::llama::{Batch, CausalLm};
 use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::train::batch::TrainBatch;
@@ -99,7 +99,7 @@ fn grads_generic<B: AutodiffBackend + QuantBackend>(
     let mut out = BTreeMap::new();
     for (name, g) in names.into_iter().zip(grads) {
         if let Some(g) = g {
-            let (s, v) = super::handle::to_host(g)?;
+            let (s, v) = crate::model::to_host(g)?;
             out.insert(
                 name,
                 HostTensor::f32(s, v).map_err(|e| TrainError::Data(e.to_string()))?,

@@ -193,7 +193,7 @@ mod flex {
             .par_chunks(v)
             .zip(t.par_iter())
             .map(|(row, &k)| {
-                let best = crate::model::sampling::argmax(row);
+                let best = crate::tensor::argmax(row);
                 let max = row[best];
                 let sum: f32 = row.iter().map(|&xi| (xi - max).exp()).sum();
                 ((row[k as usize] - max) - sum.ln(), best == k as usize)
@@ -261,7 +261,7 @@ mod flex {
 }
 
 crate::backend::impl_defaults_for_optional_backends!(
-    crate::train::cross_entropy::CrossEntropyBackend
+    crate::backend::cross_entropy::CrossEntropyBackend
 );
 
 /// Backward step: `grad_logits = unit_grad · grad_loss`, cast to the logits' dtype.

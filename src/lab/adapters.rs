@@ -2,13 +2,14 @@
 //! feature selection. The per-method work is in [`crate::adapter`]; this file only dispatches to
 //! the backend and keeps the [`AdapterState`] in step with the layers.
 
-use super::handle::{to_host, Model};
-use super::llama::CausalLm;
+use super::Model;
 use crate::adapter::attach::{attach, set_dense_weight};
 use crate::adapter::flix::FlixLayer;
 use crate::adapter::lora::{scaling, LoraLayer};
 use crate::adapter::state::AdapterState;
 use crate::adapter::{peft_io, AdapterError, AdapterOptions, LoraFactors, Method};
+use crate::model::llama::CausalLm;
+use crate::model::to_host;
 use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};

@@ -28,6 +28,9 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
+/// The additive value of a masked attention score (exp underflows to exactly 0 in f32).
+pub const MASKED: f32 = -1.0e9;
+
 /// A backend with the fused attention steps. Plain backends use the tensor-op defaults;
 /// `Flex` has host kernels; `Autodiff<B, C>` registers the backward steps of this module.
 pub trait AttentionBackend: Backend {
@@ -179,7 +182,7 @@ impl AttentionBackend for burn::backend::Flex {
     }
 }
 
-crate::backend::impl_defaults_for_optional_backends!(crate::model::fused::AttentionBackend);
+crate::backend::impl_defaults_for_optional_backends!(crate::backend::attention::AttentionBackend);
 
 /// Backward step of RoPE: the adjoint rotation of the incoming gradient.
 #[derive(Debug)]

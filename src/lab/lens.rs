@@ -1,11 +1,12 @@
 //! The logit lens on the model handle: every layer's hidden state through the final norm and
 //! the output head, top-k tokens per position, their language (see [`crate::lens`]).
 
-use super::handle::{to_host, Model};
-use super::llama::{Batch, CausalLm};
-use super::ModelError;
+use super::Model;
 use crate::adapter::AdapterCtx;
 use crate::lens::{proportions, LangId};
+use crate::model::llama::{Batch, CausalLm};
+use crate::model::to_host;
+use crate::model::ModelError;
 use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};

@@ -1,22 +1,31 @@
-//! The backend-independent model handle that the rest of peftlab (and scripts) use.
+//! The lab: the scriptable, backend-independent [`Model`] façade (layer 5 of
+//! `docs/ARCHITECTURE.md`).
 //!
-//! [`Model`] owns the tokenizer and a [`CausalLm`] on the selected backend; every operation
-//! returns host values ([`HostTensor`], ids, strings, scores), so callers never see burn types.
+//! [`Model`] owns the tokenizer, a [`CausalLm`] on the selected backend and the attached
+//! adapter's state; every operation returns host values ([`HostTensor`], ids, strings, scores),
+//! so callers never see burn types. It ties the layers below together: the network
+//! ([`crate::model`]), adapters ([`adapters`]), training ([`training`]), evaluation
+//! ([`eval_impl`]) and the logit lens ([`lens`]).
 
-use super::generate::{generate_ids, GenSettings};
-use super::llama::{Batch, CausalLm};
-use super::load::{build_model, parse_dtype, LoadOptions};
-use super::scoring::{encode_pair, score_tokens, Score};
-use super::tokenizer::Tokenizer;
-use super::weights::{SafetensorsSource, WeightSource};
-use super::{ModelConfig, ModelError};
+pub mod adapters;
+pub mod eval_impl;
+pub mod lens;
+pub mod training;
+
 use crate::adapter::AdapterCtx;
 use crate::backend::DeviceSpec;
+use crate::model::generate::{generate_ids, GenSettings};
+use crate::model::llama::{Batch, CausalLm};
+use crate::model::load::{build_model, parse_dtype, LoadOptions};
+use crate::model::scoring::{encode_pair, score_tokens, Score};
+use crate::model::tokenizer::Tokenizer;
+use crate::model::weights::{SafetensorsSource, WeightSource};
+use crate::model::{to_host, ModelConfig, ModelError};
 use crate::quant::QuantBackend;
 use crate::quant::QuantConfig;
 use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};
-use burn::tensor::{DType, Tensor};
+use burn::tensor::DType;
 use std::path::{Path, PathBuf};
 
 /// The causal LM on one of the compiled backends.
@@ -33,9 +42,9 @@ pub enum Lm {
 macro_rules! with_lm {
     ($lm_enum:expr, $lm:ident => $body:expr) => {
         match $lm_enum {
-            $crate::model::handle::Lm::Cpu($lm) => $body,
+            $crate::lab::Lm::Cpu($lm) => $body,
             #[cfg(feature = "cuda")]
-            $crate::model::handle::Lm::Cuda($lm) => $body,
+            $crate::lab::Lm::Cuda($lm) => $body,
         }
     };
 }
@@ -58,23 +67,6 @@ pub struct Model {
     pub config_hash: String,
     /// The attached adapter, if any.
     pub adapter: Option<crate::adapter::state::AdapterState>,
-}
-
-/// Reads a tensor to host f32 values.
-pub fn to_host<B: QuantBackend, const D: usize>(
-    t: Tensor<B, D>,
-) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
-    let t = if t.dtype() == DType::F32 {
-        t
-    } else {
-        t.cast(DType::F32)
-    };
-    let shape = t.dims().to_vec();
-    let v = t
-        .into_data()
-        .into_vec::<f32>()
-        .map_err(|e| ModelError::Input(format!("reading a tensor back: {e:?}")))?;
-    Ok((shape, v))
 }
 
 /// Bytes of the frozen base as stored (quantised linear layers count their packed codes and
@@ -315,7 +307,9 @@ impl Model {
                 )?))
             }
             #[cfg(not(feature = "cuda"))]
-            DeviceSpec::Cuda(_) => Err(ModelError::Device("built without CUDA".into())),
+            DeviceSpec::Cuda(_) => Err(ModelError::Device(crate::backend::DeviceError(
+                "built without CUDA".into(),
+            ))),
         };
         bar.finish();
         out

@@ -1,10 +1,37 @@
-//! The one place that names burn backends and devices.
+//! The one place that names burn backends and devices, and the backend extensions peftlab's
+//! network needs.
 //!
-//! Everything else is generic over `B: Backend` (or `B: AutodiffBackend` for training). Models
+//! Everything above this layer is generic over one umbrella trait, [`LmBackend`]: a burn
+//! backend with the fused attention steps ([`attention::AttentionBackend`]), the fused
+//! cross-entropy ([`cross_entropy::CrossEntropyBackend`]) and quantised linear layers
+//! ([`crate::quant::QuantOps`]). Rust has no specialisation, so each extension is a trait with
+//! tensor-op defaults, implemented for `Flex` (host kernels), for `Autodiff<B>` (custom backward
+//! steps) and, with the matching features, for `Cuda` and `LibTorch` (the defaults). Models
 //! always live on an autodiff backend: frozen weights are plain tensors that never require
 //! gradients, so inference records no graph, and training only tracks adapter tensors.
 
-use crate::model::ModelError;
+pub mod attention;
+pub mod cross_entropy;
+
+pub(crate) use crate::quant::impl_defaults_for_optional_backends;
+
+/// The backend everything above this layer is generic over: a burn backend with every
+/// extension peftlab's network uses. Implemented (blanket) for every backend that has them all:
+/// `Flex`, `Autodiff<B: LmBackend>`, and with the features `Cuda` and `LibTorch` (f32/f16/bf16).
+pub trait LmBackend:
+    attention::AttentionBackend + cross_entropy::CrossEntropyBackend + crate::quant::QuantOps
+{
+}
+
+impl<B> LmBackend for B where
+    B: attention::AttentionBackend + cross_entropy::CrossEntropyBackend + crate::quant::QuantOps
+{
+}
+
+/// A device that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DeviceError(pub String);
 
 /// CPU backend (burn-flex, pure Rust, multi-threaded gemm) with autodiff.
 pub type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
@@ -12,27 +39,6 @@ pub type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
 /// CUDA backend (burn-cuda through NVRTC; CUDA libraries are loaded at run time).
 #[cfg(feature = "cuda")]
 pub type Cuda = burn::backend::Autodiff<burn::backend::Cuda>;
-
-/// Implements a backend-extension trait whose methods all have defaults (the tensor-op paths)
-/// for the optional backends: `Cuda` (f32/f16/bf16) with the `cuda` feature and `LibTorch`
-/// (f32/f16/bf16) with `tch`. `Flex` and `Autodiff` have their own impls beside each trait.
-macro_rules! impl_defaults_for_optional_backends {
-    ($tr:path) => {
-        #[cfg(feature = "cuda")]
-        impl $tr for burn::backend::Cuda<f32> {}
-        #[cfg(feature = "cuda")]
-        impl $tr for burn::backend::Cuda<half::f16> {}
-        #[cfg(feature = "cuda")]
-        impl $tr for burn::backend::Cuda<half::bf16> {}
-        #[cfg(feature = "tch")]
-        impl $tr for burn::backend::LibTorch<f32> {}
-        #[cfg(feature = "tch")]
-        impl $tr for burn::backend::LibTorch<half::f16> {}
-        #[cfg(feature = "tch")]
-        impl $tr for burn::backend::LibTorch<half::bf16> {}
-    };
-}
-pub(crate) use impl_defaults_for_optional_backends;
 
 /// Which device a model runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,19 +51,17 @@ pub enum DeviceSpec {
 
 impl DeviceSpec {
     /// Parses `"cpu"`, `"cuda"` or `"cuda:N"`.
-    pub fn parse(s: &str) -> Result<Self, ModelError> {
+    pub fn parse(s: &str) -> Result<Self, DeviceError> {
         match s {
             "cpu" => Ok(DeviceSpec::Cpu),
             "cuda" | "gpu" => Ok(DeviceSpec::Cuda(0)),
             _ => {
                 if let Some(n) = s.strip_prefix("cuda:") {
                     n.parse().map(DeviceSpec::Cuda).map_err(|_| {
-                        ModelError::Device(format!(
-                            "bad device '{s}' (expected cpu, cuda or cuda:N)"
-                        ))
+                        DeviceError(format!("bad device '{s}' (expected cpu, cuda or cuda:N)"))
                     })
                 } else {
-                    Err(ModelError::Device(format!(
+                    Err(DeviceError(format!(
                         "unknown device '{s}' (expected one of: cpu, cuda, cuda:N)"
                     )))
                 }
@@ -74,13 +78,13 @@ impl DeviceSpec {
     }
 
     /// Errors unless this binary can run on the device.
-    pub fn check_available(&self) -> Result<(), ModelError> {
+    pub fn check_available(&self) -> Result<(), DeviceError> {
         match self {
             DeviceSpec::Cpu => Ok(()),
             #[cfg(feature = "cuda")]
             DeviceSpec::Cuda(_) => Ok(()),
             #[cfg(not(feature = "cuda"))]
-            DeviceSpec::Cuda(_) => Err(ModelError::Device(
+            DeviceSpec::Cuda(_) => Err(DeviceError(
                 "this peftlab was built without CUDA support; rebuild with \
                  `cargo build --release --features cuda` (needs no CUDA at build time; the \
                  CUDA driver and NVRTC are loaded at run time)"
