@@ -5,10 +5,10 @@
 //! cargo run --example embedding
 //! ```
 
-use peftlab::host::{bind, fail, Host, RhaiResult};
+use peftlab::host::{bind, fail, RhaiResult};
 
 fn main() {
-    let mut host = Host::builder()
+    let mut host = peftlab::api::host()
         .set("r", "8")
         .expect("valid setting")
         .out_dir(std::env::temp_dir().join("peftlab-embedding"))

@@ -257,7 +257,7 @@ fn builder(settings: &SetArgs, quiet: bool) -> crate::host::HostBuilder {
         .iter()
         .filter_map(|s| parse_assignment(s).ok())
         .collect();
-    Host::builder().settings(parsed).quiet(quiet)
+    crate::api::host().settings(parsed).quiet(quiet)
 }
 
 fn exit_for(kind: ErrorKind) -> u8 {
@@ -362,7 +362,7 @@ fn cmd_check(a: CheckArgs) -> u8 {
 }
 
 fn cmd_doc(a: DocArgs) -> u8 {
-    let host = Host::builder().capture_output().build();
+    let host = crate::api::host().capture_output().build();
     let all = host.docs();
     let mut out = std::io::stdout().lock();
     if a.json {

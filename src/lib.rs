@@ -22,6 +22,7 @@ pub mod lab;
 pub mod lens;
 pub mod limits;
 pub mod model;
+pub mod num;
 pub mod plot;
 pub mod progress;
 pub mod quant;

@@ -309,11 +309,10 @@ pub fn register(engine: &mut Engine, _session: &Session) {
 
 #[cfg(test)]
 mod tests {
-    use crate::host::Host;
     use serde_json::json;
 
     fn eval(code: &str) -> Result<rhai::Dynamic, String> {
-        let mut host = Host::builder().capture_output().build();
+        let mut host = crate::api::host().capture_output().build();
         host.eval(code).map_err(|e| e.to_string())
     }
 

@@ -22,6 +22,12 @@ use rhai::Engine;
 
 use crate::host::Session;
 
+/// A host builder with every peftlab binding (the entry point of the command line, the REPL,
+/// embedding programs and tests).
+pub fn host() -> crate::host::HostBuilder {
+    crate::host::Host::builder().bindings(register_all)
+}
+
 /// Registers every binding area.
 pub fn register_all(engine: &mut Engine, session: &Session) {
     // Handle types first, so that every signature shows their script names.

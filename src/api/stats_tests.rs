@@ -1,9 +1,8 @@
 //! Tests of the statistics bindings (src/api/stats.rs): doc examples and error messages.
 
-use crate::host::Host;
 
 fn eval(code: &str) -> Result<rhai::Dynamic, String> {
-    let mut host = Host::builder().capture_output().build();
+    let mut host = crate::api::host().capture_output().build();
     host.eval(code).map_err(|e| e.to_string())
 }
 

@@ -30,8 +30,8 @@ pub const MAX_EXPR_DEPTH: usize = 128;
 pub const MAX_FUNCTION_EXPR_DEPTH: usize = 64;
 
 /// Creates an engine with the host's options and hooks, the module resolver, the `settings`
-/// module and all bindings (`api::register_all`).
-pub fn build_engine(session: &Session, cache_modules: bool) -> Engine {
+/// module and the given bindings (peftlab's are `crate::api::register_all`).
+pub fn build_engine(session: &Session, cache_modules: bool, bindings: &[super::Registrar]) -> Engine {
     let mut engine = Engine::new();
     configure(&mut engine);
 
@@ -55,7 +55,9 @@ pub fn build_engine(session: &Session, cache_modules: bool) -> Engine {
     settings.build_index();
     engine.register_static_module("settings", settings.into());
 
-    crate::api::register_all(&mut engine, session);
+    for register in bindings {
+        register(&mut engine, session);
+    }
     super::deep::register(&mut engine);
     engine
 }

@@ -1,12 +1,13 @@
-//! The script host: one Rhai engine with peftlab's bindings, a persistent scope, and the
-//! session state the bindings share.
+//! The script host: one Rhai engine, a persistent scope, and the session state the bindings
+//! share. The host never names the bindings (`crate::api` uses the host, not the other way
+//! round); [`HostBuilder::bindings`] adds them, and `peftlab::api::host()` is the builder with
+//! all of peftlab's.
 //!
 //! The command line (`peftlab run/repl/check/doc`), the tests and `examples/embedding.rs` all
 //! drive scripts through [`Host`]:
 //!
 //! ```
-//! use peftlab::host::Host;
-//! let mut host = Host::builder().set("r", "8").unwrap().capture_output().build();
+//! let mut host = peftlab::api::host().set("r", "8").unwrap().capture_output().build();
 //! host.eval(r#"print(`r = ${r}, lr = ${get_setting("lr", 2e-4)}`);"#).unwrap();
 //! assert_eq!(host.output(), "r = 8, lr = 0.0002\n");
 //! ```
@@ -54,6 +55,12 @@ pub use session::{Session, SessionConfig, Setting, Shard};
 
 use crate::interrupt;
 
+/// Registers script functions on a new engine (peftlab's bindings are `crate::api::register_all`).
+///
+/// The host is the runtime below the bindings: it never names them, so that `api` may use the
+/// host's helpers without a circle. `crate::api::host()` is the builder with every binding.
+pub type Registrar = fn(&mut Engine, &Session);
+
 /// Builds a [`Host`].
 #[derive(Debug, Clone, Default)]
 pub struct HostBuilder {
@@ -61,6 +68,7 @@ pub struct HostBuilder {
     capture: bool,
     quiet: bool,
     reload_modules: bool,
+    bindings: Vec<Registrar>,
 }
 
 impl HostBuilder {
@@ -130,6 +138,13 @@ impl HostBuilder {
         self
     }
 
+    /// Adds a set of script functions, registered on every engine this host builds (after the
+    /// engine's own functions, in the order added).
+    pub fn bindings(mut self, register: Registrar) -> Self {
+        self.bindings.push(register);
+        self
+    }
+
     /// Creates the host.
     pub fn build(self) -> Host {
         let reporter = if self.capture {
@@ -138,7 +153,7 @@ impl HostBuilder {
             Reporter::stdio(self.quiet)
         };
         let session = Session::new(self.config, reporter);
-        let engine = engine::build_engine(&session, !self.reload_modules);
+        let engine = engine::build_engine(&session, !self.reload_modules, &self.bindings);
         let mut host = Host {
             engine,
             session,
@@ -162,14 +177,9 @@ pub struct Host {
     inputs: usize,
 }
 
-impl Default for Host {
-    fn default() -> Self {
-        Host::builder().build()
-    }
-}
-
 impl Host {
-    /// A builder with default settings (stdout output, no script).
+    /// A builder with default settings (stdout output, no script) and no bindings beyond the
+    /// host's own; `crate::api::host()` adds peftlab's.
     pub fn builder() -> HostBuilder {
         HostBuilder::default()
     }

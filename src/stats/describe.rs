@@ -7,35 +7,7 @@
 
 use super::dist::t_quantile;
 
-/// Arithmetic mean (NaN for an empty slice).
-pub fn mean(x: &[f64]) -> f64 {
-    if x.is_empty() {
-        return f64::NAN;
-    }
-    // Two-pass mean: a first estimate, then the mean of the residuals, for accuracy.
-    let n = x.len() as f64;
-    let m0 = x.iter().sum::<f64>() / n;
-    m0 + x.iter().map(|v| v - m0).sum::<f64>() / n
-}
-
-/// Sum of squared deviations from the mean.
-pub fn sum_sq_dev(x: &[f64]) -> f64 {
-    let m = mean(x);
-    x.iter().map(|v| (v - m) * (v - m)).sum()
-}
-
-/// Sample variance with ddof = 1 (NaN for fewer than two values).
-pub fn variance(x: &[f64]) -> f64 {
-    if x.len() < 2 {
-        return f64::NAN;
-    }
-    sum_sq_dev(x) / (x.len() as f64 - 1.0)
-}
-
-/// Sample standard deviation with ddof = 1 (NaN for fewer than two values).
-pub fn sd(x: &[f64]) -> f64 {
-    variance(x).sqrt()
-}
+pub use crate::num::{mean, sd, sum_sq_dev, variance};
 
 /// Type-7 quantile of `x` at probability `p` in [0, 1]: with the sorted values `s` and
 /// `h = (n - 1) p`, `s[⌊h⌋] + (h - ⌊h⌋)(s[⌊h⌋ + 1] - s[⌊h⌋])`. NaN for an empty slice or a `p`

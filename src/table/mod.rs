@@ -9,7 +9,7 @@
 pub mod display;
 pub mod io;
 
-use crate::stats::describe::{mean, sd};
+use crate::num::{mean, sd};
 use crate::value::{as_f64, as_key, num, Row, Value};
 use std::cmp::Ordering;
 use std::path::PathBuf;

@@ -5,12 +5,11 @@
 
 use crate::common;
 use common::fixture;
-use peftlab::host::Host;
 
 /// Runs `script` and returns (message, line, column) of its error.
 fn error_of(script: &str) -> (String, usize, usize) {
     let out = tempfile::tempdir().unwrap();
-    let mut host = Host::builder().capture_output().out_dir(out.path()).build();
+    let mut host = peftlab::api::host().capture_output().out_dir(out.path()).build();
     let e = host.eval(script).unwrap_err();
     let loc = e
         .location
@@ -33,7 +32,7 @@ fn negative_counts_are_errors_not_clamped() {
         assert_eq!((line, col), (2, 11), "{call}");
     }
     // zero is a count like any other
-    let mut host = Host::builder().capture_output().build();
+    let mut host = peftlab::api::host().capture_output().build();
     let v = host
         .eval(&format!("{d}[d.take(0).len(), d.skip(0).len()]"))
         .unwrap();

@@ -1,10 +1,9 @@
 //! The embedded standard library (`std/study`, `std/report`), run in-process through `Host`.
 
 use peftlab::host::resolver::STDLIB;
-use peftlab::host::Host;
 
 fn eval(code: &str) -> (String, String) {
-    let mut host = Host::builder().capture_output().build();
+    let mut host = peftlab::api::host().capture_output().build();
     match host.eval(code) {
         Ok(_) => (host.output(), String::new()),
         Err(e) => (host.output(), e.rendered),
@@ -19,7 +18,7 @@ fn eval_ok(code: &str) -> String {
 
 #[test]
 fn every_std_module_compiles_imports_and_documents_its_functions() {
-    let host = Host::builder().capture_output().build();
+    let host = peftlab::api::host().capture_output().build();
     for (path, text) in STDLIB {
         let ast = host
             .engine()
@@ -166,7 +165,7 @@ print(report::pct(0.8123, 1));"#,
 #[test]
 fn compare_beyond_anova_pairs_cells_and_pools_items() {
     let dir = tempfile::tempdir().unwrap();
-    let mut host = Host::builder().capture_output().out_dir(dir.path()).build();
+    let mut host = peftlab::api::host().capture_output().out_dir(dir.path()).build();
     // Per seed, 4 items: dora / lora correctness. Only-dora-right (n01) 2, 1, 0 and
     // only-lora-right (n10) 0, 0, 1; exact p = min(1, 2·P(X ≤ min | n, ½)) = 2·¼ = 0.5, 1, 1;
     // Holm: 3·0.5 = 1.5 → 1, then 1, 1.

@@ -9,7 +9,7 @@ use crate::SERIAL;
 struct RankError(i64);
 
 fn host_with_test_bindings() -> Host {
-    let mut host = Host::builder().capture_output().build();
+    let mut host = peftlab::api::host().capture_output().build();
     bind(
         host.engine_mut(),
         "lora_rank",
@@ -88,7 +88,7 @@ fn interruption_in_a_native_call_is_not_catchable() {
 #[test]
 fn output_is_captured_and_values_are_summarized() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut host = Host::builder().capture_output().out_dir("unused").build();
+    let mut host = peftlab::api::host().capture_output().out_dir("unused").build();
     let _ = host.eval("print(\"hello\"); debug(42);").unwrap();
     assert_eq!(host.output(), "hello\n");
     assert_eq!(host.messages(), "[<input:1>:1:17] 42\n");
@@ -118,7 +118,7 @@ fn output_is_captured_and_values_are_summarized() {
 fn json_values_and_json_tables_have_their_own_readers() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let mut host = Host::builder()
+    let mut host = peftlab::api::host()
         .capture_output()
         .out_dir(dir.path().to_str().unwrap())
         .build();
