@@ -1,6 +1,5 @@
 //! Tests of the statistics bindings (src/api/stats.rs): doc examples and error messages.
 
-
 fn eval(code: &str) -> Result<rhai::Dynamic, String> {
     let mut host = crate::api::host().capture_output().build();
     host.eval(code).map_err(|e| e.to_string())

@@ -10,7 +10,7 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::{fields_present, DataError, Dataset};
+use super::{fields_present, unique_columns, DataError, Dataset};
 use crate::value::{Row, Value};
 
 /// File extensions that hold rows.
@@ -358,25 +358,6 @@ fn read_csv(path: &Path, limit: Option<usize>) -> Result<Vec<Row>, DataError> {
         rows.push(row);
     }
     Ok(rows)
-}
-
-/// Refuses a header that names a column twice: rows are maps, so the second column would
-/// silently overwrite the first. `line` is where the header is (CSV line 1, parquet 0).
-pub(crate) fn unique_columns(file: &str, line: usize, names: &[String]) -> Result<(), DataError> {
-    for (i, h) in names.iter().enumerate() {
-        if let Some(j) = names[..i].iter().position(|x| x == h) {
-            return Err(DataError::Parse {
-                file: file.to_string(),
-                line,
-                msg: format!(
-                    "duplicate column name '{h}' (columns {} and {}); rename one",
-                    j + 1,
-                    i + 1
-                ),
-            });
-        }
-    }
-    Ok(())
 }
 
 fn csv_cell(s: &str) -> Value {

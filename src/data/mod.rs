@@ -368,5 +368,24 @@ pub fn canonical_json(v: &Value, out: &mut String) {
     }
 }
 
+/// Refuses a header that names a column twice: rows are maps, so the second column would
+/// silently overwrite the first. `line` is where the header is (CSV line 1, parquet 0).
+pub(crate) fn unique_columns(file: &str, line: usize, names: &[String]) -> Result<(), DataError> {
+    for (i, h) in names.iter().enumerate() {
+        if let Some(j) = names[..i].iter().position(|x| x == h) {
+            return Err(DataError::Parse {
+                file: file.to_string(),
+                line,
+                msg: format!(
+                    "duplicate column name '{h}' (columns {} and {}); rename one",
+                    j + 1,
+                    i + 1
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,7 @@ pub fn read_parquet(path: &Path, limit: Option<usize>) -> Result<Vec<Row>, DataE
         .iter()
         .map(|f| f.name().to_string())
         .collect();
-    super::io::unique_columns(&file_name, 0, &columns)?;
+    super::unique_columns(&file_name, 0, &columns)?;
     let mut rows = Vec::new();
     for (i, r) in reader.into_iter().enumerate() {
         crate::interrupt::check()?;

@@ -14,7 +14,6 @@ pub mod metrics;
 pub mod model;
 pub mod prompt;
 pub mod runner;
-pub mod taskdata;
 pub mod tasks;
 
 pub use items::{join_items, ItemsError, ItemsSource, JoinOptions};

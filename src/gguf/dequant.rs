@@ -7,6 +7,7 @@
 //! `gguf.quants.dequantize` (checked on every tensor of SmolLM2-135M and on the committed
 //! fixtures in `tests/fixtures/gguf/`). The k-quants live in [`super::kquants`].
 
+use super::bytes::{arr, f16};
 use super::kquants;
 use super::types::GgmlType;
 use super::GgufError;
@@ -94,22 +95,6 @@ pub fn dequantize(ty: GgmlType, data: &[u8], n_elements: usize) -> Result<Vec<f3
         _ => {}
     }
     Ok(out)
-}
-
-/// The first `N` bytes of `b` as an array (blocks always have at least `N` bytes; zero-filled
-/// otherwise, which cannot happen because block sizes come from the type table).
-pub(super) fn arr<const N: usize>(b: &[u8]) -> [u8; N] {
-    let mut a = [0u8; N];
-    if let Some(s) = b.get(..N) {
-        a.copy_from_slice(s);
-    }
-    a
-}
-
-/// The little-endian IEEE half at byte offset `at`, as `f32` (exact).
-pub(super) fn f16(b: &[u8], at: usize) -> f32 {
-    let v = b.get(at..).map(arr::<2>).unwrap_or_default();
-    half::f16::from_bits(u16::from_le_bytes(v)).to_f32()
 }
 
 /// `block_q4_0 { half d; u8 qs[16]; }`: y[j] = d * (lo(qs[j]) - 8), y[j+16] = d * (hi(qs[j]) - 8).

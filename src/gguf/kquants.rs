@@ -8,7 +8,7 @@
 //!
 //! Each function receives exactly one block (`type_size` bytes) and 256 outputs.
 
-use super::dequant::{arr, f16};
+use super::bytes::{arr, f16};
 
 /// `block_q2_K { u8 scales[16]; u8 qs[64]; half d; half dmin; }` (84 bytes).
 ///

@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
+mod bytes;
 mod dequant;
 mod kquants;
 mod llama;

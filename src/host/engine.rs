@@ -31,7 +31,11 @@ pub const MAX_FUNCTION_EXPR_DEPTH: usize = 64;
 
 /// Creates an engine with the host's options and hooks, the module resolver, the `settings`
 /// module and the given bindings (peftlab's are `crate::api::register_all`).
-pub fn build_engine(session: &Session, cache_modules: bool, bindings: &[super::Registrar]) -> Engine {
+pub fn build_engine(
+    session: &Session,
+    cache_modules: bool,
+    bindings: &[super::Registrar],
+) -> Engine {
     let mut engine = Engine::new();
     configure(&mut engine);
 

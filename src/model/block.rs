@@ -1,47 +1,14 @@
-//! Decoder layer pieces: RMSNorm and the SwiGLU feed-forward block.
-//!
-//! RMSNorm (Zhang & Sennrich 2019, arXiv 1910.07467) computed in f32 as transformers'
-//! `LlamaRMSNorm`: `w · (x / sqrt(mean(x²) + ε)).to(dtype)`. SwiGLU (Shazeer 2020,
-//! arXiv 2002.05202): `down(silu(gate(x)) · up(x))`. The layer is pre-norm with residuals.
+//! The decoder layer and its SwiGLU feed-forward block (Shazeer 2020, arXiv 2002.05202):
+//! `down(silu(gate(x)) · up(x))`. The layer is pre-norm ([`super::norm::RmsNorm`]) with
+//! residuals.
 
 use super::attention::{Attention, AttnInputs};
 use super::kv_cache::KvCache;
 use super::linear::Linear;
+pub use super::norm::RmsNorm;
 use crate::adapter::AdapterCtx;
 use crate::quant::QuantBackend;
-use burn::tensor::{activation::silu, DType, Tensor};
-
-/// Root-mean-square normalisation over the last axis.
-pub struct RmsNorm<B: QuantBackend> {
-    /// Scale, `[dim]`.
-    pub weight: Tensor<B, 1>,
-    /// Epsilon inside the square root.
-    pub eps: f64,
-}
-
-impl<B: QuantBackend> RmsNorm<B> {
-    /// Normalises over the last axis in f32 and scales.
-    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let dtype = x.dtype();
-        let xf = if dtype == DType::F32 {
-            x
-        } else {
-            x.cast(DType::F32)
-        };
-        let var = xf.clone().square().mean_dim(D - 1);
-        let normed = xf * var.add_scalar(self.eps).sqrt().recip();
-        let normed = if dtype == DType::F32 {
-            normed
-        } else {
-            normed.cast(dtype)
-        };
-        let mut shape = [1usize; D];
-        shape[D - 1] = self.weight.dims()[0];
-        let w = self.weight.clone();
-        let w = if w.dtype() == dtype { w } else { w.cast(dtype) };
-        normed * w.reshape(shape)
-    }
-}
+use burn::tensor::{activation::silu, Tensor};
 
 /// The gated feed-forward block.
 pub struct Mlp<B: QuantBackend> {

@@ -16,6 +16,7 @@ pub mod kv_cache;
 pub mod linear;
 pub mod llama;
 pub mod load;
+pub mod norm;
 pub mod rope;
 pub mod sampling;
 pub mod scoring;

@@ -9,7 +9,10 @@ use common::fixture;
 /// Runs `script` and returns (message, line, column) of its error.
 fn error_of(script: &str) -> (String, usize, usize) {
     let out = tempfile::tempdir().unwrap();
-    let mut host = peftlab::api::host().capture_output().out_dir(out.path()).build();
+    let mut host = peftlab::api::host()
+        .capture_output()
+        .out_dir(out.path())
+        .build();
     let e = host.eval(script).unwrap_err();
     let loc = e
         .location

@@ -165,7 +165,10 @@ print(report::pct(0.8123, 1));"#,
 #[test]
 fn compare_beyond_anova_pairs_cells_and_pools_items() {
     let dir = tempfile::tempdir().unwrap();
-    let mut host = peftlab::api::host().capture_output().out_dir(dir.path()).build();
+    let mut host = peftlab::api::host()
+        .capture_output()
+        .out_dir(dir.path())
+        .build();
     // Per seed, 4 items: dora / lora correctness. Only-dora-right (n01) 2, 1, 0 and
     // only-lora-right (n10) 0, 0, 1; exact p = min(1, 2·P(X ≤ min | n, ½)) = 2·¼ = 0.5, 1, 1;
     // Holm: 3·0.5 = 1.5 → 1, then 1, 1.

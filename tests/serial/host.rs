@@ -88,7 +88,10 @@ fn interruption_in_a_native_call_is_not_catchable() {
 #[test]
 fn output_is_captured_and_values_are_summarized() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut host = peftlab::api::host().capture_output().out_dir("unused").build();
+    let mut host = peftlab::api::host()
+        .capture_output()
+        .out_dir("unused")
+        .build();
     let _ = host.eval("print(\"hello\"); debug(42);").unwrap();
     assert_eq!(host.output(), "hello\n");
     assert_eq!(host.messages(), "[<input:1>:1:17] 42\n");

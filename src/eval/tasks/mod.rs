@@ -6,6 +6,7 @@
 //! EleutherAI/lm-evaluation-harness (`lm_eval/tasks/<task>/`), see each file.
 
 pub mod belebele;
+pub mod data;
 pub mod mlqa;
 pub mod tydiqa;
 pub mod ui_translate;
@@ -17,7 +18,6 @@ pub mod xquad;
 use std::path::Path;
 
 use super::prompt::Family;
-use super::taskdata;
 use super::EvalError;
 use crate::data::fields_present;
 use crate::value::{as_key, Row, Value};
@@ -275,7 +275,7 @@ pub trait Task: Sync {
                 ),
             });
         };
-        taskdata::load_lang_split(Path::new(dir), lang, split, self.shared_subsets(), &|r| {
+        data::load_lang_split(Path::new(dir), lang, split, self.shared_subsets(), &|r| {
             self.row_lang(r)
         })
     }

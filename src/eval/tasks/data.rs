@@ -19,11 +19,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::tasks::{Doc, Lang};
-use super::EvalError;
+use super::{Doc, Lang};
 use crate::data::io::{
     describe_files, is_data_file, list_dir, read_rows, split_aliases, split_files,
 };
+use crate::eval::EvalError;
 use crate::value::Row;
 
 /// Where the rows of a language are: files, and whether rows must be filtered by language.
