@@ -21,6 +21,7 @@ mod flix;
 mod gguf_llama;
 mod gguf_reader;
 mod gguf_smollm2;
+mod layering;
 mod lens;
 mod model_errors;
 mod models;
