@@ -63,11 +63,7 @@ fn target_logprobs_ops<B: Backend>(
     logits: Tensor<B, 2>,
     targets: Tensor<B, 2, Int>,
 ) -> Result<TargetScores, String> {
-    let logits = if logits.dtype() == DType::F32 {
-        logits
-    } else {
-        logits.cast(DType::F32)
-    };
+    let logits = logits.cast(DType::F32);
     let max = logits.clone().max_dim(1);
     let lse = (logits.clone() - max.clone()).exp().sum_dim(1).log();
     let picked = logits.clone().gather(1, targets.clone());
@@ -89,11 +85,7 @@ fn parts<B: Backend>(
     logits: Tensor<B, 2>,
     targets: Tensor<B, 2, Int>,
 ) -> (Tensor<B, 1>, Tensor<B, 2>, Tensor<B, 2>) {
-    let logits = if logits.dtype() == DType::F32 {
-        logits
-    } else {
-        logits.cast(DType::F32)
-    };
+    let logits = logits.cast(DType::F32);
     let max = logits.clone().max_dim(1);
     let shifted = logits - max;
     let exp = shifted.clone().exp();
@@ -278,12 +270,7 @@ impl<B: Backend> Backward<B, 1> for CrossEntropyBackward {
             let grad = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(grad));
             let unit = Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(unit));
             let g = unit * grad.cast(DType::F32).reshape([1, 1]);
-            let g = if dtype == DType::F32 {
-                g
-            } else {
-                g.cast(dtype)
-            };
-            g.into_primitive().tensor()
+            g.cast(dtype).into_primitive().tensor()
         });
     }
 }

@@ -59,11 +59,7 @@ impl<B: QuantBackend> Linear<B> {
     pub fn weight_forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         match &self.weight {
             BaseWeight::Dense(w) => {
-                let w = if w.dtype() == x.dtype() {
-                    w.clone()
-                } else {
-                    w.clone().cast(x.dtype())
-                };
+                let w = w.clone().cast(x.dtype());
                 x.matmul(w.transpose())
             }
             BaseWeight::Quant(q) => q.forward(x),
@@ -72,11 +68,7 @@ impl<B: QuantBackend> Linear<B> {
 
     /// The bias in the dtype of `like`.
     pub fn bias_like(&self, bias: &Tensor<B, 1>, like: &Tensor<B, 2>) -> Tensor<B, 1> {
-        if bias.dtype() == like.dtype() {
-            bias.clone()
-        } else {
-            bias.clone().cast(like.dtype())
-        }
+        bias.clone().cast(like.dtype())
     }
 
     /// `x Wᵀ + b` without the adapter; `x` is `[N, in]`.

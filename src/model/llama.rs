@@ -127,11 +127,7 @@ impl<B: QuantBackend> CausalLm<B> {
         let n = flat.len();
         let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(flat, [n]), &self.device);
         let e = self.embed_tokens.clone().select(0, idx);
-        if e.dtype() == self.compute_dtype {
-            e
-        } else {
-            e.cast(self.compute_dtype)
-        }
+        e.cast(self.compute_dtype)
     }
 
     /// Runs the decoder. With a cache, the batch holds only the new positions and attends to
@@ -229,11 +225,7 @@ impl<B: QuantBackend> CausalLm<B> {
     /// Logits of hidden rows `[N, hidden] → [N, vocab]` (f32).
     pub fn head(&self, hidden: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let l = self.lm_head.forward(hidden, ctx);
-        if l.dtype() == DType::F32 {
-            l
-        } else {
-            l.cast(DType::F32)
-        }
+        l.cast(DType::F32)
     }
 
     /// Mutable access to every adaptable linear layer with its full module path.

@@ -100,11 +100,7 @@ impl ModelError {
 pub fn to_host<B: burn::tensor::backend::Backend, const D: usize>(
     t: burn::tensor::Tensor<B, D>,
 ) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
-    let t = if t.dtype() == burn::tensor::DType::F32 {
-        t
-    } else {
-        t.cast(burn::tensor::DType::F32)
-    };
+    let t = t.cast(burn::tensor::DType::F32);
     let shape = t.dims().to_vec();
     let v = t
         .into_data()

@@ -317,11 +317,7 @@ impl<B: Backend> QuantWeight<B> {
                 (q * row_absmax.clone().reshape([out, 1])).mul_scalar(INV_127)
             }
         };
-        if w.dtype() == dtype {
-            w
-        } else {
-            w.cast(dtype)
-        }
+        w.cast(dtype)
     }
 
     fn host_tensor(&self, fill: impl FnOnce(&mut [f32]) -> Result<(), QuantError>) -> Tensor<B, 2> {

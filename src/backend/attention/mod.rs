@@ -113,17 +113,8 @@ pub fn masked_softmax_ops<B: Backend>(
     scale: f32,
 ) -> Tensor<B, 4> {
     let dtype = scores.dtype();
-    let s = if dtype == DType::F32 {
-        scores
-    } else {
-        scores.cast(DType::F32)
-    };
-    let p = softmax(s.mul_scalar(scale) + mask.clone(), 3);
-    if dtype == DType::F32 {
-        p
-    } else {
-        p.cast(dtype)
-    }
+    let s = scores.cast(DType::F32);
+    softmax(s.mul_scalar(scale) + mask.clone(), 3).cast(dtype)
 }
 
 /// [`AttentionBackend::masked_softmax_backward`] with tensor ops.
@@ -133,21 +124,9 @@ pub fn masked_softmax_backward_ops<B: Backend>(
     scale: f32,
 ) -> Tensor<B, 4> {
     let dtype = g.dtype();
-    let f32_of = |t: Tensor<B, 4>| {
-        if t.dtype() == DType::F32 {
-            t
-        } else {
-            t.cast(DType::F32)
-        }
-    };
-    let (p, g) = (f32_of(p), f32_of(g));
+    let (p, g) = (p.cast(DType::F32), g.cast(DType::F32));
     let dot = (g.clone() * p.clone()).sum_dim(3);
-    let out = (p * (g - dot)).mul_scalar(scale);
-    if dtype == DType::F32 {
-        out
-    } else {
-        out.cast(dtype)
-    }
+    (p * (g - dot)).mul_scalar(scale).cast(dtype)
 }
 
 impl AttentionBackend for burn::backend::Flex {
