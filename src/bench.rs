@@ -134,7 +134,7 @@ pub fn random_model(
         .vocab(vocab.into_iter().collect())
         .unk_token("<0>".into())
         .build()
-        .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        .map_err(ModelError::TokenizerLib)?;
     let mut inner = tokenizers::Tokenizer::new(wl);
     inner.with_pre_tokenizer(Some(
         tokenizers::pre_tokenizers::whitespace::WhitespaceSplit,

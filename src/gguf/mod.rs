@@ -177,6 +177,15 @@ pub enum GgufError {
     /// The tokenizer described by `tokenizer.ggml.*` could not be built.
     #[error("gguf: tokenizer: {0}")]
     Tokenizer(String),
+    /// The tokenizers library failed on the GGUF vocabulary.
+    #[error("gguf: tokenizer: {context}: {source}")]
+    TokenizerLib {
+        /// What was being done.
+        context: &'static str,
+        /// The library's error.
+        #[source]
+        source: tokenizers::Error,
+    },
 }
 
 impl GgufError {

@@ -188,8 +188,11 @@ impl GgufTokenizer {
             add_bos.then_some(&bos),
             add_eos.then_some(&eos),
         )?;
-        let tokenizer: tokenizers::Tokenizer = serde_json::from_value(json)
-            .map_err(|e| GgufError::Tokenizer(format!("building the BPE tokenizer failed: {e}")))?;
+        let tokenizer: tokenizers::Tokenizer =
+            serde_json::from_value(json).map_err(|source| GgufError::TokenizerLib {
+                context: "building the BPE tokenizer failed",
+                source: Box::new(source),
+            })?;
         let chat_template = md.opt("tokenizer.chat_template", |m, k| {
             m.get_str(k).map(str::to_owned)
         })?;
@@ -220,14 +223,20 @@ impl GgufTokenizer {
         self.tokenizer
             .encode(text, add_special_tokens)
             .map(|e| e.get_ids().to_vec())
-            .map_err(|e| GgufError::Tokenizer(format!("encode failed: {e}")))
+            .map_err(|source| GgufError::TokenizerLib {
+                context: "encode failed",
+                source,
+            })
     }
 
     /// Decodes ids to text (special tokens dropped with `skip_special_tokens`).
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String, GgufError> {
         self.tokenizer
             .decode(ids, skip_special_tokens)
-            .map_err(|e| GgufError::Tokenizer(format!("decode failed: {e}")))
+            .map_err(|source| GgufError::TokenizerLib {
+                context: "decode failed",
+                source,
+            })
     }
 
     /// BOS id (`tokenizer.ggml.bos_token_id`).
@@ -279,7 +288,10 @@ impl GgufTokenizer {
     pub fn to_json_string(&self, pretty: bool) -> Result<String, GgufError> {
         self.tokenizer
             .to_string(pretty)
-            .map_err(|e| GgufError::Tokenizer(format!("serialising failed: {e}")))
+            .map_err(|source| GgufError::TokenizerLib {
+                context: "serialising failed",
+                source,
+            })
     }
 
     /// An HF-style `tokenizer_config.json` (special tokens, add_bos/eos, chat template).

@@ -84,9 +84,7 @@ impl Model {
         let n_states = self.config().num_layers + 1;
         let mut sums = vec![vec![0f64; langs.len() + 1]; n_states];
         for text in texts {
-            if crate::interrupt::check().is_err() {
-                return Err(ModelError::Interrupted);
-            }
+            crate::interrupt::check()?;
             let ids = self.encode(text)?;
             if ids.is_empty() {
                 return Err(ModelError::Input(format!(

@@ -104,8 +104,7 @@ pub fn quant_config(options: &LoadOptions) -> Result<Option<QuantConfig>, ModelE
         &options.quant,
         options.block_size as i64,
         options.double_quant,
-    )
-    .map_err(|e| ModelError::Quant(e.to_string()))?;
+    )?;
     Ok(Some(cfg))
 }
 
@@ -396,7 +395,7 @@ impl Model {
             let ctx = AdapterCtx::eval();
             let f = lm.forward(&batch, None, false, &ctx)?;
             let (shape, v) = to_host(lm.head(f.hidden, &ctx))?;
-            HostTensor::f32(vec![b, t, shape[1]], v).map_err(|e| ModelError::Input(e.to_string()))
+            Ok(HostTensor::f32(vec![b, t, shape[1]], v)?)
         })
     }
 
@@ -412,8 +411,7 @@ impl Model {
                 .into_iter()
                 .map(|h| {
                     let (shape, v) = to_host(h)?;
-                    HostTensor::f32(vec![b, t, shape[1]], v)
-                        .map_err(|e| ModelError::Input(e.to_string()))
+                    Ok(HostTensor::f32(vec![b, t, shape[1]], v)?)
                 })
                 .collect()
         })

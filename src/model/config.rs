@@ -242,15 +242,20 @@ fn parse_scaling(v: &Value, max_pos: usize) -> Result<RopeScaling, ModelError> {
 impl ModelConfig {
     /// Parses the text of a `config.json`.
     pub fn from_json_str(text: &str) -> Result<Self, ModelError> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| ModelError::Config(format!("config.json is not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(text).map_err(|source| ModelError::ConfigJson {
+            context: "config.json is not valid JSON",
+            source,
+        })?;
         Self::from_json(&value)
     }
 
     /// Parses a `config.json` value.
     pub fn from_json(value: &Value) -> Result<Self, ModelError> {
-        let raw: RawConfig = serde_json::from_value(value.clone())
-            .map_err(|e| ModelError::Config(format!("config.json: {e}")))?;
+        let raw: RawConfig =
+            serde_json::from_value(value.clone()).map_err(|source| ModelError::ConfigJson {
+                context: "config.json",
+                source,
+            })?;
         let arch_name = raw.architectures.first().cloned().or_else(|| {
             raw.model_type.as_deref().map(|t| match t {
                 "llama" => "LlamaForCausalLM".to_string(),
@@ -382,8 +387,7 @@ impl ModelConfig {
              vocab_size {} ({total} parameters, at least half a byte each)",
             self.num_layers, self.hidden_size, self.intermediate_size, self.vocab_size
         );
-        crate::limits::check_alloc(&what, total.div_ceil(2), 1)
-            .map_err(|e| ModelError::Config(e.to_string()))
+        Ok(crate::limits::check_alloc(&what, total.div_ceil(2), 1)?)
     }
 
     /// Number of parameters of the base model (embeddings and head counted once when tied).

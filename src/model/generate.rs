@@ -43,7 +43,7 @@ pub fn generate_ids<B: QuantBackend>(
     let mut out = Vec::new();
     let mut next_input = prompt.to_vec();
     for _ in 0..settings.max_new_tokens {
-        crate::interrupt::check().map_err(|_| ModelError::Interrupted)?;
+        crate::interrupt::check()?;
         let batch = Batch {
             valid: vec![vec![true; next_input.len()]],
             ids: vec![next_input],

@@ -155,8 +155,12 @@ impl<'a, B: QuantBackend> Loader<'a, B> {
         match self.quant {
             Some(cfg) if crate::quant::quantizes_tensor(&name, &[out, inp]) => {
                 let host = self.host(&name, &[out, inp])?;
-                let q = QuantWeight::quantize(&host, [out, inp], &cfg, &self.device)
-                    .map_err(|e| ModelError::Quant(format!("{name}: {e}")))?;
+                let q = QuantWeight::quantize(&host, [out, inp], &cfg, &self.device).map_err(
+                    |source| ModelError::QuantTensor {
+                        name: name.to_string(),
+                        source,
+                    },
+                )?;
                 Ok(Linear {
                     name: prefix.to_string(),
                     in_features: inp,

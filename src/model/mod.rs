@@ -69,21 +69,45 @@ pub enum ModelError {
     /// Tokenizer problem.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// The tokenizers library failed.
+    #[error("tokenizer: {0}")]
+    TokenizerLib(#[source] tokenizers::Error),
+    /// `config.json` is not JSON, or not the JSON of a model config.
+    #[error("{context}: {source}")]
+    ConfigJson {
+        /// What was being read.
+        context: &'static str,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A host tensor could not be built.
+    #[error(transparent)]
+    Tensor(#[from] crate::tensor::TensorError),
+    /// A size beyond the memory of this machine (checked before allocating).
+    #[error(transparent)]
+    Size(#[from] crate::limits::SizeError),
     /// Bad argument (ids out of range, empty input, ...).
     #[error("{0}")]
     Input(String),
     /// Device or backend selection problem.
     #[error(transparent)]
     Device(#[from] crate::backend::DeviceError),
-    /// Quantisation problem while loading.
-    #[error("{0}")]
-    Quant(String),
-    /// Adapter problem surfaced through the model.
-    #[error("{0}")]
-    Adapter(String),
+    /// Bad quantisation options.
+    #[error(transparent)]
+    Quant(#[from] crate::quant::QuantError),
+    /// A weight could not be quantised while loading.
+    #[error("{name}: {source}")]
+    QuantTensor {
+        /// HF tensor name.
+        name: String,
+        /// What went wrong.
+        #[source]
+        source: crate::quant::QuantError,
+    },
     /// The user pressed Ctrl-C.
     #[error("interrupted")]
-    Interrupted,
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 impl ModelError {

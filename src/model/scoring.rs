@@ -126,7 +126,7 @@ pub fn score_tokens<B: QuantBackend>(
 ) -> Result<Vec<Score>, ModelError> {
     let mut out = Vec::with_capacity(requests.len());
     for chunk in requests.chunks(batch_size.max(1)) {
-        crate::interrupt::check().map_err(|_| ModelError::Interrupted)?;
+        crate::interrupt::check()?;
         // The last token is never an input (it is only predicted).
         let inputs: Vec<Vec<u32>> = chunk
             .iter()

@@ -133,7 +133,7 @@ impl Tokenizer {
         let enc = self
             .inner
             .encode(text, true)
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+            .map_err(ModelError::TokenizerLib)?;
         let mut ids = enc.get_ids().to_vec();
         if self.add_bos {
             if let Some(b) = self.bos_id {
@@ -150,7 +150,7 @@ impl Tokenizer {
         let enc = self
             .inner
             .encode(text, false)
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+            .map_err(ModelError::TokenizerLib)?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -192,14 +192,14 @@ impl Tokenizer {
     pub fn decode(&self, ids: &[u32]) -> Result<String, ModelError> {
         self.inner
             .decode(ids, false)
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))
+            .map_err(ModelError::TokenizerLib)
     }
 
     /// Decodes ids to text, dropping special tokens.
     pub fn decode_skip_special(&self, ids: &[u32]) -> Result<String, ModelError> {
         self.inner
             .decode(ids, true)
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))
+            .map_err(ModelError::TokenizerLib)
     }
 
     /// The string of one token id, if it exists.
