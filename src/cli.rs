@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::host::error::ErrorKind;
 use crate::host::session::parse_assignment;
-use crate::host::{docs, Host, Shard};
+use crate::host::{docs, docs_md, Host, Shard};
 use crate::limits::Limits;
 
 /// Multilingual PEFT studies as Rhai scripts.
@@ -180,6 +180,10 @@ pub struct DocArgs {
     /// Machine-readable output: a JSON array of functions.
     #[arg(long)]
     pub json: bool,
+    /// The whole of docs/API.md: the contract and the generated reference of every function
+    /// (`peftlab doc --markdown > docs/API.md`).
+    #[arg(long, conflicts_with_all = ["json", "name"])]
+    pub markdown: bool,
 }
 
 fn check_set(s: &str) -> Result<String, String> {
@@ -375,6 +379,11 @@ fn cmd_doc(a: DocArgs) -> u8 {
             })
             .collect();
         let _ = writeln!(out, "{}", serde_json::Value::Array(items));
+        return EXIT_OK;
+    }
+    if a.markdown {
+        let md = docs_md::render_markdown(host.engine(), host.session(), &all);
+        let _ = write!(out, "{md}");
         return EXIT_OK;
     }
     match &a.name {

@@ -51,6 +51,11 @@ fn with_model<R>(
     f(&m)
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"`m.add_adapter(opts)` and `m.load_adapter(dir)` attach an adapter to the model and return an
+`Adapter` handle that refers to its model; a model holds one adapter at a time. Saved adapters
+use PEFT's layout, so PEFT and vLLM read them."#;
+
 /// Registers the adapter bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     register_handle::<Adapter>(engine, "Adapter");

@@ -45,6 +45,29 @@ impl Default for JsonOpts {
     }
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"Helpers every study script needs: the `--set` settings, the output directory, files and
+hashes for provenance, clocks, number formatting and the size limits.
+
+Settings given with `peftlab run s.rhai --set key=value` are visible three ways: as top-level
+constants (`r`), as `settings::r` (also inside `fn` bodies, where top-level variables are
+invisible) and through `get_setting("r", default)`.
+
+The std modules are imported by path: `import "std/study" as study;` (`grid`, `repeat`,
+`exclude`, `matches`, `label`), `import "std/report" as report;` (`format_table`,
+`print_table`, `num`, `pct`, `join`, `check_opts`) and `import "std/compare" as compare;`
+(`beyond_anova`, `pair_cells`); they are listed at the end of this reference.
+
+Limits: arrays hold at most 16,777,216 elements (nested arrays' elements counted), strings
+256 MiB, maps 1,048,576 entries (nested maps' counted), and values nest at most 512 levels (for
+`==`, printing, and conversion to JSON, tables, datasets and cell results). Beyond a limit a
+script gets an error naming the limit (a system error, like rhai's own size limits: `try` does
+not catch it when it comes from the engine or from printing); raise one with the global flags
+`--max-array-size N`, `--max-string-size BYTES`, `--max-map-size N`, `--max-depth N` (0 turns a
+size limit off). Size options (ranks, resample counts, sequence lengths, a checkpoint's layer
+count) are also checked against the memory this machine has available before anything is
+allocated, so they end in an error, not an aborted process."#;
+
 /// Registers the core bindings.
 pub fn register(engine: &mut Engine, session: &Session) {
     register_paths(engine, session);

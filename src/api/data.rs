@@ -95,6 +95,11 @@ fn text_tokens(m: &Model, row: &Row) -> Result<usize, crate::data::DataError> {
     Ok(n)
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"A `Dataset` is an immutable list of rows (maps); every transformation returns a new one.
+`d[i]` is row i, `print(d)` a one-line summary. Seeds make every random choice (shuffle,
+sample, mixture, partition) reproducible on every machine (ChaCha8)."#;
+
 /// Registers the data bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     register_handle::<Dataset>(engine, "Dataset");
@@ -147,17 +152,31 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         "Number of rows.",
         |d: &mut D| -> RhaiResult<INT> { Ok(d.borrow("len")?.len() as INT) },
     );
-    engine.register_indexer_get(|d: &mut D, i: INT| -> RhaiResult<Map> {
-        let ds = d.borrow("d[i]")?;
-        let n = ds.len() as INT;
-        let j = if i < 0 { i + n } else { i };
-        if j < 0 || j >= n {
-            return Err(fail(format!(
-                "d[i]: index {i} out of bounds for a dataset of {n} rows"
-            )));
-        }
-        Ok(row_to_map(ds.row(j as usize).ctx("d[i]")?))
-    });
+    let doc_index = "
+        Row `i` as a map (`d[i]`); a negative `i` counts from the end.
+
+        ```rhai
+        let d = dataset([#{ text: \"a\" }, #{ text: \"b\" }]);
+        print(d[0].text);    // a
+        print(d[-1].text);   // b
+        ```";
+    bind(
+        engine,
+        "index$get$",
+        ["d", "i"],
+        doc_index,
+        |d: &mut D, i: INT| -> RhaiResult<Map> {
+            let ds = d.borrow("d[i]")?;
+            let n = ds.len() as INT;
+            let j = if i < 0 { i + n } else { i };
+            if j < 0 || j >= n {
+                return Err(fail(format!(
+                    "d[i]: index {i} out of bounds for a dataset of {n} rows"
+                )));
+            }
+            Ok(row_to_map(ds.row(j as usize).ctx("d[i]")?))
+        },
+    );
     bind(
         engine,
         "rows",

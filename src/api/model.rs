@@ -124,6 +124,11 @@ fn generate_ids(m: &Handle<Model>, a: &Array, opts: &Map) -> RhaiResult<Array> {
     Ok(to_array(&out))
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"A `Model` is a base model (Hugging Face directory or GGUF file) with at most one attached
+adapter; actions are methods (`m.logits(ids)`), and `print(m)` shows a one-line summary.
+Every function below that computes with the model uses the attached adapter, if any."#;
+
 /// Registers the model bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     register_handle::<Model>(engine, "Model");

@@ -182,6 +182,12 @@ fn float_array(v: Vec<f64>) -> Array {
     v.into_iter().map(Dynamic::from_float).collect()
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"The statistics take a `Table` (or an array of maps) with one row per observation, a `value`
+column and a grouping `factor` column (groups in order of first appearance), or arrays of
+per-item scores. The numbers follow statsmodels, scipy and R; each function names the one it
+matches."#;
+
 /// Registers the statistics bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     bind(engine, "anova", ["t", "value", "factor"], "

@@ -38,6 +38,17 @@ fn opts_row(fn_name: &str, m: &Map) -> RhaiResult<crate::value::Row> {
     map_to_row(m).map_err(|e| fail(format!("{fn_name}: {e}")))
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"A `Table` holds rows of maps (columns in order of first appearance); `print(t)` shows a
+one-line summary, `t.to_text()` the aligned rows. Results of `run_cells`, `evaluate`,
+`join_items`, `tukey_hsd` and the mixed model are Tables. The statistics functions take a Table
+or an array of maps.
+
+A column that no row has is an error listing the columns, or saying that the table is empty (no
+rows); a null where a number is needed is reported as "row i has a missing value (null)" (a NaN
+put into `table()` is stored as null, so it reads the same). Every plot takes `title` and writes
+an SVG file to `path`, returning the path."#;
+
 /// Registers the table and plot bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     register_handle::<Table>(engine, "Table");
@@ -84,17 +95,30 @@ pub fn register(engine: &mut Engine, _session: &Session) {
                 .collect())
         },
     );
-    engine.register_indexer_get(|t: &mut T, i: INT| -> RhaiResult<Map> {
-        let tb = t.borrow("t[i]")?;
-        let n = tb.len() as INT;
-        let j = if i < 0 { i + n } else { i };
-        if j < 0 || j >= n {
-            return Err(fail(format!(
-                "t[i]: index {i} out of bounds for a table of {n} rows"
-            )));
-        }
-        Ok(row_to_map(&tb.rows()[j as usize]))
-    });
+    let doc_index = "
+        Row `i` as a map (`t[i]`); a negative `i` counts from the end.
+
+        ```rhai
+        let t = table([#{ method: \"lora\", f1: 0.61 }, #{ method: \"dora\", f1: 0.63 }]);
+        print(t[1].method);   // dora
+        ```";
+    bind(
+        engine,
+        "index$get$",
+        ["t", "i"],
+        doc_index,
+        |t: &mut T, i: INT| -> RhaiResult<Map> {
+            let tb = t.borrow("t[i]")?;
+            let n = tb.len() as INT;
+            let j = if i < 0 { i + n } else { i };
+            if j < 0 || j >= n {
+                return Err(fail(format!(
+                    "t[i]: index {i} out of bounds for a table of {n} rows"
+                )));
+            }
+            Ok(row_to_map(&tb.rows()[j as usize]))
+        },
+    );
     bind(
         engine,
         "filter",

@@ -16,6 +16,11 @@ pub fn to_map(m: BTreeMap<String, HostTensor>) -> Map {
         .collect()
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"Host tensors for probes in the REPL and for checks: loaded from and saved to safetensors,
+built from nested arrays, returned by `m.logits`, `m.hidden_states`, `m.adapter_tensors` and
+`quantize`. `print(t)` (or `t.to_string()`) shows a one-line summary with dtype and shape."#;
+
 /// Registers the tensor bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     register_handle::<HostTensor>(engine, "Tensor");
@@ -70,9 +75,23 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         "Nested arrays of the values (ints for integer tensors).",
         |t: &mut T| -> RhaiResult<Dynamic> { Ok(from_json(&t.borrow("to_array")?.to_value())) },
     );
-    engine.register_indexer_get(|t: &mut T, i: INT| -> RhaiResult<T> {
-        Ok(Handle::new(t.borrow("t[i]")?.index(i).ctx("t[i]")?))
-    });
+    let doc_index = "
+        Entry `i` along axis 0 (`t[i]`), a tensor with one dimension less; a negative `i` counts
+        from the end.
+
+        ```rhai
+        let t = tensor([[1.0, 2.0], [3.0, 4.0]]);
+        print(t[1].to_array());   // [3.0, 4.0]
+        ```";
+    bind(
+        engine,
+        "index$get$",
+        ["t", "i"],
+        doc_index,
+        |t: &mut T, i: INT| -> RhaiResult<T> {
+            Ok(Handle::new(t.borrow("t[i]")?.index(i).ctx("t[i]")?))
+        },
+    );
     bind(
         engine,
         "slice",

@@ -70,6 +70,11 @@ fn train(s: &Session, m: &Handle<Model>, data: &Dynamic, opts: &Map) -> RhaiResu
     Ok(report_map(&result.ctx("train")?))
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"Training updates the attached adapter only (the base weights stay frozen). `m.train` is the
+whole recipe (templates, batching, schedule, checkpoints); `m.loss`, `m.train_step` and
+`m.gradients` are exact single steps for checks and hand-written loops."#;
+
 /// Registers the training bindings.
 pub fn register(engine: &mut Engine, session: &Session) {
     let doc = "

@@ -29,6 +29,7 @@ pub mod closure;
 pub mod convert;
 pub mod deep;
 pub mod docs;
+pub mod docs_md;
 pub mod engine;
 pub mod error;
 pub mod files;
