@@ -369,7 +369,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         let dora = [0.812, 0.807, 0.815];
         let lora = [0.810, 0.809, 0.811];
         let e = tost(dora, lora, #{ margin: 0.01, usevar: \"unequal\" });
-        print(`equivalent within ±0.01: ${e.equivalent} (p = ${e.p})`);
+        print(`equivalent within ±0.01: ${e.equivalent} (p = ${e.p})`);   // true, p = 0.029
         ```";
     bind(
         engine,
@@ -421,8 +421,8 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ```rhai
         let a = [1, 1, 0, 1, 1, 0, 1, 1];   // per-item correctness of system a
         let b = [0, 1, 0, 0, 1, 1, 0, 0];
-        let m = mcnemar(a, b);                       // exact binomial
-        let c = mcnemar([[30, 12], [4, 20]], #{ exact: false, correction: true });
+        let m = mcnemar(a, b);          // exact binomial: n01 = 4, n10 = 1, p = 0.375
+        let c = mcnemar([[30, 12], [4, 20]], #{ exact: false, correction: true });   // statistic = 49/16
         print(`exact p = ${m.p}; chi2 = ${c.statistic}, p = ${c.p}`);
         ```";
     let mcn_table = |t: &Array, o: &Map| -> RhaiResult<Map> {
@@ -488,7 +488,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         every machine). With γ = 100·ε·|diff| and a = 0 (exact) or 1 (random):
         p_less = (#{null ≤ diff + γ} + a)/(N + a), p_greater = (#{null ≥ diff − γ} + a)/(N + a),
         two-sided p = min(1, 2·min(p_less, p_greater)).
-        Options: `n` (9999), `seed` (0), `alternative` (\"two-sided\" | \"less\" | \"greater\").
+        Options: `n` (9999), `seed` (0), `alternative` (\"two-sided\" | \"less\": b below a | \"greater\").
         Errors: fewer than 2 items, different lengths, non-finite scores, all pairs tied, `n` outside
         1..=10⁸ (checked first: at 10⁸ the Monte Carlo standard error of p is below 5e-5, so more
         resamples cannot matter). The loop honours Ctrl-C.
@@ -496,7 +496,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ```rhai
         let a = [0.61, 0.72, 0.55, 0.80, 0.67, 0.59, 0.74, 0.70];
         let b = [0.66, 0.75, 0.54, 0.86, 0.71, 0.65, 0.79, 0.72];
-        let r = permutation_test(a, b, #{ seed: 1 });   // 2^8 <= 9999: exact
+        let r = permutation_test(a, b, #{ seed: 1 });   // exact (2^8 <= 9999): diff = 0.0375, p = 4/256
         print(`diff = ${r.diff}, p = ${r.p} (exact: ${r.exact})`);
         ```";
     bind(

@@ -148,6 +148,10 @@ pub(super) fn register(engine: &mut Engine) {
         let m = mixed_lm(results, \"f1 ~ method + (1 | seed)\", #{ reference: #{ method: \"lora\" } });
         print(m.fixed);
         print(`seed variance ${m.variance.seed}, residual ${m.scale}`);
+        let m2 = mixed_lm(results, \"f1 ~ variant * share + (1 | seed) + (1 | language)\",
+                          #{ reference: #{ variant: \"lora\" } });
+        print(m2.fixed);                                  // variant[T.dora] … with se, z, p
+        print(`seed variance ${m2.variance.seed}, language ${m2.variance.language}`);
         ```";
     bind(
         engine,
@@ -200,7 +204,7 @@ pub(super) fn register(engine: &mut Engine) {
         let n = anova_power(#{ effect_size: 0.25, power: 0.8, k_groups: 4 });
         print(`total N = ${n.nobs} (${n.n_per_group} per group)`);     // 178.4, 45
         let p = anova_power(#{ effect_size: 0.25, nobs: 60, k_groups: 3 });
-        print(`power = ${p.power}`);
+        print(`power = ${p.power}`);                                   // 0.3744
         let o = anova_power(results, \"f1\", \"method\");
         print(`observed power ${o.power}; ${o.n_per_group_needed} seeds per method for 80 %`);
         ```";
@@ -252,7 +256,8 @@ pub(super) fn register(engine: &mut Engine) {
         P(T′ < −t.isf(alpha)), T′ noncentral t(df, δ). A solved nobs1 is continuous (the integer
         `nobs1_ceil` = ⌈nobs1⌉); a solved effect size is positive, negative for \"smaller\".
         Errors: alpha outside (0, 1), target power outside (alpha, 1), nobs1·(1 + ratio) ≤ 2,
-        effect size 0 or of the wrong sign for the alternative when solving nobs1, unknown alternative.
+        effect size 0 or of the wrong sign for the alternative when solving nobs1, a target not
+        reached (δ² ≤ 1e5), unknown alternative.
 
         ```rhai
         let n = ttest_power(#{ effect_size: 0.5, power: 0.8 });
@@ -274,7 +279,8 @@ pub(super) fn register(engine: &mut Engine) {
         ω² = (SS_b − df_b·MS_w)/(SS_t + MS_w) (negative when F < 1, not truncated),
         Cohen's f = √(η²/(1 − η²)). Interval (Steiger 2004): λ_lo and λ_hi solve
         ncf.cdf(F; df_b, df_w, λ) = (1 + level)/2 and (1 − level)/2 (0 when not reachable);
-        η² and ω² limits are λ/(λ + N) (the same population parameter), f limits √(λ/N).
+        η² and ω² limits are λ/(λ + N) (population η² and ω² are the same parameter f²/(1 + f²)),
+        f limits √(λ/N).
         `pairs`: one map per pair of groups (order of first appearance)
         #{ a, b, n_a, n_b, diff, d, j, g, lower, upper }: diff = mean(b) − mean(a), d = diff/s_p with
         the pooled sd of the two groups, Hedges' g = J·d with the exact J = Γ(ν/2)/(√(ν/2)·Γ((ν−1)/2)),

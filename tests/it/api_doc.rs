@@ -65,7 +65,7 @@ fn api_md_keeps_the_contract_verbatim_and_is_deterministic() {
         "Command line",
     ] {
         assert!(
-            a.contains(&format!("\n## {area}\n")),
+            a.contains(&format!("\n## {area}")),
             "contract section {area}"
         );
     }
