@@ -69,7 +69,8 @@ pub enum Command {
     Repl(ReplArgs),
     /// Compile a script without running it; report every syntax error with line:column.
     Check(CheckArgs),
-    /// Signatures and documentation of the registered functions.
+    /// Signatures and documentation of the registered functions (`--markdown`: all of
+    /// docs/API.md).
     Doc(DocArgs),
     /// Benchmark the hot paths on a random-weight model (tokens/s, peak memory, MFU).
     Bench(BenchArgs),
