@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::api::docs_md;
 use crate::host::error::ErrorKind;
 use crate::host::session::parse_assignment;
 use crate::host::{docs, Host, Shard};
@@ -69,7 +70,8 @@ pub enum Command {
     Repl(ReplArgs),
     /// Compile a script without running it; report every syntax error with line:column.
     Check(CheckArgs),
-    /// Signatures and documentation of the registered functions.
+    /// Signatures and documentation of the registered functions (`--markdown`: all of
+    /// docs/API.md).
     Doc(DocArgs),
     /// Benchmark the hot paths on a random-weight model (tokens/s, peak memory, MFU).
     Bench(BenchArgs),
@@ -180,6 +182,10 @@ pub struct DocArgs {
     /// Machine-readable output: a JSON array of functions.
     #[arg(long)]
     pub json: bool,
+    /// The whole of docs/API.md: the contract and the generated reference of every function
+    /// (`peftlab doc --markdown > docs/API.md`).
+    #[arg(long, conflicts_with_all = ["json", "name"])]
+    pub markdown: bool,
 }
 
 fn check_set(s: &str) -> Result<String, String> {
@@ -375,6 +381,11 @@ fn cmd_doc(a: DocArgs) -> u8 {
             })
             .collect();
         let _ = writeln!(out, "{}", serde_json::Value::Array(items));
+        return EXIT_OK;
+    }
+    if a.markdown {
+        let md = docs_md::render_markdown(host.engine(), host.session(), &all);
+        let _ = write!(out, "{md}");
         return EXIT_OK;
     }
     match &a.name {

@@ -45,6 +45,29 @@ impl Default for JsonOpts {
     }
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"Helpers every study script needs: the `--set` settings, the output directory, files and
+hashes for provenance, clocks, number formatting and the size limits.
+
+Settings given with `peftlab run s.rhai --set key=value` are visible three ways: as top-level
+constants (`r`), as `settings::r` (also inside `fn` bodies, where top-level variables are
+invisible) and through `get_setting("r", default)`.
+
+The std modules are imported by path: `import "std/study" as study;` (`grid`, `repeat`,
+`exclude`, `matches`, `label`), `import "std/report" as report;` (`format_table`,
+`print_table`, `num`, `pct`, `join`, `check_opts`) and `import "std/compare" as compare;`
+(`beyond_anova`, `pair_cells`); they are listed at the end of this reference.
+
+Limits: arrays hold at most 16,777,216 elements (nested arrays' elements counted), strings
+256 MiB, maps 1,048,576 entries (nested maps' counted), and values nest at most 512 levels (for
+`==`, printing, and conversion to JSON, tables, datasets and cell results). Beyond a limit a
+script gets an error naming the limit (a system error, like rhai's own size limits: `try` does
+not catch it when it comes from the engine or from printing); raise one with the global flags
+`--max-array-size N`, `--max-string-size BYTES`, `--max-map-size N`, `--max-depth N` (0 turns a
+size limit off). Size options (ranks, resample counts, sequence lengths, a checkpoint's layer
+count) are also checked against the memory this machine has available before anything is
+allocated, so they end in an error, not an aborted process."#;
+
 /// Registers the core bindings.
 pub fn register(engine: &mut Engine, session: &Session) {
     register_paths(engine, session);
@@ -93,7 +116,7 @@ fn register_paths(engine: &mut Engine, session: &Session) {
         engine,
         "out_dir",
         [],
-        "The output directory (`--out`, default `runs/<script-stem>/`); created if missing.",
+        "The output directory (`--out`, default `runs/<script-stem>/`); created if missing.\n\nExample: `print(out_dir());` (`runs/grid` for `peftlab run grid.rhai`)",
         move || -> RhaiResult<String> {
             std::fs::create_dir_all(s.out_dir()).ctx("out_dir")?;
             Ok(path_str(s.out_dir()))
@@ -132,7 +155,7 @@ fn register_paths(engine: &mut Engine, session: &Session) {
         engine,
         "script_dir",
         [],
-        "The directory of the running script (`.` in the REPL); resolve data paths against it.",
+        "The directory of the running script (`.` in the REPL); resolve data paths against it.\n\nExample: `let d = load_dataset(script_dir() + \"/data/train.jsonl\");`",
         move || {
             let d = s.script_dir();
             if d.as_os_str().is_empty() {
@@ -146,14 +169,14 @@ fn register_paths(engine: &mut Engine, session: &Session) {
         engine,
         "exists",
         ["path"],
-        "Whether a file or directory exists.",
+        "Whether a file or directory exists.\n\nExample: `if !exists(\"data/xnli\") { print(\"download XNLI first\"); }`",
         |p: &str| Path::new(p).exists(),
     );
     bind(
         engine,
         "env",
         ["name"],
-        "The value of an environment variable, or `()` when unset.",
+        "The value of an environment variable, or `()` when unset.\n\nExample: `let dev = env(\"PEFTLAB_DEVICE\") ?? \"cpu\";`",
         |name: &str| -> Dynamic {
             std::env::var(name)
                 .map(Dynamic::from)
@@ -231,7 +254,7 @@ fn register_settings(engine: &mut Engine, session: &Session) {
         engine,
         "get_setting",
         ["name"],
-        "The value of `--set name=...`; an error when it was not given.",
+        "The value of `--set name=...`; an error when it was not given.\n\nExample: `let model_path = get_setting(\"model\");` (`peftlab run s.rhai --set model=models/tiny`)",
         move |name: &str| -> RhaiResult<Dynamic> {
             match s.setting(name) {
                 Some(set) => Ok(set.value.clone()),
@@ -247,7 +270,7 @@ fn register_settings(engine: &mut Engine, session: &Session) {
         engine,
         "has_setting",
         ["name"],
-        "Whether `--set name=...` was given.",
+        "Whether `--set name=...` was given.\n\nExample: `if has_setting(\"quick\") { print(\"quick run\"); }`",
         move |name: &str| s.setting(name).is_some(),
     );
     let s = session.clone();
@@ -255,7 +278,7 @@ fn register_settings(engine: &mut Engine, session: &Session) {
         engine,
         "settings",
         [],
-        "All `--set` settings as a map.",
+        "All `--set` settings as a map.\n\nExample: `for k in settings().keys() { print(k); }`",
         move || -> Map {
             s.settings()
                 .iter()
@@ -268,7 +291,7 @@ fn register_settings(engine: &mut Engine, session: &Session) {
         engine,
         "shard",
         [],
-        "`#{ index, count }` of `--shard I/N` (index 1-based), or `()`.",
+        "`#{ index, count }` of `--shard I/N` (index 1-based), or `()`.\n\n```rhai\nlet s = shard();\nif s != () { print(`shard ${s.index} of ${s.count}`); }\n```",
         move || -> Dynamic {
             match s.shard() {
                 Some(sh) => {
@@ -302,7 +325,7 @@ fn register_time(engine: &mut Engine) {
         engine,
         "now",
         [],
-        "Seconds since 1970-01-01 UTC (wall clock, float); see `elapsed`.",
+        "Seconds since 1970-01-01 UTC (wall clock, float); see `elapsed`.\n\nExample: `let t0 = now(); m.train(d, #{}); print(now() - t0);`",
         || files::unix_seconds(SystemTime::now()),
     );
     bind(
@@ -323,28 +346,28 @@ fn register_time(engine: &mut Engine) {
         engine,
         "elapsed",
         ["t"],
-        "Seconds since `t` (integer seconds since 1970).",
+        "Seconds since `t` (integer seconds since 1970).\n\nExample: `let t = 1700000000; print(elapsed(t) > 0.0);`",
         |t: INT| files::unix_seconds(SystemTime::now()) - t as FLOAT,
     );
     bind(
         engine,
         "timestamp",
         [],
-        "The current time as an RFC 3339 UTC string (`2024-02-29T13:05:09Z`).",
+        "The current time as an RFC 3339 UTC string (`2024-02-29T13:05:09Z`).\n\nExample: `write_text(timestamp(), out_path(\"started.txt\"));`",
         || files::rfc3339_utc(SystemTime::now()),
     );
     bind(
         engine,
         "sleep",
         ["seconds"],
-        "Waits `seconds` (Ctrl-C interrupts).",
+        "Waits `seconds` (Ctrl-C interrupts).\n\nExample: `sleep(0.5);`",
         sleep_for,
     );
     bind(
         engine,
         "sleep",
         ["seconds"],
-        "Waits `seconds` (Ctrl-C interrupts).",
+        "Waits `seconds` (Ctrl-C interrupts).\n\nExample: `sleep(0.5);`",
         |s: INT| sleep_for(s as FLOAT),
     );
 
@@ -374,7 +397,7 @@ fn register_time(engine: &mut Engine) {
         engine,
         "elapsed",
         ["sw"],
-        "Seconds since the stopwatch started.",
+        "Seconds since the stopwatch started.\n\nExample: `let sw = stopwatch(); m.train(d, #{}); print(sw.elapsed());`",
         |sw: &mut Handle<Stopwatch>| -> RhaiResult<FLOAT> {
             Ok(sw.borrow("elapsed")?.start.elapsed().as_secs_f64())
         },
@@ -383,7 +406,7 @@ fn register_time(engine: &mut Engine) {
         engine,
         "lap",
         ["sw"],
-        "Seconds since the previous `lap` (or the start); starts a new lap.",
+        "Seconds since the previous `lap` (or the start); starts a new lap.\n\nExample: `let sw = stopwatch(); m.train(d, #{}); print(sw.lap()); m.evaluate(\"xnli\", #{ data: \"data/xnli\" }); print(sw.lap());`",
         |sw: &mut Handle<Stopwatch>| -> RhaiResult<FLOAT> {
             let mut w = sw.borrow_mut("lap")?;
             let secs = w.lap.elapsed().as_secs_f64();
@@ -395,7 +418,7 @@ fn register_time(engine: &mut Engine) {
         engine,
         "reset",
         ["sw"],
-        "Restarts the stopwatch.",
+        "Restarts the stopwatch.\n\nExample: `sw.reset();`",
         |sw: &mut Handle<Stopwatch>| -> RhaiResult<()> {
             let mut w = sw.borrow_mut("reset")?;
             w.start = Instant::now();
@@ -416,7 +439,7 @@ fn register_files(engine: &mut Engine) {
         engine,
         "sha256",
         ["text"],
-        "Lowercase hex SHA-256 of a string (UTF-8 bytes).",
+        "Lowercase hex SHA-256 of a string (UTF-8 bytes).\n\nExample: `sha256(\"abc\")` is `\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"`.",
         |t: &str| files::sha256_bytes(t.as_bytes()),
     );
     bind(
@@ -424,7 +447,7 @@ fn register_files(engine: &mut Engine) {
         "read_json_value",
         ["path"],
         "Reads a JSON file as script values (objects → maps, null → `()`); the inverse of \
-         `write_json_value`. `read_json` reads records as a Table.",
+         `write_json_value`. `read_json` reads records as a Table.\n\nExample: `let cfg = read_json_value(\"config.json\"); print(cfg.lr);`",
         |p: &str| -> RhaiResult<Dynamic> {
             Ok(from_json(
                 &files::read_json(Path::new(p)).ctx("read_json_value")?,
@@ -435,7 +458,7 @@ fn register_files(engine: &mut Engine) {
         engine,
         "write_json_value",
         ["value", "path"],
-        "Writes any plain value (map, array, number, ...) as pretty JSON, atomically.",
+        "Writes any plain value (map, array, number, ...) as pretty JSON, atomically.\n\nExample: `write_json_value(#{ acc: 0.81, langs: [\"en\", \"ur\"] }, out_path(\"summary.json\"));`",
         |v: Dynamic, p: &str| -> RhaiResult<()> { write_json_value(v, p, Map::new()) },
     );
     bind(
@@ -456,7 +479,7 @@ fn register_files(engine: &mut Engine) {
         engine,
         "read_text",
         ["path"],
-        "Reads a UTF-8 text file.",
+        "Reads a UTF-8 text file.\n\nExample: `let prompt = read_text(\"prompts/system.txt\");`",
         |p: &str| {
             std::fs::read_to_string(p)
                 .map_err(|e| fail(format!("read_text: cannot read '{p}': {e}")))
@@ -466,7 +489,7 @@ fn register_files(engine: &mut Engine) {
         engine,
         "write_text",
         ["text", "path"],
-        "Writes a text file atomically; creates parent directories. The text comes first: `write_text(text, path)` (a path over 120 characters is cut to its first 80 in errors, with its length and a hint at the argument order).",
+        "Writes a text file atomically; creates parent directories. The text comes first: `write_text(text, path)` (a path over 120 characters is cut to its first 80 in errors, with its length and a hint at the argument order).\n\nExample: `write_text(m.generate(\"Once upon a time\", #{}), out_path(\"sample.txt\"));`",
         |t: &str, p: &str| files::write_atomic(&PathBuf::from(p), t.as_bytes()).ctx("write_text"),
     );
 }
@@ -518,21 +541,21 @@ fn register_format(engine: &mut Engine) {
         engine,
         "format_number",
         ["x", "digits"],
-        "An integer as text (digits are ignored).",
+        "An integer as text (digits are ignored).\n\nExample: `format_number(42, 3)` is `\"42\"`.",
         |x: INT, _digits: INT| x.to_string(),
     );
     bind(
         engine,
         "format_number",
         ["x"],
-        "A float with 3 decimals.",
+        "A float with 3 decimals.\n\nExample: `format_number(0.81234)` is `\"0.812\"`.",
         |x: FLOAT| format_number(x, 3),
     );
     bind(
         engine,
         "format_number",
         ["x"],
-        "An integer as text.",
+        "An integer as text.\n\nExample: `format_number(42)` is `\"42\"`.",
         |x: INT| x.to_string(),
     );
 }

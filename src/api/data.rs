@@ -95,6 +95,11 @@ fn text_tokens(m: &Model, row: &Row) -> Result<usize, crate::data::DataError> {
     Ok(n)
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"A `Dataset` is an immutable list of rows (maps); every transformation returns a new one.
+`d[i]` is row i, `print(d)` a one-line summary. Seeds make every random choice (shuffle,
+sample, mixture, partition) reproducible on every machine (ChaCha8)."#;
+
 /// Registers the data bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     register_handle::<Dataset>(engine, "Dataset");
@@ -131,7 +136,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "dataset",
         ["rows"],
-        "A dataset from an array of maps.",
+        "A dataset from an array of maps.\n\nExample: `let d = dataset([#{ instruction: \"Translate\", input: \"Save\", output: \"محفوظ کریں\" }]);`",
         |a: Array| -> RhaiResult<D> {
             let v = to_json(&Dynamic::from_array(a)).map_err(|e| fail(format!("dataset: {e}")))?;
             let Value::Array(items) = v else {
@@ -144,25 +149,39 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "len",
         ["d"],
-        "Number of rows.",
+        "Number of rows.\n\nExample: `print(d.len());`",
         |d: &mut D| -> RhaiResult<INT> { Ok(d.borrow("len")?.len() as INT) },
     );
-    engine.register_indexer_get(|d: &mut D, i: INT| -> RhaiResult<Map> {
-        let ds = d.borrow("d[i]")?;
-        let n = ds.len() as INT;
-        let j = if i < 0 { i + n } else { i };
-        if j < 0 || j >= n {
-            return Err(fail(format!(
-                "d[i]: index {i} out of bounds for a dataset of {n} rows"
-            )));
-        }
-        Ok(row_to_map(ds.row(j as usize).ctx("d[i]")?))
-    });
+    let doc_index = "
+        Row `i` as a map (`d[i]`); a negative `i` counts from the end.
+
+        ```rhai
+        let d = dataset([#{ text: \"a\" }, #{ text: \"b\" }]);
+        print(d[0].text);    // a
+        print(d[-1].text);   // b
+        ```";
+    bind(
+        engine,
+        "index$get$",
+        ["d", "i"],
+        doc_index,
+        |d: &mut D, i: INT| -> RhaiResult<Map> {
+            let ds = d.borrow("d[i]")?;
+            let n = ds.len() as INT;
+            let j = if i < 0 { i + n } else { i };
+            if j < 0 || j >= n {
+                return Err(fail(format!(
+                    "d[i]: index {i} out of bounds for a dataset of {n} rows"
+                )));
+            }
+            Ok(row_to_map(ds.row(j as usize).ctx("d[i]")?))
+        },
+    );
     bind(
         engine,
         "rows",
         ["d"],
-        "All rows as an array of maps.",
+        "All rows as an array of maps.\n\nExample: `for row in d.take(3).rows() { print(row); }`",
         |d: &mut D| -> RhaiResult<Array> {
             Ok(d.borrow("rows")?
                 .rows()
@@ -182,7 +201,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "map",
         ["d", "f"],
-        "Each row replaced by the closure's result (a map).",
+        "Each row replaced by the closure's result (a map).\n\nExample: `let d2 = d.map(|r| #{ instruction: r.instruction, input: \"\", output: r.output });`",
         |ctx: NativeCallContext, d: &mut D, f: FnPtr| -> RhaiResult<D> {
             let ds = d.borrow("map")?.clone();
             let out = ds.map(|r| -> RhaiResult<Row> {
@@ -199,7 +218,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "shuffle",
         ["d", "seed"],
-        "Rows in a seeded random order (ChaCha8).",
+        "Rows in a seeded random order (ChaCha8).\n\nExample: `let d2 = d.shuffle(42);`",
         |d: &mut D, s: INT| -> RhaiResult<D> {
             Ok(Handle::new(d.borrow("shuffle")?.shuffle(s as u64)))
         },
@@ -208,7 +227,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "take",
         ["d", "n"],
-        "The first n rows.",
+        "The first n rows.\n\nExample: `let dev = d.shuffle(1).take(100);`",
         |d: &mut D, n: INT| -> RhaiResult<D> {
             let n = count("take", "n", n)?;
             Ok(Handle::new(d.borrow("take")?.take(n)))
@@ -218,7 +237,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "skip",
         ["d", "n"],
-        "All rows after the first n.",
+        "All rows after the first n.\n\nExample: `let rest = d.shuffle(1).skip(100);`",
         |d: &mut D, n: INT| -> RhaiResult<D> {
             let n = count("skip", "n", n)?;
             Ok(Handle::new(d.borrow("skip")?.skip(n)))
@@ -228,7 +247,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "sample",
         ["d", "n", "seed"],
-        "n rows drawn without replacement with the seed.",
+        "n rows drawn without replacement with the seed.\n\nExample: `let s = d.sample(500, 7);`",
         |d: &mut D, n: INT, s: INT| -> RhaiResult<D> {
             let n = count("sample", "n", n)?;
             Ok(Handle::new(
@@ -240,7 +259,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "stratified_sample",
         ["d", "n", "field", "seed"],
-        "n rows with the strata of `field` in proportion (largest remainder), drawn with the seed.",
+        "n rows with the strata of `field` in proportion (largest remainder), drawn with the seed.\n\nExample: `let s = d.stratified_sample(300, \"label\", 1);`",
         |d: &mut D, n: INT, field: &str, s: INT| -> RhaiResult<D> {
             let n = count("stratified_sample", "n", n)?;
             Ok(Handle::new(
@@ -254,7 +273,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "concat",
         ["d", "other"],
-        "Rows of both datasets.",
+        "Rows of both datasets.\n\nExample: `let both = english.concat(urdu);`",
         |d: &mut D, o: D| -> RhaiResult<D> {
             let other = o.borrow("concat")?.clone();
             Ok(Handle::new(d.borrow("concat")?.concat(&other)))
@@ -264,7 +283,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "column",
         ["d", "name"],
-        "The values of one field.",
+        "The values of one field.\n\nExample: `let labels = d.column(\"label\");`",
         |d: &mut D, name: &str| -> RhaiResult<Array> {
             Ok(d.borrow("column")?
                 .column(name)
@@ -278,14 +297,14 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "save",
         ["d", "path"],
-        "Writes the rows (.jsonl, .json or .csv by extension).",
+        "Writes the rows (.jsonl, .json or .csv by extension).\n\nExample: `d.save(out_path(\"train_mix.jsonl\"));`",
         |d: &mut D, p: &str| -> RhaiResult<()> { d.borrow("save")?.save(p).ctx("save") },
     );
     bind(
         engine,
         "hash",
         ["d"],
-        "sha256 of the rows (for provenance).",
+        "sha256 of the rows (for provenance).\n\nExample: `#{ acc: 0.8, provenance: #{ train_sha256: d.hash() } }` (a `run_cells` result)",
         |d: &mut D| -> RhaiResult<String> { Ok(d.borrow("hash")?.hash()) },
     );
     let doc_mix = "
@@ -346,7 +365,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     );
     bind(engine, "bactrian_partition", ["datasets", "opts"], "
         Bactrian-X sampling over parallel datasets `#{ lang: dataset, ... }`: shuffle indices 0..N with the seed, split them into
-        `partitions` parts, language i (keys in sorted order, as Rhai maps keep them) takes part i mod partitions. Rows get a `lang` field.", |m: Map, o: Map| -> RhaiResult<D> {
+        `partitions` parts, language i (keys in sorted order, as Rhai maps keep them) takes part i mod partitions. Rows get a `lang` field.\n\nExample: `let bx = bactrian_partition(#{ en: d_en, ur: d_ur, sw: d_sw }, #{ partitions: 10, seed: 1 });`", |m: Map, o: Map| -> RhaiResult<D> {
         let o: PartitionOpts = parse_opts("bactrian_partition", &o)?;
         let mut langs = Vec::new();
         for (k, v) in m {

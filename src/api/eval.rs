@@ -156,13 +156,21 @@ fn evaluate(m: &Handle<Model>, task: &str, o: &Map) -> RhaiResult<T> {
     Ok(table_of(out.rows))
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"Built-in tasks: xnli, xcopa, belebele, mlqa, xquad, tydiqa, xlsum, plus the offline demo task
+ui_translate (`tasks()` lists them). Tasks report `acc`, `acc_norm`, `acc_bytes` (multiple
+choice; XNLI also `f1_macro`), `exact_match`, `f1` (QA) and `rouge1`, `rouge2`, `rougeL`
+(XL-Sum). The metric functions are usable on their own (custom tasks, checks). Per-item logs
+(`items_file`) of several evaluations are joined with `join_items` for the paired tests
+`mcnemar` and `permutation_test`."#;
+
 /// Registers the evaluation bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     bind(
         engine,
         "tasks",
         [],
-        "The built-in tasks: #{ name, langs, metrics, kind }.",
+        "The built-in tasks: #{ name, langs, metrics, kind }.\n\n```rhai\nfor t in tasks() { print(`${t.name} (${t.kind}): ${t.langs}`); }\n```",
         || -> Array {
             crate::eval::tasks()
                 .iter()
@@ -173,6 +181,15 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     let doc = "
         Evaluates the model (with its adapter) on a task; returns a Table with one row per language #{ task, lang, n, <metrics> }.
         Options: data, langs, split, shots, shot_split, limit, seed, batch_size, prompt (\"alpaca\" | \"lm-eval\"), max_new_tokens, items_file.
+
+        The `items_file` holds one JSON object per line and item, in evaluation order, written
+        atomically (a new evaluation replaces the whole file): `task`, `lang`, `id` (the document's
+        `id`/`idx` field, else `<lang code>-<split>-<index>`), `prompt_hash` (first 16 hex digits of
+        the SHA-256 of the full prompt, few-shot examples included), `prediction`, `gold`, then for
+        multiple choice `choices`, `scores` (log-likelihood per choice), `correct` (bool) and
+        `metrics` `#{ acc, acc_norm, acc_bytes }` (0/1); for generation `correct` (exact match as a
+        bool, `()` where the task has no exact match) and `metrics` (e.g. `exact_match`, `f1` or
+        `rouge1`, `rouge2`, `rougeL`). `join_items` joins such files.
 
         ```rhai
         let r = m.evaluate(\"xnli\", #{ data: \"data/xnli\", langs: [\"en\", \"ur\"], prompt: \"lm-eval\" });
@@ -202,12 +219,35 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         [#{ label, path, sha256 }] (columns in array order); a given `sha256` must match the file.
         Options: metric (\"correct\"), intersect (false: the files must hold the same items; true:
         keep the items common to all), check_prompts (true: an item must have the same prompt_hash
-        in every file). Errors name the file and line: unreadable file, malformed line, item twice
-        in a file, differing item sets, no items.
+        in every file; else an error: the runs used another prompt family, shots or seed). Map keys
+        are alphabetical, so `#{ lora, dora }` gives the columns task, lang, id, dora, lora.
+        Errors name the file, and the line where there is one: a file that cannot be read, a line
+        that is not a JSON object or lacks `task`/`lang`/`id` or the value (`correct` is `()` for a
+        generation task: pick a metric), an item twice in one file, item sets that differ (with
+        counts and an example of a missing and an extra item), no common item with `intersect`, a
+        file without items, no files, an empty, repeated or reserved (`task`, `lang`, `id`) label,
+        and a hash mismatch. Blank lines are skipped.
 
         ```rhai
-        let j = join_items(#{ \"lora/seed1\": \"runs/lora1.jsonl\", \"dora/seed1\": \"runs/dora1.jsonl\" });
-        let m = mcnemar(j.column(\"lora/seed1\"), j.column(\"dora/seed1\"));
+        let lora = m_lora.evaluate(\"xnli\", #{ data: \"data/xnli\", langs: [\"en\", \"ur\"], items_file: \"runs/lora.jsonl\" });
+        let dora = m_dora.evaluate(\"xnli\", #{ data: \"data/xnli\", langs: [\"en\", \"ur\"], items_file: \"runs/dora.jsonl\" });
+        let j = join_items(#{ lora: \"runs/lora.jsonl\", dora: \"runs/dora.jsonl\" });   // columns task, lang, id, dora, lora
+        let ur = j.filter(|r| r.lang == \"ur\");
+        let t = mcnemar(ur.column(\"lora\"), ur.column(\"dora\"));   // n01: items only LoRA got right
+        let p = permutation_test(j.column(\"lora\"), j.column(\"dora\"), #{ seed: 1 });
+        ```
+
+        `scripts/which_lora.rhai` writes one items file per cell, `items/<variant>-<share>-seed<seed>.jsonl`
+        in the output directory, and stores its path (relative to the output directory) and SHA-256 in
+        the cell's result (`items_file`, `items_sha256`), so a file rewritten after the result was
+        stored (say by an interrupted `--rerun`) is refused rather than silently joined:
+
+        ```rhai
+        let files = #{};
+        for row in results.rows() {
+            files[`${row.variant}/${row.share}/seed${row.seed}`] = #{ path: out_path(row.items_file), sha256: row.items_sha256 };
+        }
+        let j = join_items(files);
         ```";
     bind(engine, "join_items", ["files"], doc_j, |f: Dynamic| {
         join(&f, &Map::new())
@@ -223,7 +263,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "squad_em",
         ["pred", "golds"],
-        "Exact match after SQuAD v1.1 normalisation, max over golds (0 or 1).",
+        "Exact match after SQuAD v1.1 normalisation, max over golds (0 or 1).\n\nExample: `squad_em(\"The Eiffel Tower\", [\"Eiffel Tower\", \"the tower\"])` is 1.0 (articles and case are ignored).",
         |p: &str, g: Dynamic| -> RhaiResult<FLOAT> {
             squad_em(p, &golds("squad_em", &g)?).ctx("squad_em")
         },
@@ -232,19 +272,19 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "squad_f1",
         ["pred", "golds"],
-        "Token F1 after SQuAD v1.1 normalisation, max over golds.",
+        "Token F1 after SQuAD v1.1 normalisation, max over golds.\n\nExample: `squad_f1(\"in Paris France\", [\"Paris\"])` is 0.5.",
         |p: &str, g: Dynamic| -> RhaiResult<FLOAT> {
             squad_f1(p, &golds("squad_f1", &g)?).ctx("squad_f1")
         },
     );
-    bind(engine, "mlqa_em", ["pred", "golds", "lang"], "Exact match with the official MLQA normalisation of `lang` (zh mixed segmentation, per-language articles).", |p: &str, g: Dynamic, l: &str| -> RhaiResult<FLOAT> {
+    bind(engine, "mlqa_em", ["pred", "golds", "lang"], "Exact match with the official MLQA normalisation of `lang` (zh mixed segmentation, per-language articles).\n\nExample: `mlqa_em(\"el libro\", [\"libro\"], \"es\")` is 1.0 (Spanish articles are dropped).", |p: &str, g: Dynamic, l: &str| -> RhaiResult<FLOAT> {
         mlqa_em(p, &golds("mlqa_em", &g)?, l).ctx("mlqa_em")
     });
     bind(
         engine,
         "mlqa_f1",
         ["pred", "golds", "lang"],
-        "Token F1 with the official MLQA normalisation of `lang`.",
+        "Token F1 with the official MLQA normalisation of `lang`.\n\nExample: `mlqa_f1(\"der rote Apfel\", [\"roter Apfel\"], \"de\")` is 0.5.",
         |p: &str, g: Dynamic, l: &str| -> RhaiResult<FLOAT> {
             mlqa_f1(p, &golds("mlqa_f1", &g)?, l).ctx("mlqa_f1")
         },
@@ -253,7 +293,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         let _: RougeOpts = parse_opts("rouge", o)?;
         Ok(row_to_map(&rouge(p, r).to_row()))
     };
-    let doc_r = "Multilingual ROUGE-1/2/L F-measures #{ rouge1, rouge2, rougeL } (non-Latin scripts kept; CJK/Thai by character). Option lang is accepted for compatibility.";
+    let doc_r = "Multilingual ROUGE-1/2/L F-measures #{ rouge1, rouge2, rougeL } (non-Latin scripts kept; CJK/Thai by character). Option lang is accepted for compatibility.\n\nExample: `let r = rouge(\"the cat sat\", \"the cat sat down\"); print(r.rougeL);`";
     bind(
         engine,
         "rouge",
@@ -278,7 +318,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         )
         .ctx("f1_score")
     };
-    let doc_f = "F1 over the gold labels, `average`: \"micro\" | \"macro\". Predictions matching no gold label count as misses of their gold class only.";
+    let doc_f = "F1 over the gold labels, `average`: \"micro\" | \"macro\". Predictions matching no gold label count as misses of their gold class only.\n\nExample: `f1_score([\"a\", \"b\", \"b\"], [\"a\", \"b\", \"a\"], #{ average: \"macro\" })`";
     bind(
         engine,
         "f1_score",
@@ -295,7 +335,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     );
     bind(engine, "layer_languages", ["m", "texts", "opts"], "
         Logit lens per layer: the proportion of top-k decoded tokens identified as each of `langs` and \"other\", averaged over texts.
-        Options: langs, top_k (1), positions (\"all\" | \"last\"). Returns a Table with one row per hidden state (0 = embeddings).
+        Options: langs, top_k (1), positions (\"all\" | \"last\"). Returns a Table with one row per hidden state (0 = embeddings): `layer`, one column per language, `other`, `n_texts`.
 
         ```rhai
         let lens = m.layer_languages([\"Open the file\", \"فائل کھولیں\"], #{ langs: [\"en\", \"ur\"] });

@@ -124,6 +124,11 @@ fn generate_ids(m: &Handle<Model>, a: &Array, opts: &Map) -> RhaiResult<Array> {
     Ok(to_array(&out))
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"A `Model` is a base model (Hugging Face directory or GGUF file) with at most one attached
+adapter; actions are methods (`m.logits(ids)`), and `print(m)` shows a one-line summary.
+Every function below that computes with the model uses the attached adapter, if any."#;
+
 /// Registers the model bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     register_handle::<Model>(engine, "Model");
@@ -147,14 +152,14 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         doc_load,
         |p: &str, o: Map| load(p, &o),
     );
-    bind(engine, "info", ["m"], "Facts about the model: arch, layers, hidden, heads, kv_heads, vocab, params, bytes, dtype, quant, device.", |m: &mut Handle<Model>| -> RhaiResult<Map> {
+    bind(engine, "info", ["m"], "Facts about the model: arch, layers, hidden, heads, kv_heads, vocab, params, bytes, dtype, quant, device, and also intermediate, head_dim, bits_per_param, path and config_hash.\n\n```rhai\nlet i = m.info();\nprint(`${i.arch}: ${i.layers} layers, ${i.params} parameters, ${i.dtype}`);\n```", |m: &mut Handle<Model>| -> RhaiResult<Map> {
         Ok(row_to_map(&m.borrow("info")?.info()))
     });
     bind(
         engine,
         "encode",
         ["m", "text"],
-        "Token ids of `text` (BOS as the tokenizer config says).",
+        "Token ids of `text` (BOS as the tokenizer config says).\n\nExample: `let ids = m.encode(\"Hello world\"); print(m.decode(ids));`",
         |m: &mut Handle<Model>, t: &str| -> RhaiResult<Array> {
             Ok(to_array(&m.borrow("encode")?.encode(t).ctx("encode")?))
         },
@@ -163,7 +168,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "decode",
         ["m", "ids"],
-        "Text of token ids (special tokens kept).",
+        "Text of token ids (special tokens kept).\n\nExample: `m.decode(m.generate_ids(m.encode(\"2 + 2 =\"), #{ max_new_tokens: 4 }))`",
         |m: &mut Handle<Model>, a: Array| -> RhaiResult<String> {
             m.borrow("decode")?
                 .decode(&ids("decode", &a)?)
@@ -177,7 +182,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         let l = m.logits(m.encode(\"Hello\"));
         print(l.shape());
         ```", |m: &mut Handle<Model>, a: Array| logits(m, &a));
-    bind(engine, "hidden_states", ["m", "ids"], "Hidden states (index 0 = embeddings, last = after the final norm), `[T, H]` each (or `[B, T, H]` for a batch).", |m: &mut Handle<Model>, a: Array| hidden(m, &a));
+    bind(engine, "hidden_states", ["m", "ids"], "Hidden states (index 0 = embeddings, last = after the final norm), `[T, H]` each (or `[B, T, H]` for a batch).\n\nExample: `let hs = m.hidden_states(m.encode(\"Hello\")); print(hs.len()); print(hs[0].shape());` (layers + 1 states)", |m: &mut Handle<Model>, a: Array| hidden(m, &a));
     let doc_gen = "
         Generates text after `prompt` (KV cache). Options: `max_new_tokens` (32), `stop` (array of strings), `temperature` (0 = greedy), `top_k`, `top_p`, `seed`, `stop_at_eos` (true).
 
@@ -198,7 +203,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         doc_gen,
         |m: &mut Handle<Model>, p: &str, o: Map| generate(m, p, &o),
     );
-    let doc_gi = "New token ids after `ids` (options as generate, without `stop`; `stop_at_eos` default true).";
+    let doc_gi = "New token ids after `ids` (options as generate, without `stop`; `stop_at_eos` default true).\n\nExample: `let new_ids = m.generate_ids(m.encode(\"Once upon a time\"), #{ max_new_tokens: 16, stop_at_eos: false });`";
     bind(
         engine,
         "generate_ids",
@@ -218,7 +223,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         "loglikelihood",
         ["m", "context", "continuation"],
         "
-        lm-eval log-likelihood of `continuation` after `context`: #{ logprob, is_greedy, tokens }.",
+        lm-eval log-likelihood of `continuation` after `context`: #{ logprob, is_greedy, tokens }.\n\nExample: `let r = m.loglikelihood(\"The capital of France is\", \" Paris\"); print(r.logprob);`",
         |m: &mut Handle<Model>, c: &str, x: &str| -> RhaiResult<Map> {
             let s = m
                 .borrow("loglikelihood")?
@@ -247,7 +252,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "chat_template",
         ["m"],
-        "The model's chat template (Jinja text), or () when it has none.",
+        "The model's chat template (Jinja text), or () when it has none.\n\nExample: `if m.chat_template() != () { print(\"chat model\"); }`",
         |m: &mut Handle<Model>| -> RhaiResult<Dynamic> {
             Ok(m.borrow("chat_template")?
                 .tokenizer

@@ -38,6 +38,10 @@ fn host(t: &ProbeTensor) -> RhaiResult<HostTensor> {
     r.ctx("quantize")
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"Quantisation exactly as bitsandbytes does it, exposed as a probe for checks
+(`load_model(path, #{ quant })` stores the frozen base weights in the same formats)."#;
+
 /// Registers the quantisation bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     bind(engine, "quantize", ["t", "opts"], "

@@ -182,6 +182,12 @@ fn float_array(v: Vec<f64>) -> Array {
     v.into_iter().map(Dynamic::from_float).collect()
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"The statistics take a `Table` (or an array of maps) with one row per observation, a `value`
+column and a grouping `factor` column (groups in order of first appearance), or arrays of
+per-item scores. The numbers follow statsmodels, scipy and R; each function names the one it
+matches."#;
+
 /// Registers the statistics bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     bind(engine, "anova", ["t", "value", "factor"], "
@@ -193,7 +199,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ```", |t: Dynamic, v: &str, f: &str| -> RhaiResult<Map> {
         Ok(row_to_map(&stats::frame::anova(&as_table("anova", &t)?, v, f).ctx("anova")?.to_row()))
     });
-    bind(engine, "anova", ["t", "value", "factors"], "Two-way ANOVA with interaction, type II sums of squares: rows #{ term, ss, df, F, p } for \"<a>\", \"<b>\", \"<a>:<b>\", \"residual\".", |t: Dynamic, v: &str, f: Array| -> RhaiResult<T> {
+    bind(engine, "anova", ["t", "value", "factors"], "Two-way ANOVA with interaction, type II sums of squares: rows #{ term, ss, df, F, p } for \"<a>\", \"<b>\", \"<a>:<b>\", \"residual\" (F and p are () in the residual row).\n\nExample: `print(anova(results, \"f1\", [\"method\", \"lang\"]).to_text());`", |t: Dynamic, v: &str, f: Array| -> RhaiResult<T> {
         let f = super::args::strings("anova", "factors", &f)?;
         if f.len() != 2 {
             return Err(fail(format!("anova: give one factor (a string) or two (an array of 2), got {}", f.len())));
@@ -205,7 +211,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "welch_anova",
         ["t", "value", "factor"],
-        "Welch's ANOVA (unequal variances): #{ F, p, df_between, df_within }.",
+        "Welch's ANOVA (unequal variances): #{ F, p, df_between, df_within }.\n\nExample: `let w = welch_anova(results, \"f1\", \"method\"); print(w.p);`",
         |t: Dynamic, v: &str, f: &str| -> RhaiResult<Map> {
             Ok(row_to_map(
                 &stats::frame::welch_anova(&as_table("welch_anova", &t)?, v, f)
@@ -218,7 +224,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "levene",
         ["t", "value", "factor"],
-        "Levene's test with median centring (Brown–Forsythe): #{ W, p }.",
+        "Levene's test with median centring (Brown–Forsythe): #{ W, p }.\n\nExample: `let l = levene(results, \"f1\", \"method\"); if l.p < 0.05 { print(\"unequal variances: use welch_anova\"); }`",
         |t: Dynamic, v: &str, f: &str| -> RhaiResult<Map> {
             Ok(row_to_map(
                 &stats::frame::levene(&as_table("levene", &t)?, v, f)
@@ -231,7 +237,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "kruskal",
         ["t", "value", "factor"],
-        "Kruskal–Wallis H test (tie-corrected): #{ H, p }.",
+        "Kruskal–Wallis H test (tie-corrected): #{ H, p }.\n\nExample: `let k = kruskal(results, \"f1\", \"method\"); print(k.H);`",
         |t: Dynamic, v: &str, f: &str| -> RhaiResult<Map> {
             Ok(row_to_map(
                 &stats::frame::kruskal(&as_table("kruskal", &t)?, v, f)
@@ -248,7 +254,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
                 .to_table(),
         ))
     };
-    let doc_t = "Tukey HSD (Tukey–Kramer for unequal sizes): rows #{ a, b, meandiff, p_adj, lower, upper, reject } with meandiff = mean(b) − mean(a), groups in order of first appearance. Option alpha (0.05).";
+    let doc_t = "Tukey HSD (Tukey–Kramer for unequal sizes): rows #{ a, b, meandiff, p_adj, lower, upper, reject } with meandiff = mean(b) − mean(a), groups in order of first appearance. Option alpha (0.05).\n\nExample: `print(tukey_hsd(results, \"f1\", \"method\", #{ alpha: 0.05 }).to_text());`";
     bind(
         engine,
         "tukey_hsd",
@@ -267,7 +273,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         let o: AlphaOpts = parse_opts("ranking", o)?;
         stats::frame::ranking(&as_table("ranking", t)?, v, f, o.alpha).ctx("ranking")
     };
-    let doc_r = "The hierarchy of groups by mean from Tukey HSD decisions, e.g. \"LoRA = DoRA = AdaLoRA > PiSSA > VeRA\" (\">=\" marks a non-transitive step). Option alpha.";
+    let doc_r = "The hierarchy of groups by mean from Tukey HSD decisions, e.g. \"LoRA = DoRA = AdaLoRA > PiSSA > VeRA\" (\">=\" marks a non-transitive step). Option alpha.\n\nExample: `print(ranking(results, \"f1\", \"method\"));` (e.g. `LoRA = DoRA > VeRA`)";
     bind(
         engine,
         "ranking",
@@ -290,12 +296,12 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "ranking_letters",
         ["t", "value", "factor"],
-        "The compact letter display behind `ranking`: rows #{ group, mean, letters }.",
+        "The compact letter display behind `ranking`: rows #{ group, mean, letters }.\n\nExample: `print(ranking_letters(results, \"f1\", \"method\").to_text());` (groups sharing a letter do not differ)",
         move |t: Dynamic, v: &str, f: &str| -> RhaiResult<T> {
             Ok(Handle::new(rank(&t, v, f, &Map::new())?.to_table()))
         },
     );
-    bind(engine, "studentized_range_cdf", ["q", "k", "df"], "P(Q ≤ q) for the studentized range of k means with df degrees of freedom (exact double integral).", |q: Dynamic, k: INT, df: Dynamic| -> RhaiResult<FLOAT> {
+    bind(engine, "studentized_range_cdf", ["q", "k", "df"], "P(Q ≤ q) for the studentized range of k means with df degrees of freedom (exact double integral).\n\nExample: `studentized_range_cdf(3.5, 3, 10)` is about 0.923.", |q: Dynamic, k: INT, df: Dynamic| -> RhaiResult<FLOAT> {
         let (q, df) = (number("studentized_range_cdf", "q", &q)?, number("studentized_range_cdf", "df", &df)?);
         stats::studentized_range_cdf(q, count("studentized_range_cdf", "k", k)?, df).ctx("studentized_range_cdf")
     });
@@ -303,7 +309,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "studentized_range_quantile",
         ["p", "k", "df"],
-        "The q with P(Q ≤ q) = p (bracketed root finding).",
+        "The q with P(Q ≤ q) = p (bracketed root finding).\n\nExample: `studentized_range_quantile(0.95, 3, 10)` is about 3.877 (the Tukey critical value).",
         |p: Dynamic, k: INT, df: Dynamic| -> RhaiResult<FLOAT> {
             let (p, df) = (
                 number("studentized_range_quantile", "p", &p)?,
@@ -325,7 +331,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
                 .to_row(),
         ))
     };
-    let doc_b = "Paired bootstrap over items: #{ diff (mean b − mean a), lower, upper (95 % percentile), p }. Options n (10000), seed.";
+    let doc_b = "Paired bootstrap over items: #{ diff (mean b − mean a), lower, upper (95 % percentile), p }. Options n (10000), seed.\n\nExample: `let b = paired_bootstrap(j.column(\"lora\"), j.column(\"dora\"), #{ n: 10000, seed: 1 }); print(b.diff);`";
     bind(
         engine,
         "paired_bootstrap",
@@ -357,13 +363,13 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         default margin, so `tost(x1, x2)` is an error saying so); `paired` (false);
         `usevar` (\"pooled\" | \"unequal\", independent samples only); `alpha` (0.05, in (0, 0.5)).
         Errors: no margin, fewer than 2 values, non-finite values, zero standard error, data that
-        overflow (an infinite standard error), low ≥ upp, alpha outside (0, 0.5).
+        overflow (an infinite standard error, e.g. values near ±1e300), low ≥ upp, alpha outside (0, 0.5).
 
         ```rhai
         let dora = [0.812, 0.807, 0.815];
         let lora = [0.810, 0.809, 0.811];
         let e = tost(dora, lora, #{ margin: 0.01, usevar: \"unequal\" });
-        print(`equivalent within ±0.01: ${e.equivalent} (p = ${e.p})`);
+        print(`equivalent within ±0.01: ${e.equivalent} (p = ${e.p})`);   // true, p = 0.029
         ```";
     bind(
         engine,
@@ -408,14 +414,15 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         and p = P(χ²₁ > statistic), c = 1 with `correction: true` (default, Edwards), else 0; as
         in statsmodels the corrected statistic is not clamped (1/(n01 + n10) when n01 = n10).
         `method` is \"exact\", \"chi2_corrected\" or \"chi2\".
-        Errors: no discordant items (the systems agree everywhere), different lengths, values that
-        are not counts or outcomes.
+        Errors: no items at all (empty arrays or an all-zero table) and no discordant items (the
+        systems agree everywhere), with different messages; different lengths, values that are
+        not counts or outcomes.
 
         ```rhai
         let a = [1, 1, 0, 1, 1, 0, 1, 1];   // per-item correctness of system a
         let b = [0, 1, 0, 0, 1, 1, 0, 0];
-        let m = mcnemar(a, b);                       // exact binomial
-        let c = mcnemar([[30, 12], [4, 20]], #{ exact: false, correction: true });
+        let m = mcnemar(a, b);          // exact binomial: n01 = 4, n10 = 1, p = 0.375
+        let c = mcnemar([[30, 12], [4, 20]], #{ exact: false, correction: true });   // statistic = 49/16
         print(`exact p = ${m.p}; chi2 = ${c.statistic}, p = ${c.p}`);
         ```";
     let mcn_table = |t: &Array, o: &Map| -> RhaiResult<Map> {
@@ -481,7 +488,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         every machine). With γ = 100·ε·|diff| and a = 0 (exact) or 1 (random):
         p_less = (#{null ≤ diff + γ} + a)/(N + a), p_greater = (#{null ≥ diff − γ} + a)/(N + a),
         two-sided p = min(1, 2·min(p_less, p_greater)).
-        Options: `n` (9999), `seed` (0), `alternative` (\"two-sided\" | \"less\" | \"greater\").
+        Options: `n` (9999), `seed` (0), `alternative` (\"two-sided\" | \"less\": b below a | \"greater\").
         Errors: fewer than 2 items, different lengths, non-finite scores, all pairs tied, `n` outside
         1..=10⁸ (checked first: at 10⁸ the Monte Carlo standard error of p is below 5e-5, so more
         resamples cannot matter). The loop honours Ctrl-C.
@@ -489,7 +496,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ```rhai
         let a = [0.61, 0.72, 0.55, 0.80, 0.67, 0.59, 0.74, 0.70];
         let b = [0.66, 0.75, 0.54, 0.86, 0.71, 0.65, 0.79, 0.72];
-        let r = permutation_test(a, b, #{ seed: 1 });   // 2^8 <= 9999: exact
+        let r = permutation_test(a, b, #{ seed: 1 });   // exact (2^8 <= 9999): diff = 0.0375, p = 4/256
         print(`diff = ${r.diff}, p = ${r.p} (exact: ${r.exact})`);
         ```";
     bind(
@@ -510,7 +517,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "holm",
         ["p_values"],
-        "Holm-adjusted p-values (R p.adjust \"holm\").",
+        "Holm-adjusted p-values (R p.adjust \"holm\").\n\nExample: `holm([0.01, 0.04, 0.03])` is `[0.03, 0.06, 0.06]`.",
         |p: Array| -> RhaiResult<Array> {
             Ok(float_array(
                 stats::holm(&floats("holm", "p_values", &p)?).ctx("holm")?,
@@ -521,7 +528,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "benjamini_hochberg",
         ["p_values"],
-        "Benjamini–Hochberg adjusted p-values (FDR).",
+        "Benjamini–Hochberg adjusted p-values (FDR).\n\nExample: `benjamini_hochberg([0.01, 0.04, 0.03])` is `[0.03, 0.04, 0.04]`.",
         |p: Array| -> RhaiResult<Array> {
             Ok(float_array(
                 stats::benjamini_hochberg(&floats("benjamini_hochberg", "p_values", &p)?)
@@ -533,7 +540,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "pearson",
         ["x", "y"],
-        "Pearson correlation with its two-sided p-value: #{ r, p }.",
+        "Pearson correlation with its two-sided p-value: #{ r, p }.\n\nExample: `pearson([1, 2, 3, 4], [2, 4, 5, 9]).r` is about 0.96.",
         |x: Array, y: Array| -> RhaiResult<Map> {
             let (x, y) = (floats("pearson", "x", &x)?, floats("pearson", "y", &y)?);
             Ok(row_to_map(
@@ -545,7 +552,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "spearman",
         ["x", "y"],
-        "Spearman rank correlation with its two-sided p-value: #{ rho, p }.",
+        "Spearman rank correlation with its two-sided p-value: #{ rho, p }.\n\nExample: `spearman([1, 2, 3, 4], [2, 4, 5, 9]).rho` is 1 (up to rounding): the ranks agree.",
         |x: Array, y: Array| -> RhaiResult<Map> {
             let (x, y) = (floats("spearman", "x", &x)?, floats("spearman", "y", &y)?);
             Ok(row_to_map(

@@ -123,11 +123,15 @@ pub(super) fn register(engine: &mut Engine) {
 
         The formula is R/lme4 style: `score ~ variant * share + (1 | seed) + (1 | language)`.
         Numeric columns are covariates (`C(x)` makes one categorical), other columns are
-        treatment-coded factors (levels sorted, the first, or `reference`, is the baseline;
-        columns named `variant[T.dora]`); `a * b` = `a + b + a:b`; each `(1 | g)` adds a random
-        intercept per level of g (several are crossed). Model: y = Xβ + Σ Zₖuₖ + ε,
-        uₖ ~ N(0, σ²θₖ), ε ~ N(0, σ²). θ maximises the REML (or ML) log-likelihood with β and σ²
-        profiled out (Newton with exact derivatives, from θ = 1).
+        treatment-coded factors as patsy codes them (levels sorted, numerically when all are
+        numbers; the first, or `reference`, is the baseline; columns named `variant[T.dora]`,
+        interactions `variant[T.dora]:share`); `a * b` = `a + b + a:b`, `:` an interaction, and an
+        interaction needs its lower-order terms; each `(1 | g)` adds a random intercept per level
+        of g (several are crossed). Model: y = Xβ + Σ Zₖuₖ + ε, uₖ ~ N(0, σ²θₖ I), ε ~ N(0, σ² I).
+        θ ≥ 0 maximises the REML log-likelihood
+        −½ log|V| − ½ log|XᵀV⁻¹X| − ½ f log(rᵀV⁻¹r) + c (f = n − p, V = I + Σ θₖZₖZₖᵀ, β and σ²
+        profiled out; ML drops the second term and uses f = n), by Newton's method with exact
+        derivatives from θ = 1. `llf` is statsmodels' `llf`.
         `fixed`: table #{ term, estimate, se, z, p, lower, upper } (se from the inverse Hessian in
         (β, θ) as statsmodels; normal z, p and `level` interval). `random`: table
         #{ group, levels, variance, sd } with a last row for the residual. `variance`: map group →
@@ -135,13 +139,19 @@ pub(super) fn register(engine: &mut Engine) {
         noted in `warnings`.
         Options: `reml` (true), `reference` (map column → baseline level), `level` (0.95),
         `max_iter` (200).
-        Errors: formula syntax (with the column), unknown or non-numeric columns, a grouping factor
-        with one level, a singular design (names the column), an exact fit, n ≤ columns.
+        Errors: formula syntax (with the column), no random intercept, unknown or non-numeric
+        columns, a grouping factor with one level, a grouping column that is also a fixed effect
+        or whose levels the fixed effects determine (its variance is not identifiable), a singular
+        design (names the column), an exact fit (zero residual variance), n ≤ columns.
 
         ```rhai
         let m = mixed_lm(results, \"f1 ~ method + (1 | seed)\", #{ reference: #{ method: \"lora\" } });
         print(m.fixed);
         print(`seed variance ${m.variance.seed}, residual ${m.scale}`);
+        let m2 = mixed_lm(results, \"f1 ~ variant * share + (1 | seed) + (1 | language)\",
+                          #{ reference: #{ variant: \"lora\" } });
+        print(m2.fixed);                                  // variant[T.dora] … with se, z, p
+        print(`seed variance ${m2.variance.seed}, language ${m2.variance.language}`);
         ```";
     bind(
         engine,
@@ -167,10 +177,17 @@ pub(super) fn register(engine: &mut Engine) {
         names it (\"power\", \"nobs\" or \"effect_size\"). df_num = k − 1, df_denom = nobs − k,
         noncentrality λ = f²·nobs, power = P(F(df_num, df_denom, λ) > f.isf(alpha, df_num, df_denom)).
         A solved nobs is continuous; the integers `nobs_ceil` = ⌈nobs⌉ and `n_per_group` = ⌈nobs/k⌉ (balanced design).
+        A solved f is positive and not bounded by 1. Effect size 0 with the power solved gives
+        power = alpha; alpha is not solved for.
         Errors: k_groups < 2, nobs ≤ k_groups, alpha outside (0, 1), a target power outside (alpha, 1),
-        effect size 0 when solving nobs, a target not reached (λ ≤ 1e5, nobs ≤ 1e12). Above λ = 1e5
-        the power is 1 when a Chernoff bound shows the miss probability below 2⁻⁵⁴ (1 in f64), else
-        an error (too few residual df).
+        an effect size that is not a finite f ≥ 0 (the same message in every form), effect size 0
+        when solving nobs, a target not reached (λ ≤ 1e5, nobs ≤ 1e12).
+        Above λ = 1e5 (beyond the range of the noncentral F series) the power is 1 when that is
+        provable to double precision: with F′ = (X/d1)/(W/d2), the miss probability P(X ≤ a·W),
+        a = d1·crit/d2, is at most P(W > c) + P(X ≤ a·c) ≤ (u·e^{1−u})^{d2/2} +
+        ½·exp(−(√λ − √(a·c))²/2) (u = c/d2, Chernoff bounds, X ≥ (Z + √λ)²), and when that is below
+        2⁻⁵⁴ the power 1 − miss is 1.0 in f64 (e.g. two groups of 5 with λ = 8·10⁵: bound 6·10⁻²²).
+        Otherwise (very few residual df) it is an error.
 
         The table form `anova_power(t, value, factor[, #{ alpha: 0.05, power: 0.8 }])` computes the
         observed f = √(η²/(1 − η²)) of `value` by `factor` (groups as in `anova`) and returns the
@@ -178,7 +195,8 @@ pub(super) fn register(engine: &mut Engine) {
         (total N for the target power at the observed f) and the integer `n_per_group_needed` = ⌈nobs_needed/k⌉
         (both () when all means are equal). An effect so strong that the target is reached below
         2 per group, where λ > 1e5 cannot be evaluated, gives nobs_needed = (), n_per_group_needed = 2
-        and a `note`. Observed power is a function of the p-value and adds
+        (every N > k needs at least 2 per group, and 2 per group reach the target) and a `note`;
+        the observed power there is 1 (statsmodels agrees). Observed power is a function of the p-value and adds
         no evidence to it (p = alpha gives power ≈ 0.5); use it to plan a replication, knowing that
         the observed f overestimates the true one in small samples.
 
@@ -186,7 +204,7 @@ pub(super) fn register(engine: &mut Engine) {
         let n = anova_power(#{ effect_size: 0.25, power: 0.8, k_groups: 4 });
         print(`total N = ${n.nobs} (${n.n_per_group} per group)`);     // 178.4, 45
         let p = anova_power(#{ effect_size: 0.25, nobs: 60, k_groups: 3 });
-        print(`power = ${p.power}`);
+        print(`power = ${p.power}`);                                   // 0.3744
         let o = anova_power(results, \"f1\", \"method\");
         print(`observed power ${o.power}; ${o.n_per_group_needed} seeds per method for 80 %`);
         ```";
@@ -238,7 +256,8 @@ pub(super) fn register(engine: &mut Engine) {
         P(T′ < −t.isf(alpha)), T′ noncentral t(df, δ). A solved nobs1 is continuous (the integer
         `nobs1_ceil` = ⌈nobs1⌉); a solved effect size is positive, negative for \"smaller\".
         Errors: alpha outside (0, 1), target power outside (alpha, 1), nobs1·(1 + ratio) ≤ 2,
-        effect size 0 or of the wrong sign for the alternative when solving nobs1, unknown alternative.
+        effect size 0 or of the wrong sign for the alternative when solving nobs1, a target not
+        reached (δ² ≤ 1e5), unknown alternative.
 
         ```rhai
         let n = ttest_power(#{ effect_size: 0.5, power: 0.8 });
@@ -260,15 +279,17 @@ pub(super) fn register(engine: &mut Engine) {
         ω² = (SS_b − df_b·MS_w)/(SS_t + MS_w) (negative when F < 1, not truncated),
         Cohen's f = √(η²/(1 − η²)). Interval (Steiger 2004): λ_lo and λ_hi solve
         ncf.cdf(F; df_b, df_w, λ) = (1 + level)/2 and (1 − level)/2 (0 when not reachable);
-        η² and ω² limits are λ/(λ + N) (the same population parameter), f limits √(λ/N).
+        η² and ω² limits are λ/(λ + N) (population η² and ω² are the same parameter f²/(1 + f²)),
+        f limits √(λ/N).
         `pairs`: one map per pair of groups (order of first appearance)
         #{ a, b, n_a, n_b, diff, d, j, g, lower, upper }: diff = mean(b) − mean(a), d = diff/s_p with
         the pooled sd of the two groups, Hedges' g = J·d with the exact J = Γ(ν/2)/(√(ν/2)·Γ((ν−1)/2)),
-        ν = n_a + n_b − 2; [lower, upper] inverts the noncentral t: δ with
+        ν = n_a + n_b − 2 (1 − 3/(4(n_a + n_b) − 9) is its usual approximation); [lower, upper] inverts the noncentral t: δ with
         nct.cdf(d/√(1/n_a + 1/n_b); ν, δ) = (1 + level)/2 and (1 − level)/2, times J·√(1/n_a + 1/n_b).
         Option `level` (0.95). Errors: zero variance in every group or in both groups of a pair,
         groups of one value, one group. When an interval's limit lies beyond the supported
-        noncentrality (λ > 1e5, |δ| > 316: a very strong effect) its limits are () and a `note`
+        noncentrality (λ > 1e5 for the factor, |δ| > 316 for a pair: a very strong effect, e.g.
+        two groups of 5 with sd 0.0002 and means 0.1 apart, F ≈ 7·10⁵) both its limits are () and a `note`
         key (on the result or the pair) says why; the point estimates are still given.
 
         ```rhai

@@ -62,6 +62,11 @@ const DOC: &str = "
     });
     ```";
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"A study is a list of cells (maps of plain values, built with `std/study`) and a closure that
+computes the metrics of one cell. `run_cells` stores each result as it is made, so an
+interrupted or sharded study resumes where it stopped."#;
+
 /// Registers `run_cells`.
 pub fn register(engine: &mut Engine, session: &Session) {
     let s = session.clone();

@@ -16,6 +16,11 @@ pub fn to_map(m: BTreeMap<String, HostTensor>) -> Map {
         .collect()
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"Host tensors for probes in the REPL and for checks: loaded from and saved to safetensors,
+built from nested arrays, returned by `m.logits`, `m.hidden_states`, `m.adapter_tensors` and
+`quantize`. `print(t)` (or `t.to_string()`) shows a one-line summary with dtype and shape."#;
+
 /// Registers the tensor bindings.
 pub fn register(engine: &mut Engine, _session: &Session) {
     register_handle::<HostTensor>(engine, "Tensor");
@@ -23,7 +28,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "load_tensors",
         ["path"],
-        "Reads a safetensors file into a map name → Tensor (floats as f32, integers as i64).",
+        "Reads a safetensors file into a map name → Tensor (floats as f32, integers as i64).\n\nExample: `let w = load_tensors(\"adapter/adapter_model.safetensors\"); print(w.keys());`",
         |p: &str| -> RhaiResult<Map> {
             Ok(to_map(
                 load_safetensors(std::path::Path::new(p)).ctx("load_tensors")?,
@@ -34,7 +39,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "save_tensors",
         ["tensors", "path"],
-        "Writes a map name → Tensor to a safetensors file.",
+        "Writes a map name → Tensor to a safetensors file.\n\nExample: `save_tensors(#{ x: tensor([1.0, 2.0]) }, out_path(\"x.safetensors\"));`",
         |m: Map, p: &str| -> RhaiResult<()> {
             let mut out = BTreeMap::new();
             for (k, v) in m {
@@ -54,7 +59,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "shape",
         ["t"],
-        "The dimensions.",
+        "The dimensions.\n\nExample: `tensor([[1, 2, 3], [4, 5, 6]]).shape()` is `[2, 3]`.",
         |t: &mut T| -> RhaiResult<Array> {
             Ok(t.borrow("shape")?
                 .shape
@@ -67,17 +72,31 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "to_array",
         ["t"],
-        "Nested arrays of the values (ints for integer tensors).",
+        "Nested arrays of the values (ints for integer tensors).\n\nExample: `tensor([[1, 2], [3, 4]]).to_array()` is `[[1, 2], [3, 4]]`.",
         |t: &mut T| -> RhaiResult<Dynamic> { Ok(from_json(&t.borrow("to_array")?.to_value())) },
     );
-    engine.register_indexer_get(|t: &mut T, i: INT| -> RhaiResult<T> {
-        Ok(Handle::new(t.borrow("t[i]")?.index(i).ctx("t[i]")?))
-    });
+    let doc_index = "
+        Entry `i` along axis 0 (`t[i]`), a tensor with one dimension less; a negative `i` counts
+        from the end.
+
+        ```rhai
+        let t = tensor([[1.0, 2.0], [3.0, 4.0]]);
+        print(t[1].to_array());   // [3.0, 4.0]
+        ```";
+    bind(
+        engine,
+        "index$get$",
+        ["t", "i"],
+        doc_index,
+        |t: &mut T, i: INT| -> RhaiResult<T> {
+            Ok(Handle::new(t.borrow("t[i]")?.index(i).ctx("t[i]")?))
+        },
+    );
     bind(
         engine,
         "slice",
         ["t", "axis", "start", "end"],
-        "A sub-range `start..end` along `axis` (negative values count from the end).",
+        "A sub-range `start..end` along `axis` (negative values count from the end).\n\nExample: `tensor([[1, 2], [3, 4]]).slice(1, 1, 2).to_array()` is `[[2], [4]]`.",
         |t: &mut T, axis: INT, s: INT, e: INT| -> RhaiResult<T> {
             Ok(Handle::new(
                 t.borrow("slice")?.slice(axis, s, e).ctx("slice")?,
@@ -88,28 +107,28 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "argmax",
         ["t"],
-        "Index of the largest element of a 1-D tensor (first on ties).",
+        "Index of the largest element of a 1-D tensor (first on ties).\n\nExample: `tensor([0.1, 0.7, 0.2]).argmax()` is 1.",
         |t: &mut T| -> RhaiResult<INT> { Ok(t.borrow("argmax")?.argmax().ctx("argmax")? as INT) },
     );
     bind(
         engine,
         "sum",
         ["t"],
-        "Sum of all elements.",
+        "Sum of all elements.\n\nExample: `tensor([[1.0, 2.0], [3.0, 4.0]]).sum()` is 10.0.",
         |t: &mut T| -> RhaiResult<FLOAT> { Ok(t.borrow("sum")?.sum()) },
     );
     bind(
         engine,
         "mean",
         ["t"],
-        "Mean of all elements.",
+        "Mean of all elements.\n\nExample: `tensor([[1.0, 2.0], [3.0, 4.0]]).mean()` is 2.5.",
         |t: &mut T| -> RhaiResult<FLOAT> { Ok(t.borrow("mean")?.mean()) },
     );
     bind(
         engine,
         "max_abs_diff",
         ["a", "b"],
-        "Largest absolute element-wise difference; an error if the shapes differ.",
+        "Largest absolute element-wise difference; an error if the shapes differ.\n\nExample: `max_abs_diff(tensor([1.0, 2.0]), tensor([1.5, 2.0]))` is 0.5.",
         |a: T, b: T| -> RhaiResult<FLOAT> {
             let (x, y) = (a.borrow("max_abs_diff")?, b.borrow("max_abs_diff")?);
             x.max_abs_diff(&y).ctx("max_abs_diff")

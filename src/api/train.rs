@@ -70,6 +70,11 @@ fn train(s: &Session, m: &Handle<Model>, data: &Dynamic, opts: &Map) -> RhaiResu
     Ok(report_map(&result.ctx("train")?))
 }
 
+/// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
+pub const AREA_DOC: &str = r#"Training updates the attached adapter only (the base weights stay frozen). `m.train` is the
+whole recipe (templates, batching, schedule, checkpoints); `m.loss`, `m.train_step` and
+`m.gradients` are exact single steps for checks and hand-written loops."#;
+
 /// Registers the training bindings.
 pub fn register(engine: &mut Engine, session: &Session) {
     let doc = "
@@ -105,13 +110,13 @@ pub fn register(engine: &mut Engine, session: &Session) {
         engine,
         "loss",
         ["m", "batch", "labels"],
-        "Mean next-token cross-entropy (HF convention; labels -100 are ignored).",
+        "Mean next-token cross-entropy (HF convention; labels -100 are ignored).\n\nExample: `let ids = m.encode(\"Hello world\"); print(m.loss([ids], [ids]));` (labels = ids: every next token counts)",
         |m: &mut Handle<Model>, b: Array, l: Array| -> RhaiResult<FLOAT> {
             let (b, l) = (id_rows("loss", &b)?, label_rows("loss", &l)?);
             m.borrow("loss")?.loss(&b, &l).ctx("loss")
         },
     );
-    let doc_step = "One AdamW step on the adapter (torch semantics); returns the loss. Options: lr, betas, eps, weight_decay, max_grad_norm.";
+    let doc_step = "One AdamW step on the adapter (torch semantics); returns the loss. Options: lr, betas, eps, weight_decay, max_grad_norm.\n\nExample: `let ids = m.encode(\"Hello world\"); let loss = m.train_step([ids], [ids], #{ lr: 1e-3, max_grad_norm: 1.0 });`";
     let step = |m: &Handle<Model>, b: &Array, l: &Array, o: &Map| -> RhaiResult<FLOAT> {
         let o: StepOptions = parse_opts("train_step", o)?;
         let (b, l) = (id_rows("train_step", b)?, label_rows("train_step", l)?);
@@ -137,7 +142,7 @@ pub fn register(engine: &mut Engine, session: &Session) {
         engine,
         "gradients",
         ["m", "batch", "labels"],
-        "Gradients of the loss for every trainable adapter tensor (keys `<module>.<param>`).",
+        "Gradients of the loss for every trainable adapter tensor (keys `<module>.<param>`).\n\n```rhai\nlet ids = m.encode(\"Hello world\");\nlet g = m.gradients([ids], [ids]);\nfor k in g.keys() { print(`${k}: ${g[k].shape()}`); }\n```",
         |m: &mut Handle<Model>, b: Array, l: Array| -> RhaiResult<Map> {
             let (b, l) = (id_rows("gradients", &b)?, label_rows("gradients", &l)?);
             let (_, g) = m

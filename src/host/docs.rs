@@ -1,7 +1,7 @@
 //! Documentation of everything a script can call: native bindings (from the engine's metadata,
 //! `Engine::gen_fn_metadata_to_json`) and the functions of the embedded std modules (from their
 //! ASTs' `///` comments). Used by `peftlab doc`, the REPL's `:help` and the no-panic test
-//! (`peftlab doc --json`).
+//! (`peftlab doc --json`); `crate::api::docs_md` renders them as docs/API.md.
 
 use rhai::Engine;
 use serde::Serialize;
@@ -95,7 +95,8 @@ pub fn collect(engine: &Engine) -> Vec<FnDoc> {
     docs
 }
 
-fn native_docs(engine: &Engine) -> Vec<FnDoc> {
+/// The native functions registered in `engine` outside rhai's standard packages, unsorted.
+pub fn native_docs(engine: &Engine) -> Vec<FnDoc> {
     let json = engine.gen_fn_metadata_to_json(false).unwrap_or_default();
     let value: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
     let empty = Vec::new();

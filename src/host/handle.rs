@@ -71,20 +71,12 @@ pub fn register_handle<T: Display + 'static>(engine: &mut Engine, name: &'static
             Err(_) => format!("{name}(in use)"),
         }
     };
-    bind(
-        engine,
-        "to_string",
-        ["x"],
-        &format!("One-line summary of a {name}."),
-        summary,
+    let doc = format!(
+        "One-line summary of a {name}: what `print`, `debug` and string interpolation show.\n\n\
+         Example: `print(x); let s = x.to_string();` (x a {name})"
     );
-    bind(
-        engine,
-        "to_debug",
-        ["x"],
-        &format!("One-line summary of a {name}."),
-        summary,
-    );
+    bind(engine, "to_string", ["x"], &doc, summary);
+    bind(engine, "to_debug", ["x"], &doc, summary);
 }
 
 #[cfg(test)]

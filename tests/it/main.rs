@@ -9,6 +9,7 @@
 mod common;
 
 mod adapters;
+mod api_doc;
 mod cli_cells;
 mod cli_check;
 mod cli_diskfull;
