@@ -167,14 +167,9 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         doc_index,
         |d: &mut D, i: INT| -> RhaiResult<Map> {
             let ds = d.borrow("d[i]")?;
-            let n = ds.len() as INT;
-            let j = if i < 0 { i + n } else { i };
-            if j < 0 || j >= n {
-                return Err(fail(format!(
-                    "d[i]: index {i} out of bounds for a dataset of {n} rows"
-                )));
-            }
-            Ok(row_to_map(ds.row(j as usize).ctx("d[i]")?))
+            let j =
+                crate::host::convert::row_index("d[i]", i, ds.len(), "a dataset").map_err(fail)?;
+            Ok(row_to_map(ds.row(j).ctx("d[i]")?))
         },
     );
     bind(

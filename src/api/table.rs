@@ -109,14 +109,9 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         doc_index,
         |t: &mut T, i: INT| -> RhaiResult<Map> {
             let tb = t.borrow("t[i]")?;
-            let n = tb.len() as INT;
-            let j = if i < 0 { i + n } else { i };
-            if j < 0 || j >= n {
-                return Err(fail(format!(
-                    "t[i]: index {i} out of bounds for a table of {n} rows"
-                )));
-            }
-            Ok(row_to_map(&tb.rows()[j as usize]))
+            let j =
+                crate::host::convert::row_index("t[i]", i, tb.len(), "a table").map_err(fail)?;
+            Ok(row_to_map(&tb.rows()[j]))
         },
     );
     bind(

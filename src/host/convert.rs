@@ -108,6 +108,19 @@ pub fn map_to_row(map: &Map) -> Result<Row, String> {
     }
 }
 
+/// A script index into `n` rows (`x[i]`): a negative `i` counts from the end. `Err` carries the
+/// message for an index out of bounds, naming the operation and the kind of container.
+pub fn row_index(op: &str, i: rhai::INT, n: usize, container: &str) -> Result<usize, String> {
+    let n_i = n as rhai::INT;
+    let j = if i < 0 { i + n_i } else { i };
+    if j < 0 || j >= n_i {
+        return Err(format!(
+            "{op}: index {i} out of bounds for {container} of {n} rows"
+        ));
+    }
+    Ok(j as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
