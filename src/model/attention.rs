@@ -9,7 +9,7 @@
 use super::block::RmsNorm;
 use super::kv_cache::KvCache;
 use super::linear::Linear;
-use crate::adapter::AdapterCtx;
+use super::hook::AdapterCtx;
 use crate::quant::QuantBackend;
 use burn::tensor::{DType, Tensor, TensorData};
 

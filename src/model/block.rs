@@ -7,7 +7,7 @@
 use super::attention::{Attention, AttnInputs};
 use super::kv_cache::KvCache;
 use super::linear::Linear;
-use crate::adapter::AdapterCtx;
+use super::hook::AdapterCtx;
 use crate::quant::QuantBackend;
 use burn::tensor::{activation::silu, DType, Tensor};
 

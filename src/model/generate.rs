@@ -8,7 +8,7 @@ use super::kv_cache::KvCache;
 use super::llama::{Batch, CausalLm};
 use super::sampling::Sampler;
 use super::ModelError;
-use crate::adapter::AdapterCtx;
+use super::hook::AdapterCtx;
 use crate::quant::QuantBackend;
 
 /// Generation settings.

@@ -13,7 +13,7 @@ use super::kv_cache::KvCache;
 use super::linear::Linear;
 use super::rope::cos_sin;
 use super::ModelError;
-use crate::adapter::AdapterCtx;
+use super::hook::AdapterCtx;
 use crate::quant::QuantBackend;
 use burn::tensor::{DType, Int, Tensor, TensorData};
 

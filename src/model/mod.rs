@@ -1,7 +1,8 @@
 //! Decoder-only language models (Llama, Mistral, Qwen2, Qwen3) on burn, matching transformers.
 //!
 //! One file per concern: [`config`] (config.json), [`weights`] (safetensors, sharded, mmap),
-//! [`tokenizer`], [`rope`], [`linear`] (frozen base + adapter hook), [`attention`], [`fused`]
+//! [`tokenizer`], [`rope`], [`linear`] (frozen base + adapter slot), [`hook`] (the interface
+//! adapters plug into), [`attention`], [`fused`]
 //! (RoPE and masked-softmax kernels), [`block`], [`llama`] (the causal LM), [`kv_cache`],
 //! [`sampling`], [`generate`], [`scoring`] (lm-eval
 //! log-likelihoods) and [`load`] (directory → model). [`handle`] hides the backend choice.
@@ -14,6 +15,7 @@ pub mod eval_impl;
 pub mod fused;
 pub mod generate;
 pub mod handle;
+pub mod hook;
 pub mod kv_cache;
 pub mod lens;
 pub mod linear;

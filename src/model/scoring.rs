@@ -12,7 +12,7 @@
 use super::llama::{Batch, CausalLm};
 use super::tokenizer::Tokenizer;
 use super::ModelError;
-use crate::adapter::AdapterCtx;
+use super::hook::AdapterCtx;
 use crate::eval::metrics::text::is_py_space;
 use crate::quant::QuantBackend;
 use burn::tensor::{Int, Tensor, TensorData};
