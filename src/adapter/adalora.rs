@@ -715,4 +715,58 @@ mod tests {
         let p = a.mask_to_budget(&stats, 2);
         assert_eq!(p["m.lora_E"], vec![false, false, true, true]);
     }
+
+    #[test]
+    fn after_step_prunes_to_the_target_budget_and_the_state_round_trips() {
+        use crate::model::{LoadOptions, Model};
+        use crate::train::step::{loss_and_grads, trainable};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/models/tiny-llama");
+        let mut m = Model::load(&dir, LoadOptions::default()).unwrap();
+        let targets = super::super::Targets::Many(vec!["q_proj".into(), "v_proj".into()]);
+        let opts = super::super::AdapterOptions {
+            method: "adalora".into(),
+            init_r: 4,
+            target_r: 2,
+            total_steps: Some(2),
+            targets: Some(targets),
+            ..Default::default()
+        };
+        m.add_adapter(opts).unwrap();
+        let ids = [vec![1u32, 5, 9, 13, 2, 7]];
+        let labels = [vec![1i64, 5, 9, 13, 2, 7]];
+        let tb = crate::model::training::label_batch(&ids, &labels, m.tokenizer.pad_id).unwrap();
+        let st = m.adapter.as_mut().unwrap();
+        let n_modules = st.modules.len();
+        crate::with_lm!(&mut m.lm, lm => {
+            let (_, grads) = loss_and_grads(lm, &tb, &AdapterCtx::eval(), Some(&st.method)).unwrap();
+            let names: Vec<String> = trainable(lm).into_iter().map(|(n, _)| n).collect();
+            let named: BTreeMap<String, Tensor<_, 2>> = names
+                .into_iter()
+                .zip(grads)
+                .filter_map(|(n, g)| g.map(|g| (n, g)))
+                .collect();
+            // Step 1 smooths the sensitivities; step 2 = total − tfinal fixes the final mask.
+            st.method.after_step(lm, 1, &named).unwrap();
+            st.method.after_step(lm, 2, &named).unwrap();
+        });
+        let saved = m.adapter_tensors().unwrap();
+        let kept: usize = saved
+            .iter()
+            .filter(|(k, _)| k.ends_with(".lora_E"))
+            .map(|(_, t)| t.shape[0])
+            .sum();
+        assert_eq!(kept, 2 * n_modules);
+        let st = m.adapter.as_mut().unwrap();
+        let state = st.method.checkpoint_state().unwrap();
+        let super::super::AnyMethod::AdaLora(a) = &st.method else {
+            panic!("not adalora");
+        };
+        let mut fresh = AdaLora {
+            allocator: None,
+            orth_reg: a.orth_reg,
+        };
+        crate::with_lm!(&mut m.lm, lm => fresh.restore_state(lm, &state).unwrap());
+        assert_eq!(fresh.pattern(), a.pattern());
+    }
 }

@@ -218,4 +218,3 @@ pub fn device_tensor<B: QuantBackend>(
 pub fn any_attached<B: QuantBackend>(lm: &CausalLm<B>) -> bool {
     lm.linears().iter().any(|(_, l)| l.adapter.is_some())
 }
-

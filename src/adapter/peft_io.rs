@@ -16,9 +16,7 @@
 //! a new AdaLoRA rank pattern), so a load → save round trip keeps every PEFT key.
 
 use super::state::AdapterState;
-use super::{
-    any_attached, AdapterError, AdapterOptions, MethodKind, Targets,
-};
+use super::{any_attached, AdapterError, AdapterOptions, MethodKind, Targets};
 use crate::model::llama::CausalLm;
 use crate::quant::QuantBackend;
 use crate::tensor::{load_safetensors, HostTensor};

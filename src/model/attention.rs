@@ -7,9 +7,9 @@
 //! them `heads / kv_heads` times; the products are the same).
 
 use super::block::RmsNorm;
+use super::hook::AdapterCtx;
 use super::kv_cache::KvCache;
 use super::linear::Linear;
-use super::hook::AdapterCtx;
 use crate::quant::QuantBackend;
 use burn::tensor::{DType, Tensor, TensorData};
 

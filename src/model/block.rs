@@ -5,9 +5,9 @@
 //! arXiv 2002.05202): `down(silu(gate(x)) · up(x))`. The layer is pre-norm with residuals.
 
 use super::attention::{Attention, AttnInputs};
+use super::hook::AdapterCtx;
 use super::kv_cache::KvCache;
 use super::linear::Linear;
-use super::hook::AdapterCtx;
 use crate::quant::QuantBackend;
 use burn::tensor::{activation::silu, DType, Tensor};
 
