@@ -12,15 +12,18 @@
 //!
 //! # Why an enum generated from a table, not trait objects
 //!
-//! The network is generic over the backend `B` (CPU, CUDA, their autodiff wrappers), while the
-//! attached adapter's state lives in the backend-independent `Model`. Most hooks are generic in
-//! `B` (attach, load, extra loss, rank allocation, export), and a generic method makes a trait
-//! impossible to use as `dyn`; the only ways around that are a `B`-parametrised state that would
-//! leak the backend into the `Model` façade, or `Any` downcasts. So a method is a plain struct
-//! implementing [`AdapterMethod`] (default no-op hooks), and the [`methods`](method::methods)
-//! macro turns the one-line-per-method table into [`MethodKind`] and [`AnyMethod`], whose
-//! `match`es dispatch statically. Adding a method touches its file and one line of the table;
-//! nothing downcasts, and each method's state is a field of its own struct.
+//! Per layer, a trait object fits: a layer's backend `B` is fixed, so the network's slot holds a
+//! `Box<dyn LinearAdapter<B>>`. Per method it does not: the network is generic over `B` (CPU,
+//! CUDA, their autodiff wrappers) while the attached method's state lives in the
+//! backend-independent `Model`, and most method hooks are generic in `B` (attach, load, extra
+//! loss, rank allocation, export). A trait with generic methods cannot be used as `dyn`; the ways
+//! around that are a `B`-parametrised state, which would leak the backend into the `Model`
+//! façade, or `Any` downcasts from the layers, which is what this design removes. So a method is
+//! a plain struct implementing [`AdapterMethod`] (every hook but its definition has a no-op
+//! default), and the `methods!` macro (in [`method`]) turns the one-line-per-method table below
+//! into [`MethodKind`] and [`AnyMethod`], whose `match`es dispatch statically. Adding a method
+//! touches its file and one line of the table; nothing downcasts, and each method's state is a
+//! field of its own struct, reached by the method's hooks and by nothing else.
 
 pub mod attach;
 pub mod init;
@@ -31,6 +34,7 @@ pub mod state;
 pub mod svd;
 pub mod targets;
 
+// The registered methods: `module: Type`, one line each (the line also declares the module).
 method::methods! {
     lora: Lora,
     dora: Dora,
@@ -39,8 +43,7 @@ method::methods! {
     pissa: Pissa,
     ia3: Ia3,
     flix: Flix,
-    #[cfg(test)]
-    toy_method_tests: ToyBias,
+    #[cfg(test)] toy_method_tests: ToyBias,
 }
 
 pub use crate::model::hook::{AdapterCtx, LinearAdapter, LowRank, Param, RowMask, Unsupported};
