@@ -13,13 +13,25 @@
 //! triplets with the lowest scores (`mean` importance of A's row + B's column + E's entry) are
 //! pruned by zeroing `E`. At `step = total − tfinal` the final mask is fixed and re-applied after
 //! every later step. The orthogonality regulariser `orth_reg · mean(‖AAᵀ − I‖_F, ‖BᵀB − I‖_F)`
-//! is added to the training loss.
+//! is added to the training loss. The allocator (and with it the rank pattern) belongs to the
+//! [`AdaLora`] method; a saved adapter keeps only the kept triplets, with `rank_pattern` in the
+//! config (PEFT `peft_type: "ADALORA"`).
 
-use super::lora::factors;
-use super::{dropout, AdapterCtx, AdapterError, Dims, LinearAdapter, LoraFactors, Param};
+use super::init::normal;
+use super::options::{finite, unit_interval};
+use super::peft_io::{PeftFiles, Strict, INT, PREFIX};
+use super::state::AdapterState;
+use super::{
+    dropout, host_tensor, host_values, param, AdapterCtx, AdapterError, AdapterMethod,
+    AdapterOptions, Dims, LinearAdapter, LowRank, Param, Unsupported,
+};
 use crate::model::linear::Linear;
+use crate::model::llama::CausalLm;
 use crate::quant::QuantBackend;
+use crate::tensor::HostTensor;
+use crate::value::Row;
 use burn::tensor::{Tensor, TensorData};
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// AdaLoRA on one linear layer.
@@ -36,8 +48,6 @@ pub struct AdaLoraLayer<B: QuantBackend> {
     pub ranknum: f64,
     /// Input dropout.
     pub dropout: f64,
-    /// Which of the r triplets are kept.
-    pub mask: Vec<bool>,
 }
 
 impl<B: QuantBackend> AdaLoraLayer<B> {
@@ -57,36 +67,15 @@ impl<B: QuantBackend> AdaLoraLayer<B> {
             alpha,
             ranknum,
             dropout,
-            mask: vec![true; r],
         }
     }
 
     fn scale(&self) -> f64 {
         self.alpha / (self.ranknum + 1e-5)
     }
-
-    /// Zeroes `E` where the mask is false.
-    pub fn apply_mask(&mut self) {
-        if self.mask.iter().all(|&k| k) {
-            return;
-        }
-        let r = self.mask.len();
-        let m: Vec<f32> = self
-            .mask
-            .iter()
-            .map(|&k| if k { 1.0 } else { 0.0 })
-            .collect();
-        let device = self.e.value.device();
-        let mt = Tensor::<B, 2>::from_data(TensorData::new(m, [r, 1]), &device);
-        self.e.value = (self.e.value.clone() * mt).detach();
-    }
 }
 
 impl<B: QuantBackend> LinearAdapter<B> for AdaLoraLayer<B> {
-    fn method(&self) -> &'static str {
-        "adalora"
-    }
-
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let base = layer.base_forward(x.clone());
         let xd = dropout(x, self.dropout, ctx);
@@ -108,7 +97,7 @@ impl<B: QuantBackend> LinearAdapter<B> for AdaLoraLayer<B> {
     fn merged(
         &self,
         layer: &Linear<B>,
-    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
+    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), Unsupported> {
         let d = self
             .b
             .get()
@@ -117,25 +106,54 @@ impl<B: QuantBackend> LinearAdapter<B> for AdaLoraLayer<B> {
         Ok((layer.dense_weight() + d, layer.bias.clone()))
     }
 
-    fn lora_factors(&self, _layer: &Linear<B>) -> Result<LoraFactors, AdapterError> {
-        factors(self.a.get() * self.e.get(), self.b.get(), self.scale())
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    fn low_rank(&self, _layer: &Linear<B>) -> Result<LowRank<B>, Unsupported> {
+        Ok(LowRank {
+            a: self.a.get() * self.e.get(),
+            b: self.b.get(),
+            scale: self.scale(),
+        })
     }
 }
 
-/// The orthogonality regulariser over all AdaLoRA layers (mean Frobenius norm of `AAᵀ − I` and
-/// `BᵀB − I`), to be multiplied by `orth_reg` and added to the loss.
-pub fn orth_regulariser<B: QuantBackend>(layers: &[&AdaLoraLayer<B>]) -> Option<Tensor<B, 1>> {
+/// Zeroes the pruned entries of a layer's `E` (`mask[i]` false: triplet `i` pruned).
+fn apply_mask<B: QuantBackend>(layer: &mut dyn LinearAdapter<B>, mask: &[bool]) {
+    if mask.iter().all(|&k| k) {
+        return;
+    }
+    let m: Vec<f32> = mask.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect();
+    if let Some(e) = layer.params_mut().into_iter().find(|p| p.key == "lora_E") {
+        if e.value.dims()[0] != m.len() {
+            return;
+        }
+        let mt = Tensor::<B, 2>::from_data(TensorData::new(m, [mask.len(), 1]), &e.value.device());
+        e.value = (e.value.clone() * mt).detach();
+    }
+}
+
+/// Applies a rank pattern (`module.lora_E` → kept triplets) to the layers of `lm`.
+pub fn apply_pattern<B: QuantBackend>(
+    lm: &mut CausalLm<B>,
+    pattern: &BTreeMap<String, Vec<bool>>,
+) {
+    for (name, layer) in lm.linears_mut() {
+        if let (Some(a), Some(m)) = (layer.adapter.as_mut(), pattern.get(&format!("{name}.lora_E")))
+        {
+            apply_mask(a.as_mut(), m);
+        }
+    }
+}
+
+/// The orthogonality regulariser over the AdaLoRA tensors of `lm` (mean Frobenius norm of
+/// `AAᵀ − I` and `BᵀB − I`), to be multiplied by `orth_reg` and added to the loss.
+pub fn orth_regulariser<B: QuantBackend>(lm: &CausalLm<B>) -> Option<Tensor<B, 1>> {
     let mut terms = Vec::new();
-    for l in layers {
-        for (p, is_a) in [(&l.a, true), (&l.b, false)] {
+    for (_, layer) in lm.linears() {
+        let Some(ad) = &layer.adapter else { continue };
+        let (Some(a), Some(b)) = (param(ad.as_ref(), "lora_A"), param(ad.as_ref(), "lora_B"))
+        else {
+            continue;
+        };
+        for (p, is_a) in [(a, true), (b, false)] {
             let v = p.get();
             let cov = if is_a {
                 v.clone().matmul(v.transpose())
@@ -330,6 +348,326 @@ impl RankAllocator {
     }
 }
 
+/// Keeps rows (`axis 0`) or columns (`axis 1`) of a row-major `[rows, cols]` matrix.
+fn keep(v: &[f32], rows: usize, cols: usize, axis: usize, mask: &[bool]) -> Vec<f32> {
+    let mut out = Vec::new();
+    for i in 0..rows {
+        for j in 0..cols {
+            let k = if axis == 0 { i } else { j };
+            if mask[k] {
+                out.push(v[i * cols + j]);
+            }
+        }
+    }
+    out
+}
+
+/// The AdaLoRA method; keeps the rank allocator (absent for a loaded adapter, which trains
+/// with its saved ranks) and the regulariser weight.
+pub struct AdaLora {
+    /// PEFT's `RankAllocator`.
+    pub allocator: Option<RankAllocator>,
+    /// `orth_reg`.
+    pub orth_reg: f64,
+}
+
+impl AdaLora {
+    /// The rank pattern learned so far.
+    fn pattern(&self) -> Option<&BTreeMap<String, Vec<bool>>> {
+        self.allocator.as_ref().and_then(|a| a.rank_pattern.as_ref())
+    }
+
+    /// AdaLoRA's `total_step` to save: the option (required by `add_adapter`, read from a
+    /// loaded config). A loaded config without it (older PEFT wrote `null`, which PEFT 0.21
+    /// refuses) gets the steps trained here, at least the smallest schedule PEFT accepts,
+    /// `tinit + tfinal + 1` (PEFT checks `tinit < total_step - tfinal`; for inference the
+    /// value has no effect).
+    pub fn total_step(&self, st: &AdapterState) -> usize {
+        let o = &st.options;
+        let min = o.tinit.saturating_add(o.tfinal).saturating_add(1);
+        o.total_steps
+            .or(self.allocator.as_ref().map(|a| a.total_step))
+            .unwrap_or(st.step)
+            .max(min)
+    }
+}
+
+impl AdapterMethod for AdaLora {
+    const NAME: &'static str = "adalora";
+    const PEFT_TYPE: Option<&'static str> = Some("ADALORA");
+    const SUFFIXES: &'static [&'static str] = &["lora_A", "lora_B", "lora_E"];
+
+    fn default_rank(o: &AdapterOptions) -> usize {
+        o.init_r
+    }
+
+    fn validate(o: &AdapterOptions) -> Result<(), AdapterError> {
+        finite("orth_reg", o.orth_reg)?;
+        unit_interval("beta1", o.beta1)?;
+        unit_interval("beta2", o.beta2)?;
+        let total = o.total_steps.ok_or_else(|| {
+            AdapterError::Option(
+                "adalora needs total_steps (the planned number of optimizer steps)".into(),
+            )
+        })?;
+        if o.init_r == 0 || o.target_r > o.init_r {
+            return Err(AdapterError::Option(format!(
+                "adalora needs 0 < target_r <= init_r (got target_r {}, init_r {})",
+                o.target_r, o.init_r
+            )));
+        }
+        if o.tinit + o.tfinal >= total {
+            return Err(AdapterError::Option(format!(
+                "adalora needs tinit + tfinal < total_steps (got {} + {} >= {total})",
+                o.tinit, o.tfinal
+            )));
+        }
+        if o.delta_t == 0 {
+            return Err(AdapterError::Option("adalora delta_t must be > 0".into()));
+        }
+        Ok(())
+    }
+
+    fn module_params(o: &AdapterOptions, _r: u128, in_f: u128, out_f: u128) -> u128 {
+        (o.init_r as u128).saturating_mul(in_f + out_f + 1)
+    }
+
+    fn size_note(o: &AdapterOptions, _r: usize) -> String {
+        format!(" with init_r = {}", o.init_r)
+    }
+
+    fn attach<B: QuantBackend>(
+        o: &AdapterOptions,
+        lm: &mut CausalLm<B>,
+        modules: &[String],
+    ) -> Result<Self, AdapterError> {
+        let ri = o.init_r;
+        let alpha = o.alpha.unwrap_or(2.0 * ri as f64);
+        let device = lm.device.clone();
+        let mut rng = crate::rng::derived(o.seed, "adapter-init");
+        for (name, layer) in lm.linears_mut() {
+            if !modules.contains(&name) {
+                continue;
+            }
+            let (in_f, out_f) = (layer.in_features, layer.out_features);
+            let a = normal(ri * in_f, 0.02, &mut rng);
+            let b = normal(out_f * ri, 0.02, &mut rng);
+            let dims = Dims { r: ri, in_f, out_f };
+            let l = AdaLoraLayer::from_host(
+                [a, vec![0.0; ri], b],
+                dims,
+                alpha,
+                ri as f64,
+                o.dropout,
+                &device,
+            );
+            layer.adapter = Some(Box::new(l));
+        }
+        Ok(AdaLora {
+            allocator: Some(RankAllocator::new(o, modules.len())),
+            orth_reg: o.orth_reg,
+        })
+    }
+
+    fn reads(peft_type: &str, _cfg: &Strict<'_>) -> Result<bool, AdapterError> {
+        Ok(peft_type == "ADALORA")
+    }
+
+    fn load<B: QuantBackend>(
+        files: &PeftFiles<'_>,
+        o: &mut AdapterOptions,
+        lm: &mut CausalLm<B>,
+    ) -> Result<Self, AdapterError> {
+        let init_r: usize = files.get("init_r", INT)?.unwrap_or(12);
+        o.init_r = init_r;
+        o.alpha = Some(files.alpha);
+        o.target_r = files.get("target_r", INT)?.unwrap_or(8);
+        o.tinit = files.get("tinit", INT)?.unwrap_or(0);
+        o.tfinal = files.get("tfinal", INT)?.unwrap_or(0);
+        o.delta_t = files.get("deltaT", INT)?.unwrap_or(1);
+        o.beta1 = files.get("beta1", "a number")?.unwrap_or(0.85);
+        o.beta2 = files.get("beta2", "a number")?.unwrap_or(0.85);
+        o.orth_reg = files.get("orth_reg_weight", "a number")?.unwrap_or(0.5);
+        o.total_steps = files.get("total_step", INT)?;
+        let device = lm.device.clone();
+        for (name, layer) in lm.linears_mut() {
+            let Some(g) = files.group(&name) else {
+                continue;
+            };
+            let (in_f, out_f) = (layer.in_features, layer.out_features);
+            // The rank comes from lora_E: read it first, so a missing lora_E is named as
+            // missing rather than reported as a rank-0 shape mismatch of lora_A.
+            g.get("lora_E", None)?;
+            let k = g.rank_of("lora_E", 0);
+            let a = g.get("lora_A", Some(vec![k, in_f]))?;
+            let e = g.get("lora_E", Some(vec![k, 1]))?;
+            let b = g.get("lora_B", Some(vec![out_f, k]))?;
+            layer.adapter = Some(Box::new(AdaLoraLayer::from_host(
+                [a, e, b],
+                Dims { r: k, in_f, out_f },
+                files.alpha,
+                init_r as f64,
+                files.dropout,
+                &device,
+            )));
+        }
+        Ok(AdaLora {
+            allocator: None,
+            orth_reg: o.orth_reg,
+        })
+    }
+
+    fn peft_config(&self, st: &AdapterState) -> Result<Map<String, Value>, AdapterError> {
+        let o = &st.options;
+        let v = json!({
+            // No "r": AdaLoRA ignores it and PEFT warns when it differs from LoraConfig's 8.
+            "peft_type": "ADALORA", "init_r": o.init_r, "target_r": o.target_r,
+            "bias": "none", "layers_to_transform": null,
+            "tinit": o.tinit, "tfinal": o.tfinal, "deltaT": o.delta_t, "beta1": o.beta1,
+            "beta2": o.beta2, "orth_reg_weight": o.orth_reg,
+            "total_step": self.total_step(st),
+            "lora_alpha": o.alpha.unwrap_or(2.0 * o.init_r as f64), "lora_dropout": o.dropout,
+            "init_lora_weights": true, "rank_pattern": self.pattern(),
+        });
+        Ok(v.as_object().cloned().unwrap_or_default())
+    }
+
+    /// Bare `lora_A`/`lora_E`/`lora_B`, pruned to the kept triplets of the rank pattern.
+    fn save_tensors<B: QuantBackend>(
+        &self,
+        lm: &CausalLm<B>,
+        out: &mut BTreeMap<String, HostTensor>,
+    ) -> Result<(), AdapterError> {
+        let Some(pattern) = self.pattern() else {
+            return super::method::all_params(lm, out);
+        };
+        for (name, layer) in lm.linears() {
+            let Some(ad) = &layer.adapter else { continue };
+            let prefix = format!("{PREFIX}{name}");
+            let mask = pattern.get(&format!("{name}.lora_E"));
+            let (in_f, o) = (layer.in_features, layer.out_features);
+            let tensors = (
+                param(ad.as_ref(), "lora_A"),
+                param(ad.as_ref(), "lora_E"),
+                param(ad.as_ref(), "lora_B"),
+            );
+            match (mask, tensors) {
+                (Some(mask), (Some(a), Some(e), Some(b))) if e.value.dims()[0] == mask.len() => {
+                    let r = mask.len();
+                    let k = mask.iter().filter(|&&m| m).count();
+                    let pruned = [
+                        ("lora_A", vec![k, in_f], keep(&host_values(a.get())?.1, r, in_f, 0, mask)),
+                        ("lora_E", vec![k, 1], keep(&host_values(e.get())?.1, r, 1, 0, mask)),
+                        ("lora_B", vec![o, k], keep(&host_values(b.get())?.1, o, r, 1, mask)),
+                    ];
+                    for (key, shape, v) in pruned {
+                        out.insert(format!("{prefix}.{key}"), host_tensor(shape, v)?);
+                    }
+                }
+                _ => {
+                    for p in ad.params() {
+                        let v = host_values(p.get())?.1;
+                        out.insert(
+                            format!("{prefix}.{}", p.key),
+                            host_tensor(p.saved_shape.clone(), v)?,
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn extra_loss<B: QuantBackend>(&self, lm: &CausalLm<B>) -> Option<Tensor<B, 1>> {
+        orth_regulariser(lm).map(|r| r.mul_scalar(self.orth_reg))
+    }
+
+    /// PEFT's `update_and_allocate`: sensitivities from the step's gradients, then the budget's
+    /// rank pattern applied to `E`.
+    fn after_step<B: QuantBackend>(
+        &mut self,
+        lm: &mut CausalLm<B>,
+        step: usize,
+        grads: &BTreeMap<String, Tensor<B, 2>>,
+    ) -> Result<(), AdapterError> {
+        let Some(alloc) = self.allocator.as_mut() else {
+            return Ok(());
+        };
+        let mut stats = Vec::new();
+        for (name, layer) in lm.linears() {
+            let Some(ad) = &layer.adapter else { continue };
+            let (Some(a), Some(e), Some(b)) = (
+                param(ad.as_ref(), "lora_A"),
+                param(ad.as_ref(), "lora_E"),
+                param(ad.as_ref(), "lora_B"),
+            ) else {
+                continue;
+            };
+            let g = |k: &str, like: &Tensor<B, 2>| -> Result<Vec<f32>, AdapterError> {
+                Ok(match grads.get(&format!("{name}.{k}")) {
+                    Some(t) => host_values(t.clone())?.1,
+                    None => host_values(like.zeros_like())?.1,
+                })
+            };
+            stats.push(LayerStats {
+                module: name.clone(),
+                r: e.value.dims()[0],
+                values: [
+                    host_values(a.get())?.1,
+                    host_values(e.get())?.1,
+                    host_values(b.get())?.1,
+                ],
+                grads: [
+                    g("lora_A", &a.value)?,
+                    g("lora_E", &e.value)?,
+                    g("lora_B", &b.value)?,
+                ],
+                in_f: layer.in_features,
+                out_f: layer.out_features,
+            });
+        }
+        if let Some(pattern) = alloc.update_and_allocate(step, &stats) {
+            apply_pattern(lm, &pattern);
+        }
+        Ok(())
+    }
+
+    fn checkpoint_state(&self) -> Option<Value> {
+        self.allocator
+            .as_ref()
+            .and_then(|a| serde_json::to_value(a).ok())
+    }
+
+    fn restore_state<B: QuantBackend>(
+        &mut self,
+        lm: &mut CausalLm<B>,
+        state: &Value,
+    ) -> Result<(), AdapterError> {
+        let a: RankAllocator = serde_json::from_value(state.clone()).map_err(|e| {
+            AdapterError::Unsupported(format!("checkpoint: bad AdaLoRA allocator state: {e}"))
+        })?;
+        if let Some(p) = &a.rank_pattern {
+            apply_pattern(lm, p);
+        }
+        self.allocator = Some(a);
+        Ok(())
+    }
+
+    fn info(&self, o: &AdapterOptions, row: &mut Row) -> Result<(), AdapterError> {
+        if let Some(a) = &self.allocator {
+            row.insert("init_r".into(), Value::from(o.init_r));
+            row.insert("target_r".into(), Value::from(o.target_r));
+            row.insert("budget".into(), Value::from(a.budget));
+        }
+        Ok(())
+    }
+
+    /// PEFT counts each module's frozen `ranknum` scalar (an `nn.Parameter`).
+    fn extra_param_count(&self, modules: usize) -> usize {
+        modules
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,5 +714,59 @@ mod tests {
         a.update_ipt(&stats);
         let p = a.mask_to_budget(&stats, 2);
         assert_eq!(p["m.lora_E"], vec![false, false, true, true]);
+    }
+
+    #[test]
+    fn after_step_prunes_to_the_target_budget_and_the_state_round_trips() {
+        use crate::{lab::Model, model::LoadOptions};
+        use crate::train::step::{loss_and_grads, trainable};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/models/tiny-llama");
+        let mut m = Model::load(&dir, LoadOptions::default()).unwrap();
+        let targets = super::super::Targets::Many(vec!["q_proj".into(), "v_proj".into()]);
+        let opts = super::super::AdapterOptions {
+            method: "adalora".into(),
+            init_r: 4,
+            target_r: 2,
+            total_steps: Some(2),
+            targets: Some(targets),
+            ..Default::default()
+        };
+        m.add_adapter(opts).unwrap();
+        let ids = [vec![1u32, 5, 9, 13, 2, 7]];
+        let labels = [vec![1i64, 5, 9, 13, 2, 7]];
+        let tb = crate::lab::training::label_batch(&ids, &labels, m.tokenizer.pad_id).unwrap();
+        let st = m.adapter.as_mut().unwrap();
+        let n_modules = st.modules.len();
+        crate::with_lm!(&mut m.lm, lm => {
+            let (_, grads) = loss_and_grads(lm, &tb, &AdapterCtx::eval(), Some(&st.method)).unwrap();
+            let names: Vec<String> = trainable(lm).into_iter().map(|(n, _)| n).collect();
+            let named: BTreeMap<String, Tensor<_, 2>> = names
+                .into_iter()
+                .zip(grads)
+                .filter_map(|(n, g)| g.map(|g| (n, g)))
+                .collect();
+            // Step 1 smooths the sensitivities; step 2 = total − tfinal fixes the final mask.
+            st.method.after_step(lm, 1, &named).unwrap();
+            st.method.after_step(lm, 2, &named).unwrap();
+        });
+        let saved = m.adapter_tensors().unwrap();
+        let kept: usize = saved
+            .iter()
+            .filter(|(k, _)| k.ends_with(".lora_E"))
+            .map(|(_, t)| t.shape[0])
+            .sum();
+        assert_eq!(kept, 2 * n_modules);
+        let st = m.adapter.as_mut().unwrap();
+        let state = st.method.checkpoint_state().unwrap();
+        let super::super::AnyMethod::AdaLora(a) = &st.method else {
+            panic!("not adalora");
+        };
+        let mut fresh = AdaLora {
+            allocator: None,
+            orth_reg: a.orth_reg,
+        };
+        crate::with_lm!(&mut m.lm, lm => fresh.restore_state(lm, &state).unwrap());
+        assert_eq!(fresh.pattern(), a.pattern());
     }
 }

@@ -8,13 +8,22 @@
 //! The row norm never materialises `W + sBA`: with `ω_i = ‖W_i‖²` (cached, W is frozen),
 //! `‖W_i + s(BA)_i‖² = ω_i + 2s·(B ⊙ W Aᵀ)_i·1 + s²·(B (A Aᵀ) ⊙ B)_i·1`, which costs one
 //! `[out, in] × [in, r]` product. `m` is initialised to the row norm of `W + sBA` and saved as
-//! `lora_magnitude_vector` (shape `[out]`, no `.weight` suffix).
+//! `lora_magnitude_vector` (shape `[out]`, no `.weight` suffix; older PEFT versions wrote
+//! `lora_magnitude_vector.weight`, which loads too); config `peft_type: "LORA"`, `use_dora: true`.
 
-use super::lora::LoraLayer;
-use super::{dropout, AdapterCtx, AdapterError, LinearAdapter, LoraFactors, Param};
+use super::lora::{attach_layers, is_dora, load_layers, lora_config, lora_info, LoraLayer};
+use super::peft_io::{PeftFiles, Strict};
+use super::state::AdapterState;
+use super::{
+    device_tensor, dropout, AdapterCtx, AdapterError, AdapterMethod, AdapterOptions,
+    LinearAdapter, LowRank, Param, Unsupported,
+};
 use crate::model::linear::Linear;
+use crate::model::llama::CausalLm;
 use crate::quant::QuantBackend;
+use crate::value::Row;
 use burn::tensor::{DType, Tensor};
+use serde_json::{Map, Value};
 
 /// DoRA on one linear layer.
 pub struct DoraLayer<B: QuantBackend> {
@@ -74,10 +83,6 @@ impl<B: QuantBackend> DoraLayer<B> {
 }
 
 impl<B: QuantBackend> LinearAdapter<B> for DoraLayer<B> {
-    fn method(&self) -> &'static str {
-        "dora"
-    }
-
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let result = layer.base_forward(x.clone());
         let dropped = ctx.train && self.lora.dropout > 0.0;
@@ -111,7 +116,7 @@ impl<B: QuantBackend> LinearAdapter<B> for DoraLayer<B> {
     fn merged(
         &self,
         layer: &Linear<B>,
-    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
+    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), Unsupported> {
         let w = f32t(layer.dense_weight());
         let full = w + f32t(self.lora.delta_weight());
         let norm = f32t(full.clone()).square().sum_dim(1).sqrt(); // [out, 1]
@@ -119,19 +124,71 @@ impl<B: QuantBackend> LinearAdapter<B> for DoraLayer<B> {
         Ok((full * factor, layer.bias.clone()))
     }
 
-    fn lora_factors(&self, _layer: &Linear<B>) -> Result<LoraFactors, AdapterError> {
-        Err(AdapterError::Unsupported(
+    fn low_rank(&self, _layer: &Linear<B>) -> Result<LowRank<B>, Unsupported> {
+        Err(Unsupported(
             "DoRA is not a low-rank update (the magnitude rescales every row of W); merge it with \
              merge_adapter() instead of exporting a plain LoRA"
                 .into(),
         ))
     }
+}
 
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
+/// The DoRA method.
+pub struct Dora;
+
+impl AdapterMethod for Dora {
+    const NAME: &'static str = "dora";
+    const PEFT_TYPE: Option<&'static str> = Some("LORA");
+    const SUFFIXES: &'static [&'static str] = &[
+        "lora_A.weight",
+        "lora_B.weight",
+        "lora_magnitude_vector.weight",
+        "lora_magnitude_vector",
+    ];
+
+    fn module_params(_o: &AdapterOptions, r: u128, in_f: u128, out_f: u128) -> u128 {
+        r.saturating_mul(in_f + out_f).saturating_add(out_f)
     }
 
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    fn attach<B: QuantBackend>(
+        o: &AdapterOptions,
+        lm: &mut CausalLm<B>,
+        modules: &[String],
+    ) -> Result<Self, AdapterError> {
+        attach_layers(o, lm, modules, |l, layer| Box::new(DoraLayer::new(l, layer)))?;
+        Ok(Dora)
+    }
+
+    fn reads(peft_type: &str, cfg: &Strict<'_>) -> Result<bool, AdapterError> {
+        Ok(peft_type == "LORA" && is_dora(cfg)?)
+    }
+
+    fn load<B: QuantBackend>(
+        files: &PeftFiles<'_>,
+        o: &mut AdapterOptions,
+        lm: &mut CausalLm<B>,
+    ) -> Result<Self, AdapterError> {
+        load_layers(files, o, lm, |l, layer, g| {
+            let key = if g.map.contains_key("lora_magnitude_vector") {
+                "lora_magnitude_vector"
+            } else {
+                "lora_magnitude_vector.weight"
+            };
+            let out_f = layer.out_features;
+            let m = g.get(key, Some(vec![out_f]))?;
+            let mut d = DoraLayer::new(l, layer);
+            d.magnitude.value = device_tensor(m, [1, out_f], &d.magnitude.value.device());
+            Ok(Box::new(d))
+        })?;
+        Ok(Dora)
+    }
+
+    fn peft_config(&self, st: &AdapterState) -> Result<Map<String, Value>, AdapterError> {
+        let o = &st.options;
+        Ok(lora_config(o, o.rank()?, o.alpha_value()?, true))
+    }
+
+    fn info(&self, o: &AdapterOptions, row: &mut Row) -> Result<(), AdapterError> {
+        lora_info(o, row)
     }
 }

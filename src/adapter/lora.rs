@@ -4,15 +4,24 @@
 //! `y = W x + b + s · B A dropout(x)` with `A: [r, in]`, `B: [out, r]` and
 //! `s = alpha / r` (rsLoRA: `alpha / √r`). PEFT's initialisation: `A` Kaiming-uniform with
 //! `a = √5` (`U(±1/√in)`), `B = 0`; `init_lora_weights="gaussian"` draws `A ~ N(0, (1/r)²)`.
-//! Saved as `lora_A.weight` / `lora_B.weight` (PEFT `lora/layer.py`). PiSSA reuses this layer
-//! with a different initialisation (see [`super::pissa`]).
+//! Saved as `lora_A.weight` / `lora_B.weight` (PEFT `lora/layer.py`), config `peft_type: "LORA"`
+//! with `use_dora: false`. [`super::dora`], [`super::pissa`] and [`super::flix`] reuse this layer
+//! and the helpers here.
 
-use super::{dropout, AdapterCtx, AdapterError, Dims, LinearAdapter, LoraFactors, Param};
+use super::init::{lora_a, normal};
+use super::peft_io::{pattern_value, PeftFiles, Strict};
+use super::state::AdapterState;
+use super::{
+    dropout, AdapterCtx, AdapterError, AdapterMethod, AdapterOptions, Dims, LinearAdapter, LowRank,
+    Param, Unsupported,
+};
 use crate::model::linear::Linear;
-use crate::model::to_host;
+use crate::model::llama::CausalLm;
 use crate::quant::QuantBackend;
-use crate::tensor::HostTensor;
+use crate::value::{num, Row};
 use burn::tensor::Tensor;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 /// The LoRA scale `alpha/r` or `alpha/√r`.
 pub fn scaling(alpha: f64, r: usize, rslora: bool) -> f64 {
@@ -35,8 +44,6 @@ pub struct LoraLayer<B: QuantBackend> {
     pub scaling: f64,
     /// Input dropout probability.
     pub dropout: f64,
-    /// `"lora"` or `"pissa"` (same computation, different initialisation and saving).
-    pub kind: &'static str,
 }
 
 impl<B: QuantBackend> LoraLayer<B> {
@@ -55,7 +62,6 @@ impl<B: QuantBackend> LoraLayer<B> {
             r,
             scaling,
             dropout,
-            kind: "lora",
         }
     }
 
@@ -79,28 +85,7 @@ impl<B: QuantBackend> LoraLayer<B> {
     }
 }
 
-/// Host copies of A and B as [`LoraFactors`].
-pub fn factors<B: QuantBackend>(
-    a: Tensor<B, 2>,
-    b: Tensor<B, 2>,
-    scale: f64,
-) -> Result<LoraFactors, AdapterError> {
-    let conv = |t: Tensor<B, 2>| -> Result<HostTensor, AdapterError> {
-        let (s, v) = to_host(t).map_err(|e| AdapterError::Unsupported(e.to_string()))?;
-        HostTensor::f32(s, v).map_err(|e| AdapterError::Unsupported(e.to_string()))
-    };
-    Ok(LoraFactors {
-        a: conv(a)?,
-        b: conv(b)?,
-        scale,
-    })
-}
-
 impl<B: QuantBackend> LinearAdapter<B> for LoraLayer<B> {
-    fn method(&self) -> &'static str {
-        self.kind
-    }
-
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let base = layer.base_forward(x.clone());
         base + self.delta(dropout(x, self.dropout, ctx))
@@ -117,7 +102,7 @@ impl<B: QuantBackend> LinearAdapter<B> for LoraLayer<B> {
     fn merged(
         &self,
         layer: &Linear<B>,
-    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError> {
+    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), Unsupported> {
         let w = layer.dense_weight();
         let d = self.delta_weight();
         let d = if d.dtype() == w.dtype() {
@@ -128,15 +113,168 @@ impl<B: QuantBackend> LinearAdapter<B> for LoraLayer<B> {
         Ok((w + d, layer.bias.clone()))
     }
 
-    fn lora_factors(&self, _layer: &Linear<B>) -> Result<LoraFactors, AdapterError> {
-        factors(self.a.get(), self.b.get(), self.scaling)
+    fn low_rank(&self, _layer: &Linear<B>) -> Result<LowRank<B>, Unsupported> {
+        Ok(LowRank {
+            a: self.a.get(),
+            b: self.b.get(),
+            scale: self.scaling,
+        })
+    }
+}
+
+/// A's initialisation: PEFT's Kaiming-uniform, or `N(0, (1/r)²)` with `init: "gaussian"`.
+pub fn init_a(o: &AdapterOptions, r: usize, in_f: usize, rng: &mut crate::rng::Rng) -> Vec<f32> {
+    if o.init == "gaussian" {
+        normal(r * in_f, 1.0 / r as f64, rng)
+    } else {
+        lora_a(r, in_f, rng)
+    }
+}
+
+/// Puts a fresh LoRA (B = 0) on each of `modules`, passed through `wrap` (DoRA wraps it).
+pub fn attach_layers<B: QuantBackend>(
+    o: &AdapterOptions,
+    lm: &mut CausalLm<B>,
+    modules: &[String],
+    wrap: impl Fn(LoraLayer<B>, &Linear<B>) -> Box<dyn LinearAdapter<B>>,
+) -> Result<(), AdapterError> {
+    let r = o.rank()?;
+    let s = scaling(o.alpha_value()?, r, o.rslora);
+    let device = lm.device.clone();
+    let mut rng = crate::rng::derived(o.seed, "adapter-init");
+    for (name, layer) in lm.linears_mut() {
+        if !modules.contains(&name) {
+            continue;
+        }
+        let (in_f, out_f) = (layer.in_features, layer.out_features);
+        let l = LoraLayer::from_host(
+            init_a(o, r, in_f, &mut rng),
+            vec![0.0; out_f * r],
+            Dims { r, in_f, out_f },
+            s,
+            o.dropout,
+            &device,
+        );
+        layer.adapter = Some(wrap(l, layer));
+    }
+    Ok(())
+}
+
+/// Reads the LoRA of every module of a `peft_type: "LORA"` directory (per-module alpha from
+/// `alpha_pattern`), passed through `wrap` with the module's tensors; sets `alpha`, `r` and
+/// `init` in `o`.
+pub fn load_layers<B: QuantBackend>(
+    files: &PeftFiles<'_>,
+    o: &mut AdapterOptions,
+    lm: &mut CausalLm<B>,
+    wrap: impl Fn(
+        LoraLayer<B>,
+        &Linear<B>,
+        &super::peft_io::Group<'_>,
+    ) -> Result<Box<dyn LinearAdapter<B>>, AdapterError>,
+) -> Result<(), AdapterError> {
+    let alpha_pattern: BTreeMap<String, f64> = files
+        .get("alpha_pattern", "a map of module patterns to numbers")?
+        .unwrap_or_default();
+    let init: Option<Value> = files.get("init_lora_weights", "a bool or a string")?;
+    if init.as_ref().and_then(Value::as_str) == Some("gaussian") {
+        o.init = "gaussian".into();
+    }
+    o.alpha = Some(files.alpha);
+    let device = lm.device.clone();
+    let mut first_r = None;
+    for (name, layer) in lm.linears_mut() {
+        let Some(g) = files.group(&name) else {
+            continue;
+        };
+        let (in_f, out_f) = (layer.in_features, layer.out_features);
+        let r = g.rank_of("lora_A.weight", 0);
+        let a = g.get("lora_A.weight", Some(vec![r, in_f]))?;
+        let b = g.get("lora_B.weight", Some(vec![out_f, r]))?;
+        let al = pattern_value(&alpha_pattern, &name).unwrap_or(files.alpha);
+        first_r.get_or_insert(r);
+        let l = LoraLayer::from_host(
+            a,
+            b,
+            Dims { r, in_f, out_f },
+            scaling(al, r, files.rslora),
+            files.dropout,
+            &device,
+        );
+        let adapter = wrap(l, layer, &g)?;
+        layer.adapter = Some(adapter);
+    }
+    o.r = files.config_r.or(first_r);
+    Ok(())
+}
+
+/// The `peft_type: "LORA"` config keys for rank `r` and `alpha`.
+pub fn lora_config(o: &AdapterOptions, r: usize, alpha: f64, use_dora: bool) -> Map<String, Value> {
+    let v = json!({
+        "peft_type": "LORA", "r": r, "lora_alpha": alpha, "lora_dropout": o.dropout,
+        "bias": "none", "layers_to_transform": null,
+        "use_rslora": o.rslora, "use_dora": use_dora,
+        "init_lora_weights": if o.init == "gaussian" { json!("gaussian") } else { json!(true) },
+        "rank_pattern": {}, "alpha_pattern": {},
+    });
+    v.as_object().cloned().unwrap_or_default()
+}
+
+/// `r`, `alpha` and `rslora` for `a.info()`.
+pub fn lora_info(o: &AdapterOptions, row: &mut Row) -> Result<(), AdapterError> {
+    row.insert("r".into(), Value::from(o.rank()?));
+    row.insert("alpha".into(), num(o.alpha_value()?));
+    row.insert("rslora".into(), Value::from(o.rslora));
+    Ok(())
+}
+
+/// Whether a `peft_type: "LORA"` config is DoRA (`use_dora`, read strictly).
+pub fn is_dora(cfg: &Strict<'_>) -> Result<bool, AdapterError> {
+    let use_dora: Option<bool> = cfg.get("use_dora", "a bool (true or false)")?;
+    Ok(use_dora == Some(true))
+}
+
+/// The LoRA method (rsLoRA with `rslora: true`).
+pub struct Lora;
+
+impl AdapterMethod for Lora {
+    const NAME: &'static str = "lora";
+    const ALIASES: &'static [&'static str] = &["rslora"];
+    const PEFT_TYPE: Option<&'static str> = Some("LORA");
+    const SUFFIXES: &'static [&'static str] = &["lora_A.weight", "lora_B.weight"];
+
+    fn module_params(_o: &AdapterOptions, r: u128, in_f: u128, out_f: u128) -> u128 {
+        r.saturating_mul(in_f + out_f)
     }
 
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
+    fn attach<B: QuantBackend>(
+        o: &AdapterOptions,
+        lm: &mut CausalLm<B>,
+        modules: &[String],
+    ) -> Result<Self, AdapterError> {
+        attach_layers(o, lm, modules, |l, _| Box::new(l))?;
+        Ok(Lora)
     }
 
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    fn reads(peft_type: &str, cfg: &Strict<'_>) -> Result<bool, AdapterError> {
+        Ok(!is_dora(cfg)? && peft_type == "LORA")
+    }
+
+    fn load<B: QuantBackend>(
+        files: &PeftFiles<'_>,
+        o: &mut AdapterOptions,
+        lm: &mut CausalLm<B>,
+    ) -> Result<Self, AdapterError> {
+        load_layers(files, o, lm, |l, _, _| Ok(Box::new(l)))?;
+        Ok(Lora)
+    }
+
+    fn peft_config(&self, st: &AdapterState) -> Result<Map<String, Value>, AdapterError> {
+        let o = &st.options;
+        Ok(lora_config(o, o.rank()?, o.alpha_value()?, false))
+    }
+
+    fn info(&self, o: &AdapterOptions, row: &mut Row) -> Result<(), AdapterError> {
+        lora_info(o, row)
     }
 }

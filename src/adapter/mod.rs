@@ -1,33 +1,62 @@
 //! Adapters: parameter-efficient updates attached to linear layers.
 //!
-//! Every method lives in its own file and implements [`LinearAdapter`]: [`lora`] (LoRA and
-//! rsLoRA), [`dora`], [`vera`], [`adalora`], [`pissa`] (an initialisation of LoRA),
-//! [`ia3`] and [`flix`]. Adapters compute on activations (`y = Wx + b + Δ(x)`); the frozen base
-//! weight is only read. [`attach`] puts adapters on a model, [`peft_io`] reads and writes PEFT's
-//! on-disk format, [`targets`] selects modules the way PEFT does.
+//! Every method lives whole in its own file — its layer's forward pass, option defaults and
+//! validation, PEFT config and tensor keys in and out, training hooks, export, merge and the
+//! state it keeps — and is registered by one line of the table below: [`lora`] (LoRA and
+//! rsLoRA), [`dora`], [`vera`], [`adalora`], [`pissa`] (an initialisation of LoRA), [`ia3`] and
+//! [`flix`]. Adapters compute on activations (`y = Wx + b + Δ(x)`); the frozen base weight is
+//! only read. A method's layer type implements the network's slot interface
+//! [`LinearAdapter`] (`crate::model::hook`); the method type implements [`AdapterMethod`].
+//! [`attach`] puts a method on a model, [`peft_io`] reads and writes PEFT's on-disk format,
+//! [`targets`] selects modules the way PEFT does.
+//!
+//! # Why an enum generated from a table, not trait objects
+//!
+//! Per layer, a trait object fits: a layer's backend `B` is fixed, so the network's slot holds a
+//! `Box<dyn LinearAdapter<B>>`. Per method it does not: the network is generic over `B` (CPU,
+//! CUDA, their autodiff wrappers) while the attached method's state lives in the
+//! backend-independent `Model`, and most method hooks are generic in `B` (attach, load, extra
+//! loss, rank allocation, export). A trait with generic methods cannot be used as `dyn`; the ways
+//! around that are a `B`-parametrised state, which would leak the backend into the `Model`
+//! façade, or `Any` downcasts from the layers, which is what this design removes. So a method is
+//! a plain struct implementing [`AdapterMethod`] (every hook but its definition has a no-op
+//! default), and the `methods!` macro (in [`method`]) turns the one-line-per-method table below
+//! into [`MethodKind`] and [`AnyMethod`], whose `match`es dispatch statically. Adding a method
+//! touches its file and one line of the table; nothing downcasts, and each method's state is a
+//! field of its own struct, reached by the method's hooks and by nothing else.
 
-pub mod adalora;
 pub mod attach;
-pub mod dora;
-pub mod flix;
-pub mod ia3;
 pub mod init;
-pub mod lora;
+pub mod method;
 pub mod options;
 pub mod peft_io;
-pub mod pissa;
 pub mod state;
 pub mod svd;
 pub mod targets;
-pub mod vera;
 
-pub use options::{AdapterOptions, Method, Targets};
+// The registered methods: `module: Type`, one line each (the line also declares the module).
+method::methods! {
+    lora: Lora,
+    dora: Dora,
+    vera: Vera,
+    adalora: AdaLora,
+    pissa: Pissa,
+    ia3: Ia3,
+    flix: Flix,
+    #[cfg(test)] toy_method_tests: ToyBias,
+}
 
-use crate::model::linear::Linear;
+pub use crate::model::hook::{AdapterCtx, LinearAdapter, LowRank, Param, RowMask, Unsupported};
+pub use method::AdapterMethod;
+pub use options::{AdapterOptions, Targets};
+
+use crate::model::llama::CausalLm;
 use crate::quant::QuantBackend;
+use crate::tensor::HostTensor;
+use crate::value::Row;
 use burn::tensor::{Tensor, TensorData};
-use std::cell::RefCell;
-use std::collections::HashMap;
+use peft_io::{PeftFiles, Strict};
+use std::collections::BTreeMap;
 
 /// Errors of adapter creation, loading, saving and merging.
 #[derive(Debug, thiserror::Error)]
@@ -70,9 +99,21 @@ pub enum AdapterError {
     /// The adapter would not fit in memory (checked before allocating).
     #[error(transparent)]
     Size(#[from] crate::limits::SizeError),
+    /// A model-side failure (reading a device tensor back).
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// A host tensor could not be built.
+    #[error(transparent)]
+    Tensor(#[from] crate::tensor::TensorError),
     /// Ctrl-C during a long initialisation (PiSSA's SVD).
     #[error(transparent)]
     Interrupted(#[from] crate::interrupt::Interrupted),
+}
+
+impl From<Unsupported> for AdapterError {
+    fn from(e: Unsupported) -> Self {
+        AdapterError::Unsupported(e.0)
+    }
 }
 
 impl AdapterError {
@@ -94,92 +135,6 @@ pub struct Dims {
     pub in_f: usize,
     /// Output features.
     pub out_f: usize,
-}
-
-/// A tensor of an adapter, with the key suffix and shape PEFT saves it under.
-pub struct Param<B: QuantBackend> {
-    /// Key suffix after the module path, e.g. `lora_A.weight` or `lora_magnitude_vector`.
-    pub key: String,
-    /// The value, stored 2-D internally.
-    pub value: Tensor<B, 2>,
-    /// The shape in PEFT files (e.g. `[out]` for a DoRA magnitude stored as `[1, out]`).
-    pub saved_shape: Vec<usize>,
-    /// Whether the optimizer updates it.
-    pub trainable: bool,
-    /// Adam first moment.
-    pub exp_avg: Option<Tensor<B, 2>>,
-    /// Adam second moment.
-    pub exp_avg_sq: Option<Tensor<B, 2>>,
-}
-
-impl<B: QuantBackend> Param<B> {
-    /// A trainable parameter from host values of `shape2d`, saved as `saved_shape`.
-    pub fn new(
-        key: &str,
-        data: Vec<f32>,
-        shape2d: [usize; 2],
-        saved_shape: Vec<usize>,
-        device: &B::Device,
-    ) -> Self {
-        Param {
-            key: key.to_string(),
-            value: Tensor::from_data(TensorData::new(data, shape2d), device),
-            saved_shape,
-            trainable: true,
-            exp_avg: None,
-            exp_avg_sq: None,
-        }
-    }
-
-    /// Number of elements.
-    pub fn numel(&self) -> usize {
-        self.value.dims().iter().product()
-    }
-
-    /// The value without any autodiff graph (for inference and bookkeeping).
-    pub fn get(&self) -> Tensor<B, 2> {
-        self.value.clone()
-    }
-}
-
-/// Which FLix feature adapters are active, per row of the flattened batch.
-#[derive(Clone)]
-pub enum RowMask<B: QuantBackend> {
-    /// Active (or not) for every row.
-    All(bool),
-    /// Active where the `[N, 1]` mask is 1.
-    Rows(Tensor<B, 2>),
-}
-
-/// Per-forward state the adapters need: training mode, the dropout generator and FLix routing.
-pub struct AdapterCtx<B: QuantBackend> {
-    /// Whether this is a training forward pass (enables dropout).
-    pub train: bool,
-    /// Generator for dropout masks (ChaCha8, seeded by the trainer).
-    pub rng: Option<RefCell<crate::rng::Rng>>,
-    /// FLix routing: `"feature=value"` → row mask. Missing keys fall back to the model's
-    /// current feature selection.
-    pub routing: HashMap<String, RowMask<B>>,
-}
-
-impl<B: QuantBackend> AdapterCtx<B> {
-    /// Inference context: no dropout, features as set on the model.
-    pub fn eval() -> Self {
-        AdapterCtx {
-            train: false,
-            rng: None,
-            routing: HashMap::new(),
-        }
-    }
-
-    /// Training context with a dropout generator.
-    pub fn train(rng: crate::rng::Rng) -> Self {
-        AdapterCtx {
-            train: true,
-            rng: Some(RefCell::new(rng)),
-            routing: HashMap::new(),
-        }
-    }
 }
 
 /// Inverted dropout on `x` (`[N, F]`) with probability `p`, only in training mode.
@@ -220,25 +175,55 @@ pub struct LoraFactors {
     pub scale: f64,
 }
 
-/// A parameter-efficient update of one linear layer.
-pub trait LinearAdapter<B: QuantBackend> {
-    /// The method's name (`"lora"`, `"dora"`, ...).
-    fn method(&self) -> &'static str;
-    /// Computes the layer output with the update applied.
-    fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2>;
-    /// The adapter's tensors (trainable and frozen-but-saved).
-    fn params(&self) -> Vec<&Param<B>>;
-    /// Mutable access to the tensors.
-    fn params_mut(&mut self) -> Vec<&mut Param<B>>;
-    /// The merged dense weight `[out, in]` and bias for `merge_adapter`.
-    fn merged(
-        &self,
-        layer: &Linear<B>,
-    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), AdapterError>;
-    /// The update as low-rank factors, when it is one (for `export_lora`).
-    fn lora_factors(&self, layer: &Linear<B>) -> Result<LoraFactors, AdapterError>;
-    /// Downcast support (AdaLoRA allocator, FLix routing, PiSSA conversion).
-    fn as_any(&self) -> &dyn std::any::Any;
-    /// Mutable downcast support.
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+impl LoraFactors {
+    /// Host copies of device factors `a` (`[r, in]`) and `b` (`[out, r]`).
+    pub fn from_device<B: QuantBackend>(
+        a: Tensor<B, 2>,
+        b: Tensor<B, 2>,
+        scale: f64,
+    ) -> Result<Self, AdapterError> {
+        let conv = |t: Tensor<B, 2>| -> Result<HostTensor, AdapterError> {
+            let (s, v) = host_values(t)?;
+            host_tensor(s, v)
+        };
+        Ok(LoraFactors {
+            a: conv(a)?,
+            b: conv(b)?,
+            scale,
+        })
+    }
+}
+
+/// Reads a device tensor back as f32 host values with its shape.
+pub fn host_values<B: QuantBackend, const D: usize>(
+    t: Tensor<B, D>,
+) -> Result<(Vec<usize>, Vec<f32>), AdapterError> {
+    Ok(crate::model::to_host(t)?)
+}
+
+/// An f32 host tensor of `shape`.
+pub fn host_tensor(shape: Vec<usize>, v: Vec<f32>) -> Result<HostTensor, AdapterError> {
+    Ok(HostTensor::f32(shape, v)?)
+}
+
+/// The adapter parameter of `layer` saved under `key`, if any.
+pub fn param<'a, B: QuantBackend>(
+    layer: &'a dyn LinearAdapter<B>,
+    key: &str,
+) -> Option<&'a Param<B>> {
+    layer.params().into_iter().find(|p| p.key == key)
+}
+
+/// A device tensor `[rows, cols]` from host values, on `device`.
+pub fn device_tensor<B: QuantBackend>(
+    v: Vec<f32>,
+    shape: [usize; 2],
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+/// Whether a linear layer of `lm` already has an adapter.
+pub fn any_attached<B: QuantBackend>(lm: &CausalLm<B>) -> bool {
+    lm.linears().iter().any(|(_, l)| l.adapter.is_some())
 }

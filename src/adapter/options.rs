@@ -1,62 +1,32 @@
 //! `add_adapter` options: every key of the Rhai options map, with PEFT's defaults.
 
-use super::AdapterError;
+use super::{AdapterError, MethodKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The adapter methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    /// LoRA (and rsLoRA with `rslora: true`).
-    Lora,
-    /// Weight-decomposed LoRA.
-    Dora,
-    /// Vector-based random matrix adaptation.
-    Vera,
-    /// Adaptive budget allocation.
-    Adalora,
-    /// LoRA initialised from the principal singular components.
-    Pissa,
-    /// Learned rescaling vectors.
-    Ia3,
-    /// Featurized low-rank mixtures.
-    Flix,
+/// The names accepted for `method`, from the registry.
+pub fn method_names() -> String {
+    MethodKind::ALL
+        .iter()
+        .map(|m| m.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// Names accepted for `method`.
-pub const METHODS: &str = "lora, dora, vera, adalora, pissa, ia3, flix";
-
-impl Method {
-    /// Parses a method name.
+impl MethodKind {
+    /// Parses a method name (or one of its aliases), case-insensitively.
     pub fn parse(s: &str) -> Result<Self, AdapterError> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "lora" | "rslora" => Method::Lora,
-            "dora" => Method::Dora,
-            "vera" => Method::Vera,
-            "adalora" => Method::Adalora,
-            "pissa" => Method::Pissa,
-            "ia3" | "ia³" => Method::Ia3,
-            "flix" => Method::Flix,
-            other => {
-                return Err(AdapterError::Option(format!(
-                    "unknown method '{other}' (expected one of: {METHODS})"
-                )))
-            }
-        })
-    }
-
-    /// The lowercase name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Lora => "lora",
-            Method::Dora => "dora",
-            Method::Vera => "vera",
-            Method::Adalora => "adalora",
-            Method::Pissa => "pissa",
-            Method::Ia3 => "ia3",
-            Method::Flix => "flix",
-        }
+        let lower = s.to_ascii_lowercase();
+        MethodKind::ALL
+            .iter()
+            .copied()
+            .find(|m| m.name() == lower || m.aliases().contains(&lower.as_str()))
+            .ok_or_else(|| {
+                AdapterError::Option(format!(
+                    "unknown method '{lower}' (expected one of: {})",
+                    method_names()
+                ))
+            })
     }
 }
 
@@ -166,18 +136,15 @@ impl Default for AdapterOptions {
 
 impl AdapterOptions {
     /// The parsed method.
-    pub fn method(&self) -> Result<Method, AdapterError> {
-        Method::parse(&self.method)
+    pub fn method(&self) -> Result<MethodKind, AdapterError> {
+        MethodKind::parse(&self.method)
     }
 
     /// The rank, with the method's default.
     pub fn rank(&self) -> Result<usize, AdapterError> {
-        let m = self.method()?;
-        let r = match (self.r, m) {
-            (Some(r), _) => r,
-            (None, Method::Vera) => 256,
-            (None, Method::Adalora) => self.init_r,
-            (None, _) => 8,
+        let r = match self.r {
+            Some(r) => r,
+            None => self.method()?.default_rank(self),
         };
         if r == 0 {
             return Err(AdapterError::Option(format!("r must be > 0 (got {r})")));
@@ -190,53 +157,26 @@ impl AdapterOptions {
         Ok(self.alpha.unwrap_or(2.0 * self.rank()? as f64))
     }
 
-    /// The targets, with the method's default (`all-linear`, or PEFT's Llama defaults for VeRA
-    /// (q_proj, v_proj) and IA³ (k_proj, v_proj, down_proj)).
+    /// The targets, with the method's default (`all-linear` unless the method says otherwise).
     pub fn targets_or_default(&self) -> Result<Targets, AdapterError> {
-        Ok(match (&self.targets, self.method()?) {
-            (Some(t), _) => t.clone(),
-            (None, Method::Vera) => Targets::Many(vec!["q_proj".into(), "v_proj".into()]),
-            (None, Method::Ia3) => {
-                Targets::Many(vec!["k_proj".into(), "v_proj".into(), "down_proj".into()])
-            }
-            (None, _) => Targets::One("all-linear".into()),
+        Ok(match &self.targets {
+            Some(t) => t.clone(),
+            None => self.method()?.default_targets(),
         })
     }
 
-    /// Checks values that serde cannot (ranges, required keys, combinations).
-    pub fn validate(&self) -> Result<Method, AdapterError> {
+    /// Checks values that serde cannot (ranges, required keys, combinations): the common keys
+    /// here, the method's own keys in its [`AdapterMethod::validate`](super::AdapterMethod).
+    pub fn validate(&self) -> Result<MethodKind, AdapterError> {
         let m = self.method()?;
         self.rank()?;
-        for (key, v) in [
-            ("alpha", self.alpha.unwrap_or(1.0)),
-            ("d_initial", self.d_initial),
-            ("orth_reg", self.orth_reg),
-        ] {
-            if !v.is_finite() {
-                return Err(AdapterError::Option(format!(
-                    "{key} must be a finite number (got {v})"
-                )));
-            }
-        }
-        for (key, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
-            if !(0.0..1.0).contains(&v) {
-                return Err(AdapterError::Option(format!(
-                    "{key} must be in [0, 1) (got {v})"
-                )));
-            }
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
+        let alpha = self.alpha.unwrap_or(1.0);
+        if !alpha.is_finite() {
             return Err(AdapterError::Option(format!(
-                "dropout must be in [0, 1) (got {})",
-                self.dropout
+                "alpha must be a finite number (got {alpha})"
             )));
         }
-        if !(0.0..1.0).contains(&self.feature_dropout) {
-            return Err(AdapterError::Option(format!(
-                "feature_dropout must be in [0, 1) (got {})",
-                self.feature_dropout
-            )));
-        }
+        unit_interval("dropout", self.dropout)?;
         let init_ok = matches!(self.init.as_str(), "default" | "gaussian" | "pissa")
             || self
                 .init
@@ -248,61 +188,29 @@ impl AdapterOptions {
                 self.init
             )));
         }
-        if m == Method::Adalora {
-            let total = self.total_steps.ok_or_else(|| {
-                AdapterError::Option(
-                    "adalora needs total_steps (the planned number of optimizer steps)".into(),
-                )
-            })?;
-            if self.init_r == 0 || self.target_r > self.init_r {
-                return Err(AdapterError::Option(format!(
-                    "adalora needs 0 < target_r <= init_r (got target_r {}, init_r {})",
-                    self.target_r, self.init_r
-                )));
-            }
-            if self.tinit + self.tfinal >= total {
-                return Err(AdapterError::Option(format!(
-                    "adalora needs tinit + tfinal < total_steps (got {} + {} >= {total})",
-                    self.tinit, self.tfinal
-                )));
-            }
-            if self.delta_t == 0 {
-                return Err(AdapterError::Option("adalora delta_t must be > 0".into()));
-            }
-        }
-        if m == Method::Flix {
-            let feats =
-                self.features
-                    .as_ref()
-                    .filter(|f| !f.is_empty())
-                    .ok_or_else(|| {
-                        AdapterError::Option(
-                    "flix needs features, e.g. #{ lang: [\"en\", \"ur\"], task: [\"nli\"] }".into(),
-                )
-                    })?;
-            for (k, v) in feats {
-                if v.is_empty() {
-                    return Err(AdapterError::Option(format!(
-                        "flix feature '{k}' has no values"
-                    )));
-                }
-            }
-            if let Some(fr) = &self.feature_rank {
-                for (k, r) in fr {
-                    if !feats.contains_key(k) {
-                        return Err(AdapterError::Option(format!(
-                            "feature_rank names '{k}', which is not a feature (features: {})",
-                            feats.keys().cloned().collect::<Vec<_>>().join(", ")
-                        )));
-                    }
-                    if *r == 0 {
-                        return Err(AdapterError::Option(format!(
-                            "feature_rank of '{k}' must be > 0"
-                        )));
-                    }
-                }
-            }
-        }
+        m.validate(self)?;
         Ok(m)
+    }
+}
+
+/// Checks that option `key` is in `[0, 1)`.
+pub fn unit_interval(key: &str, v: f64) -> Result<(), AdapterError> {
+    if (0.0..1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(AdapterError::Option(format!(
+            "{key} must be in [0, 1) (got {v})"
+        )))
+    }
+}
+
+/// Checks that option `key` is a finite number.
+pub fn finite(key: &str, v: f64) -> Result<(), AdapterError> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(AdapterError::Option(format!(
+            "{key} must be a finite number (got {v})"
+        )))
     }
 }

@@ -12,8 +12,24 @@
 //! `B' = [B, −B₀]`, rank `2r` and alpha `2·alpha` (`√2·alpha` with rsLoRA), a plain LoRA that
 //! applies to the ORIGINAL weights.
 
+use super::attach::set_dense_weight;
+use super::lora::{lora_config, lora_info, scaling, LoraLayer};
+use super::method::AdapterMethod;
+use super::peft_io::{PeftFiles, Strict, PREFIX};
+use super::state::AdapterState;
 use super::svd::{svd, svd_lowrank};
+use super::{
+    device_tensor, host_tensor, host_values, param, AdapterError, AdapterOptions, Dims,
+    LoraFactors,
+};
 use crate::interrupt::Interrupted;
+use crate::model::llama::CausalLm;
+use crate::quant::QuantBackend;
+use crate::tensor::HostTensor;
+use crate::value::Row;
+use burn::tensor::{Tensor, TensorData};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// Short-side size above which `init: "pissa"` switches to the randomized SVD.
 pub const EXACT_LIMIT: usize = 1024;
@@ -87,6 +103,184 @@ pub fn convert_to_lora(
         b2.extend(b0[o * r..(o + 1) * r].iter().map(|x| -x));
     }
     (a2, b2)
+}
+
+/// PiSSA's initial factors of one module (needed to convert the trained adapter on save).
+#[derive(Debug, Clone)]
+pub struct PissaFactors {
+    /// `A₀`, `[r, in]`.
+    pub a0: Vec<f32>,
+    /// `B₀`, `[out, r]`.
+    pub b0: Vec<f32>,
+}
+
+/// The PiSSA method; keeps each module's initial factors and the LoRA scale.
+pub struct Pissa {
+    /// Initial factors per module.
+    pub initial: BTreeMap<String, PissaFactors>,
+    /// The LoRA scale `s`.
+    pub scaling: f64,
+}
+
+impl Pissa {
+    /// Each module's trained factors converted to a LoRA of the original weights:
+    /// `(module, A' [2r, in], B' [out, 2r])`.
+    fn converted<B: QuantBackend>(
+        &self,
+        lm: &CausalLm<B>,
+    ) -> Result<Vec<(String, HostTensor, HostTensor)>, AdapterError> {
+        let mut out = Vec::new();
+        for (name, layer) in lm.linears() {
+            let Some(ad) = &layer.adapter else { continue };
+            let missing = || {
+                AdapterError::Unsupported(format!("pissa: initial factors of {name} are missing"))
+            };
+            let init = self.initial.get(&name).ok_or_else(missing)?;
+            let (Some(a), Some(b)) = (
+                param(ad.as_ref(), "lora_A.weight"),
+                param(ad.as_ref(), "lora_B.weight"),
+            ) else {
+                return Err(missing());
+            };
+            let (shape, a) = host_values(a.get())?;
+            let (_, b) = host_values(b.get())?;
+            let (r, in_f, out_f) = (shape[0], layer.in_features, layer.out_features);
+            let (a2, b2) = convert_to_lora(&a, &b, &init.a0, &init.b0, r, out_f);
+            out.push((
+                name,
+                host_tensor(vec![2 * r, in_f], a2)?,
+                host_tensor(vec![out_f, 2 * r], b2)?,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl AdapterMethod for Pissa {
+    const NAME: &'static str = "pissa";
+
+    fn module_params(_o: &AdapterOptions, r: u128, in_f: u128, out_f: u128) -> u128 {
+        r.saturating_mul(in_f + out_f)
+    }
+
+    fn attach<B: QuantBackend>(
+        o: &AdapterOptions,
+        lm: &mut CausalLm<B>,
+        modules: &[String],
+    ) -> Result<Self, AdapterError> {
+        let r = o.rank()?;
+        let s = scaling(o.alpha_value()?, r, o.rslora);
+        let niter = o
+            .init
+            .strip_prefix("pissa_niter_")
+            .and_then(|k| k.parse().ok());
+        let device = lm.device.clone();
+        let mut initial = BTreeMap::new();
+        for (name, layer) in lm.linears_mut() {
+            if !modules.contains(&name) {
+                continue;
+            }
+            let (in_f, out_f) = (layer.in_features, layer.out_features);
+            let dense = layer.dense_weight();
+            let dtype = dense.dtype();
+            let (_, w) = host_values(dense)?;
+            let p = pissa_init(&w, out_f, in_f, r, s, niter, o.seed)?;
+            let res = Tensor::<B, 2>::from_data(
+                TensorData::new(p.residual, [out_f, in_f]),
+                (&device, dtype),
+            );
+            set_dense_weight(layer, res);
+            initial.insert(
+                name.clone(),
+                PissaFactors {
+                    a0: p.a.clone(),
+                    b0: p.b.clone(),
+                },
+            );
+            let l = LoraLayer::from_host(p.a, p.b, Dims { r, in_f, out_f }, s, o.dropout, &device);
+            layer.adapter = Some(Box::new(l));
+        }
+        Ok(Pissa {
+            initial,
+            scaling: s,
+        })
+    }
+
+    /// Never: a saved PiSSA adapter is a plain LoRA (`peft_type: "LORA"`).
+    fn reads(_peft_type: &str, _cfg: &Strict<'_>) -> Result<bool, AdapterError> {
+        Ok(false)
+    }
+
+    fn load<B: QuantBackend>(
+        _files: &PeftFiles<'_>,
+        _o: &mut AdapterOptions,
+        _lm: &mut CausalLm<B>,
+    ) -> Result<Self, AdapterError> {
+        Err(AdapterError::Unsupported(
+            "pissa: a saved PiSSA adapter is a LoRA of the original weights; it loads as lora"
+                .into(),
+        ))
+    }
+
+    /// The converted rank-2r LoRA: alpha `2·alpha` (`√2·alpha` with rsLoRA) keeps the scale.
+    fn peft_config(&self, st: &AdapterState) -> Result<Map<String, Value>, AdapterError> {
+        let o = &st.options;
+        let alpha = o.alpha_value()?;
+        let alpha2 = if o.rslora {
+            alpha * 2f64.sqrt()
+        } else {
+            2.0 * alpha
+        };
+        Ok(lora_config(o, 2 * o.rank()?, alpha2, false))
+    }
+
+    fn save_tensors<B: QuantBackend>(
+        &self,
+        lm: &CausalLm<B>,
+        out: &mut BTreeMap<String, HostTensor>,
+    ) -> Result<(), AdapterError> {
+        for (name, a, b) in self.converted(lm)? {
+            out.insert(format!("{PREFIX}{name}.lora_A.weight"), a);
+            out.insert(format!("{PREFIX}{name}.lora_B.weight"), b);
+        }
+        Ok(())
+    }
+
+    fn info(&self, o: &AdapterOptions, row: &mut Row) -> Result<(), AdapterError> {
+        lora_info(o, row)
+    }
+
+    fn export<B: QuantBackend>(
+        &self,
+        lm: &CausalLm<B>,
+    ) -> Result<Vec<(String, LoraFactors)>, AdapterError> {
+        Ok(self
+            .converted(lm)?
+            .into_iter()
+            .map(|(name, a, b)| {
+                let scale = self.scaling;
+                (name, LoraFactors { a, b, scale })
+            })
+            .collect())
+    }
+
+    /// Takes the layers off and gives each module its original weight back
+    /// (`residual + s·B₀A₀`).
+    fn detach<B: QuantBackend>(&self, lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
+        let device = lm.device.clone();
+        for (name, layer) in lm.linears_mut() {
+            let had = layer.adapter.take().is_some();
+            if let (true, Some(p)) = (had, self.initial.get(&name)) {
+                let (in_f, out_f) = (layer.in_features, layer.out_features);
+                let r = p.a0.len() / in_f;
+                let a0 = device_tensor::<B>(p.a0.clone(), [r, in_f], &device);
+                let b0 = device_tensor::<B>(p.b0.clone(), [out_f, r], &device);
+                let w = layer.dense_weight() + b0.matmul(a0).mul_scalar(self.scaling);
+                set_dense_weight(layer, w);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,27 +1,15 @@
 //! The backend-independent description of the attached adapter, kept beside the model.
 
-use super::adalora::RankAllocator;
-use super::attach::PissaFactors;
-use super::{AdapterOptions, Method};
-use crate::tensor::HostTensor;
-use std::collections::BTreeMap;
+use super::{AdapterOptions, AnyMethod};
 
-/// Everything about the attached adapter that is not a device tensor.
+/// Everything about the attached adapter that is not a layer's tensor.
 pub struct AdapterState {
     /// The options it was created with (or reconstructed from `adapter_config.json`).
     pub options: AdapterOptions,
-    /// The method.
-    pub method: Method,
+    /// The method, with the state it keeps (see [`super::AdapterMethod`]).
+    pub method: AnyMethod,
     /// Adapted module paths, in model order.
     pub modules: Vec<String>,
-    /// VeRA's shared projections.
-    pub vera_shared: Option<(HostTensor, HostTensor)>,
-    /// PiSSA's initial factors per module (for the conversion on save).
-    pub pissa: BTreeMap<String, PissaFactors>,
-    /// AdaLoRA's allocator.
-    pub allocator: Option<RankAllocator>,
-    /// FLix: the active value per feature.
-    pub features: BTreeMap<String, String>,
     /// Optimizer steps taken so far (AdamW bias correction, AdaLoRA schedule).
     pub step: usize,
     /// Where it was loaded from, if anywhere.
@@ -32,16 +20,12 @@ pub struct AdapterState {
 }
 
 impl AdapterState {
-    /// A fresh state for newly attached adapters.
-    pub fn new(options: AdapterOptions, method: Method, attached: super::attach::Attached) -> Self {
+    /// A fresh state for a newly attached method.
+    pub fn new(options: AdapterOptions, method: AnyMethod, modules: Vec<String>) -> Self {
         AdapterState {
             options,
             method,
-            modules: attached.modules,
-            vera_shared: attached.vera_shared,
-            pissa: attached.pissa,
-            allocator: attached.allocator,
-            features: BTreeMap::new(),
+            modules,
             step: 0,
             source: None,
             peft_config: None,

@@ -4,17 +4,11 @@
 
 use super::Model;
 use crate::adapter::attach::{attach, set_dense_weight};
-use crate::adapter::flix::FlixLayer;
-use crate::adapter::lora::{scaling, LoraLayer};
 use crate::adapter::state::AdapterState;
-use crate::adapter::{peft_io, AdapterError, AdapterOptions, LoraFactors, Method};
-use crate::model::llama::CausalLm;
-use crate::model::to_host;
-use crate::quant::QuantBackend;
+use crate::adapter::{peft_io, AdapterError, AdapterOptions, LoraFactors};
 use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};
 use crate::with_lm;
-use burn::tensor::{Tensor, TensorData};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -31,9 +25,8 @@ impl Model {
                     .into(),
             ));
         }
-        let method = opts.validate()?;
-        let attached = with_lm!(&mut self.lm, lm => attach(lm, &opts))?;
-        self.adapter = Some(AdapterState::new(opts, method, attached));
+        let st = with_lm!(&mut self.lm, lm => attach(lm, &opts))?;
+        self.adapter = Some(st);
         Ok(())
     }
 
@@ -91,8 +84,8 @@ impl Model {
     /// (AdaLoRA's frozen `ranknum` scalar is an `nn.Parameter` there, one per module).
     pub fn all_params(&self) -> usize {
         let ranknums = match &self.adapter {
-            Some(st) if st.method == Method::Adalora => st.modules.len(),
-            _ => 0,
+            Some(st) => st.method.extra_param_count(st.modules.len()),
+            None => 0,
         };
         let adapter: usize = with_lm!(&self.lm, lm => lm
             .linears()
@@ -118,31 +111,7 @@ impl Model {
         );
         r.insert("modules".into(), Value::from(st.modules.len()));
         r.insert("targets".into(), Value::from(st.modules.clone()));
-        if st.method != Method::Ia3 && st.method != Method::Adalora {
-            r.insert("r".into(), Value::from(st.options.rank()?));
-        }
-        if matches!(
-            st.method,
-            Method::Lora | Method::Dora | Method::Pissa | Method::Flix
-        ) {
-            r.insert("alpha".into(), num(st.options.alpha_value()?));
-            r.insert("rslora".into(), Value::from(st.options.rslora));
-        }
-        if let Some(a) = &st.allocator {
-            r.insert("init_r".into(), Value::from(st.options.init_r));
-            r.insert("target_r".into(), Value::from(st.options.target_r));
-            r.insert("budget".into(), Value::from(a.budget));
-        }
-        if st.method == Method::Flix {
-            r.insert(
-                "features".into(),
-                serde_json::to_value(&st.options.features).unwrap_or(Value::Null),
-            );
-            r.insert(
-                "active".into(),
-                serde_json::to_value(&st.features).unwrap_or(Value::Null),
-            );
-        }
+        st.method.info(&st.options, &mut r)?;
         r.insert("steps".into(), Value::from(st.step));
         if let Some(s) = &st.source {
             r.insert("source".into(), Value::from(s.clone()));
@@ -153,30 +122,7 @@ impl Model {
     /// FLix: selects the active value per feature (a feature may be left out).
     pub fn set_features(&mut self, features: BTreeMap<String, String>) -> Result<(), AdapterError> {
         let st = self.adapter.as_mut().ok_or(AdapterError::NoAdapter)?;
-        if st.method != Method::Flix {
-            return Err(AdapterError::Unsupported(format!(
-                "set_features needs a flix adapter (the attached one is {})",
-                st.method.name()
-            )));
-        }
-        let known = st.options.features.clone().unwrap_or_default();
-        for (k, v) in &features {
-            let values = known.get(k).ok_or_else(|| {
-                AdapterError::Option(format!(
-                    "unknown feature '{k}' (features: {})",
-                    known.keys().cloned().collect::<Vec<_>>().join(", ")
-                ))
-            })?;
-            if !values.contains(v) {
-                return Err(AdapterError::Option(format!(
-                    "feature '{k}' has no adapter for value '{v}' (values: {})",
-                    values.join(", ")
-                )));
-            }
-        }
-        st.features = features.clone();
-        with_lm!(&mut self.lm, lm => set_flix(lm, &features));
-        Ok(())
+        st.method.set_features(features)
     }
 
     /// Folds the adapter into the base weights and detaches it (`merge_adapter`).
@@ -185,7 +131,7 @@ impl Model {
         with_lm!(&mut self.lm, lm => {
             for (_, layer) in lm.linears_mut() {
                 if let Some(a) = layer.adapter.take() {
-                    let (w, b) = a.merged(layer)?;
+                    let (w, b) = a.merged(layer).map_err(AdapterError::from)?;
                     set_dense_weight(layer, w);
                     layer.bias = b;
                 }
@@ -198,17 +144,7 @@ impl Model {
     /// Detaches the adapter, restoring the original base (PiSSA's residual is undone).
     pub fn remove_adapter(&mut self) -> Result<(), AdapterError> {
         let st = self.adapter.take().ok_or(AdapterError::NoAdapter)?;
-        let s = if st.method == Method::Pissa {
-            scaling(
-                st.options.alpha_value()?,
-                st.options.rank()?,
-                st.options.rslora,
-            )
-        } else {
-            0.0
-        };
-        with_lm!(&mut self.lm, lm => detach_all(lm, &st, s));
-        Ok(())
+        with_lm!(&mut self.lm, lm => st.method.detach(lm))
     }
 
     /// Writes the update as a plain PEFT LoRA that vLLM and PEFT load (`export_lora`): VeRA as
@@ -268,83 +204,6 @@ impl Model {
     /// Per-module low-rank factors of the update (for `export_lora`).
     pub fn lora_factors(&self) -> Result<Vec<(String, LoraFactors)>, AdapterError> {
         let st = self.state()?;
-        with_lm!(&self.lm, lm => collect_factors(lm, st))
+        with_lm!(&self.lm, lm => st.method.export(lm))
     }
-}
-
-/// Takes every adapter off its layer; PiSSA layers get their original weight back
-/// (`residual + s·B₀A₀`).
-fn detach_all<B: QuantBackend>(lm: &mut CausalLm<B>, st: &AdapterState, s: f64) {
-    let device = lm.device.clone();
-    for (name, layer) in lm.linears_mut() {
-        let had = layer.adapter.take().is_some();
-        if let (true, Some(p)) = (had, st.pissa.get(&name)) {
-            let r = p.a0.len() / layer.in_features;
-            let a0 = Tensor::from_data(
-                TensorData::new(p.a0.clone(), [r, layer.in_features]),
-                &device,
-            );
-            let b0 = Tensor::from_data(
-                TensorData::new(p.b0.clone(), [layer.out_features, r]),
-                &device,
-            );
-            let w = layer.dense_weight() + Tensor::matmul(b0, a0).mul_scalar(s);
-            set_dense_weight(layer, w);
-        }
-    }
-}
-
-fn set_flix<B: QuantBackend>(lm: &mut CausalLm<B>, features: &BTreeMap<String, String>) {
-    for (_, l) in lm.linears_mut() {
-        if let Some(f) = l
-            .adapter
-            .as_mut()
-            .and_then(|a| a.as_any_mut().downcast_mut::<FlixLayer<B>>())
-        {
-            f.active = features.clone();
-        }
-    }
-}
-
-fn collect_factors<B: QuantBackend>(
-    lm: &CausalLm<B>,
-    st: &AdapterState,
-) -> Result<Vec<(String, LoraFactors)>, AdapterError> {
-    let err = |e: String| AdapterError::Unsupported(e);
-    let mut out = Vec::new();
-    for (name, layer) in lm.linears() {
-        let Some(a) = &layer.adapter else { continue };
-        if st.method != Method::Pissa {
-            out.push((name, a.lora_factors(layer)?));
-            continue;
-        }
-        let l = a
-            .as_any()
-            .downcast_ref::<LoraLayer<B>>()
-            .ok_or_else(|| err(format!("{name}: not a PiSSA layer")))?;
-        let p = st
-            .pissa
-            .get(&name)
-            .ok_or_else(|| err(format!("PiSSA init of {name} missing")))?;
-        let a_host = to_host(l.a.get()).map_err(|e| err(e.to_string()))?.1;
-        let b_host = to_host(l.b.get()).map_err(|e| err(e.to_string()))?.1;
-        let (a2, b2) = crate::adapter::pissa::convert_to_lora(
-            &a_host,
-            &b_host,
-            &p.a0,
-            &p.b0,
-            l.r,
-            layer.out_features,
-        );
-        let conv = |s: Vec<usize>, v| HostTensor::f32(s, v).map_err(|e| err(e.to_string()));
-        out.push((
-            name,
-            LoraFactors {
-                a: conv(vec![2 * l.r, layer.in_features], a2)?,
-                b: conv(vec![layer.out_features, 2 * l.r], b2)?,
-                scale: l.scaling,
-            },
-        ));
-    }
-    Ok(out)
 }

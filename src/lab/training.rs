@@ -2,7 +2,7 @@
 
 use super::Model;
 use crate::adapter::state::AdapterState;
-use crate::adapter::{AdapterCtx, Method};
+use crate::adapter::{AdapterCtx, AnyMethod};
 use crate::model::llama::{Batch, CausalLm};
 use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
@@ -54,20 +54,13 @@ pub fn label_batch(
     })
 }
 
-fn orth(st: &Option<AdapterState>) -> Option<f64> {
-    st.as_ref()
-        .filter(|s| s.method == Method::Adalora)
-        .map(|s| s.options.orth_reg)
-}
-
 fn step_generic<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
     st: &mut AdapterState,
     tb: &TrainBatch,
     o: &StepOptions,
 ) -> Result<f64, TrainError> {
-    let orth = (st.method == Method::Adalora).then_some(st.options.orth_reg);
-    let (loss, grads) = loss_and_grads(lm, tb, &AdapterCtx::eval(), orth)?;
+    let (loss, grads) = loss_and_grads(lm, tb, &AdapterCtx::eval(), Some(&st.method))?;
     if !loss.is_finite() {
         return Err(TrainError::NonFinite {
             step: st.step + 1,
@@ -92,9 +85,9 @@ fn step_generic<B: AutodiffBackend + QuantBackend>(
 fn grads_generic<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
     tb: &TrainBatch,
-    orth: Option<f64>,
+    method: Option<&AnyMethod>,
 ) -> Result<(f64, BTreeMap<String, HostTensor>), TrainError> {
-    let (loss, grads) = loss_and_grads(lm, tb, &AdapterCtx::eval(), orth)?;
+    let (loss, grads) = loss_and_grads(lm, tb, &AdapterCtx::eval(), method)?;
     let names: Vec<String> = trainable(lm).into_iter().map(|(n, _)| n).collect();
     let mut out = BTreeMap::new();
     for (name, g) in names.into_iter().zip(grads) {
@@ -131,8 +124,8 @@ impl Model {
             return Err(crate::adapter::AdapterError::NoAdapter.into());
         }
         let tb = label_batch(batch, labels, self.tokenizer.pad_id)?;
-        let orth = orth(&self.adapter);
-        with_lm!(&mut self.lm, lm => grads_generic(lm, &tb, orth))
+        let method = self.adapter.as_ref().map(|st| &st.method);
+        with_lm!(&mut self.lm, lm => grads_generic(lm, &tb, method))
     }
 
     /// One AdamW step on the adapter; returns the loss before the step.

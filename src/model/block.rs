@@ -3,10 +3,10 @@
 //! residuals.
 
 use super::attention::{Attention, AttnInputs};
+use super::hook::AdapterCtx;
 use super::kv_cache::KvCache;
 use super::linear::Linear;
 pub use super::norm::RmsNorm;
-use crate::adapter::AdapterCtx;
 use crate::quant::QuantBackend;
 use burn::tensor::{activation::silu, Tensor};
 

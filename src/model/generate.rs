@@ -4,11 +4,11 @@
 //! `generate` with `use_cache=True`). Generation stops at `max_new_tokens`, at EOS when asked, or
 //! when the decoded continuation contains a stop string (which is cut from the returned text).
 
+use super::hook::AdapterCtx;
 use super::kv_cache::KvCache;
 use super::llama::{Batch, CausalLm};
 use super::sampling::Sampler;
 use super::ModelError;
-use crate::adapter::AdapterCtx;
 use crate::quant::QuantBackend;
 
 /// Generation settings.

@@ -4,7 +4,7 @@
 //! parameter: the optimizer only ever sees adapter tensors. An adapter works on activations
 //! (`y = Wx + b + Δ(x)`), it never rebuilds `W + BA` on the forward pass.
 
-use crate::adapter::{AdapterCtx, LinearAdapter};
+use super::hook::{AdapterCtx, LinearAdapter};
 use crate::quant::{QuantBackend, QuantWeight};
 use burn::tensor::Tensor;
 

@@ -9,10 +9,10 @@
 //! is the argmax. Rows are right-padded in a batch; padding never changes a row's numbers beyond
 //! floating-point noise (batch-size invariance is tested).
 
+use super::hook::AdapterCtx;
 use super::llama::{Batch, CausalLm};
 use super::tokenizer::Tokenizer;
 use super::ModelError;
-use crate::adapter::AdapterCtx;
 use crate::quant::QuantBackend;
 use crate::text::is_py_space;
 use burn::tensor::{Int, Tensor, TensorData};

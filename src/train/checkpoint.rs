@@ -14,7 +14,6 @@
 //! resumed run draws exactly what the uninterrupted run would have.
 
 use super::TrainError;
-use crate::adapter::adalora::RankAllocator;
 use crate::tensor::{load_safetensors, save_safetensors, HostTensor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -31,8 +30,11 @@ pub struct TrainState {
     pub tokens: usize,
     /// Seconds spent before this checkpoint.
     pub seconds: f64,
-    /// AdaLoRA allocator state.
-    pub allocator: Option<RankAllocator>,
+    /// The adapter method's own state (AdaLoRA's allocator), as the method wrote it; stored
+    /// under the key `allocator` (the only method with state so far), so older checkpoints
+    /// still resume.
+    #[serde(rename = "allocator")]
+    pub method_state: Option<serde_json::Value>,
     /// A fingerprint of the run's options and data, to refuse resuming a different run.
     pub fingerprint: String,
     /// SHA-256 of `params.safetensors` (checked on resume; absent in checkpoints written
@@ -237,7 +239,7 @@ mod tests {
             losses: vec![1.0; step],
             tokens: 10 * step,
             seconds: 0.5,
-            allocator: None,
+            method_state: None,
             fingerprint: "fp".into(),
             params_sha256: None,
         }

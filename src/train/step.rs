@@ -2,12 +2,12 @@
 //!
 //! The loss is transformers' `ForCausalLMLoss`: labels shifted left by one, `-100` ignored, mean
 //! cross-entropy over the remaining tokens, in f32. Only hidden rows with a target go through
-//! the output head. AdaLoRA's orthogonality regulariser is added when asked. Gradients are read
+//! the output head. The adapter method's extra loss (AdaLoRA's orthogonality regulariser) is
+//! added when a method is given. Gradients are read
 //! for the trainable adapter tensors only; base weights are never tracked.
 
 use super::batch::TrainBatch;
-use crate::adapter::adalora::{orth_regulariser, AdaLoraLayer};
-use crate::adapter::{AdapterCtx, Param, RowMask};
+use crate::adapter::{AdapterCtx, AnyMethod, Param, RowMask};
 use crate::model::llama::CausalLm;
 use crate::model::ModelError;
 use crate::quant::QuantBackend;
@@ -104,25 +104,14 @@ pub fn loss_and_grads<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
     tb: &TrainBatch,
     ctx: &AdapterCtx<B>,
-    orth_reg: Option<f64>,
+    method: Option<&AnyMethod>,
 ) -> Result<(f64, Grads<B>), ModelError> {
     for (_, p) in trainable(lm) {
         p.value = p.value.clone().detach().require_grad();
     }
     let mut loss = loss_tensor(lm, tb, ctx)?;
-    if let Some(w) = orth_reg {
-        let layers: Vec<&AdaLoraLayer<B>> = lm
-            .linears()
-            .into_iter()
-            .filter_map(|(_, l)| {
-                l.adapter
-                    .as_ref()
-                    .and_then(|a| a.as_any().downcast_ref::<AdaLoraLayer<B>>())
-            })
-            .collect();
-        if let Some(r) = orth_regulariser(&layers) {
-            loss = loss + r.mul_scalar(w);
-        }
+    if let Some(extra) = method.and_then(|m| m.extra_loss(lm)) {
+        loss = loss + extra;
     }
     let value: f32 = loss.clone().into_scalar().elem();
     let grads = loss.backward();

@@ -13,9 +13,8 @@ use super::optim::{adamw, clip_global};
 use super::schedule::{factor, warmup_steps};
 use super::step::{loss_and_grads, routing, trainable};
 use super::{StepOptions, TrainError, TrainOptions};
-use crate::adapter::adalora::{AdaLoraLayer, LayerStats};
 use crate::adapter::state::AdapterState;
-use crate::adapter::{AdapterCtx, Method};
+use crate::adapter::AdapterCtx;
 use crate::model::llama::CausalLm;
 use crate::model::to_host;
 use crate::model::tokenizer::Tokenizer;
@@ -161,69 +160,6 @@ pub fn restore<B: AutodiffBackend + QuantBackend>(
     Ok(())
 }
 
-/// Applies AdaLoRA's allocation after an optimizer step.
-fn adalora_allocate<B: AutodiffBackend + QuantBackend>(
-    lm: &mut CausalLm<B>,
-    st: &mut AdapterState,
-    grads: &BTreeMap<String, Tensor<B, 2>>,
-) -> Result<(), TrainError> {
-    let Some(alloc) = st.allocator.as_mut() else {
-        return Ok(());
-    };
-    let mut stats = Vec::new();
-    for (name, layer) in lm.linears() {
-        let Some(l) = layer
-            .adapter
-            .as_ref()
-            .and_then(|a| a.as_any().downcast_ref::<AdaLoraLayer<B>>())
-        else {
-            continue;
-        };
-        let host = |t: Tensor<B, 2>| to_host(t).map(|x| x.1);
-        let g = |k: &str, like: &Tensor<B, 2>| -> Result<Vec<f32>, TrainError> {
-            Ok(match grads.get(&format!("{name}.{k}")) {
-                Some(t) => host(t.clone())?,
-                None => host(like.zeros_like())?,
-            })
-        };
-        stats.push(LayerStats {
-            module: name.clone(),
-            r: l.mask.len(),
-            values: [host(l.a.get())?, host(l.e.get())?, host(l.b.get())?],
-            grads: [
-                g("lora_A", &l.a.value)?,
-                g("lora_E", &l.e.value)?,
-                g("lora_B", &l.b.value)?,
-            ],
-            in_f: layer.in_features,
-            out_f: layer.out_features,
-        });
-    }
-    if let Some(pattern) = alloc.update_and_allocate(st.step, &stats) {
-        apply_pattern(lm, &pattern);
-    }
-    Ok(())
-}
-
-/// Sets AdaLoRA masks from a rank pattern and zeroes the pruned `E` entries.
-pub fn apply_pattern<B: AutodiffBackend + QuantBackend>(
-    lm: &mut CausalLm<B>,
-    pattern: &BTreeMap<String, Vec<bool>>,
-) {
-    for (name, layer) in lm.linears_mut() {
-        if let Some(l) = layer
-            .adapter
-            .as_mut()
-            .and_then(|a| a.as_any_mut().downcast_mut::<AdaLoraLayer<B>>())
-        {
-            if let Some(m) = pattern.get(&format!("{name}.lora_E")) {
-                l.mask = m.clone();
-                l.apply_mask();
-            }
-        }
-    }
-}
-
 /// What the training loop tells its caller while it runs.
 #[derive(Debug, Clone, Copy)]
 pub enum TrainEvent<'a> {
@@ -321,17 +257,7 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
     if rows.is_empty() {
         return Err(TrainError::Data("train: the dataset is empty".into()));
     }
-    let flix_keys: Vec<(String, String)> = if st.method == Method::Flix {
-        st.options
-            .features
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|(f, vs)| vs.into_iter().map(move |v| (f.clone(), v)))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let routing_keys = st.method.routing_keys();
     let feature_names: Vec<String> = st
         .options
         .features
@@ -402,12 +328,9 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
                 ));
             }
             restore(lm, &tensors)?;
-            if let Some(a) = &state.allocator {
-                if let Some(p) = &a.rank_pattern {
-                    apply_pattern(lm, p);
-                }
+            if let Some(m) = &state.method_state {
+                st.method.restore_state(lm, m)?;
             }
-            st.allocator = state.allocator.clone().or(st.allocator.take());
             st.step = state.step;
             start_step = state.step;
             losses = state.losses;
@@ -421,7 +344,6 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
         None => None,
     };
     let t0 = Instant::now();
-    let orth = (st.method == Method::Adalora).then_some(st.options.orth_reg);
     let mut order: Vec<usize> = Vec::new();
     let mut order_epoch = usize::MAX;
     for step in start_step..total {
@@ -462,8 +384,10 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
                 opts.seed,
                 &format!("dropout-{step}-{k}"),
             ));
-            ctx.routing = routing(&tb, &flix_keys, &lm.device).into_iter().collect();
-            let (loss, grads) = loss_and_grads(lm, &tb, &ctx, orth)?;
+            ctx.routing = routing(&tb, &routing_keys, &lm.device)
+                .into_iter()
+                .collect();
+            let (loss, grads) = loss_and_grads(lm, &tb, &ctx, Some(&st.method))?;
             if !loss.is_finite() {
                 return Err(TrainError::NonFinite {
                     step: step + 1,
@@ -506,9 +430,7 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
             }
         }
         st.step = t_next;
-        if st.method == Method::Adalora {
-            adalora_allocate(lm, st, &named_grads)?;
-        }
+        st.method.after_step(lm, st.step, &named_grads)?;
         losses.push(loss);
         tokens += step_tokens;
         let log = StepLog {
@@ -532,7 +454,7 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
                     losses: losses.clone(),
                     tokens,
                     seconds: log.seconds,
-                    allocator: st.allocator.clone(),
+                    method_state: st.method.checkpoint_state(),
                     fingerprint: fp.clone(),
                     params_sha256: None,
                 };
