@@ -49,8 +49,6 @@ impl<B: QuantBackend> DoraLayer<B> {
                 value: w_row_sq.clone(),
                 saved_shape: vec![layer.out_features],
                 trainable: true,
-                exp_avg: None,
-                exp_avg_sq: None,
             },
             lora,
             w_row_sq,

@@ -150,8 +150,12 @@ pub fn adapter_tensors<B: QuantBackend>(
     Ok(out)
 }
 
-/// The `adapter_config.json` content.
-pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterError> {
+/// The `adapter_config.json` content (`steps`: optimizer steps trained here).
+pub fn config_json(
+    st: &AdapterState,
+    base_path: &str,
+    steps: usize,
+) -> Result<Value, AdapterError> {
     let o = &st.options;
     let r = o.rank()?;
     let alpha = o.alpha_value()?;
@@ -199,7 +203,7 @@ pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterE
                 "bias": "none", "layers_to_transform": null,
                 "tinit": o.tinit, "tfinal": o.tfinal, "deltaT": o.delta_t, "beta1": o.beta1,
                 "beta2": o.beta2, "orth_reg_weight": o.orth_reg,
-                "total_step": adalora_total_step(st),
+                "total_step": adalora_total_step(st, steps),
                 "lora_alpha": o.alpha.unwrap_or(2.0 * o.init_r as f64), "lora_dropout": o.dropout,
                 "init_lora_weights": true, "rank_pattern": pattern,
             })
@@ -293,26 +297,27 @@ fn merge_loaded(
 
 /// AdaLoRA's `total_step` to save: the option (required by `add_adapter`, read from a loaded
 /// config). A loaded config without it (older PEFT wrote `null`, which PEFT 0.21 refuses) gets
-/// the steps trained here, at least the smallest schedule PEFT accepts, `tinit + tfinal + 1`
+/// the `steps` trained here, at least the smallest schedule PEFT accepts, `tinit + tfinal + 1`
 /// (PEFT checks `tinit < total_step - tfinal`; for inference the value has no effect).
-pub fn adalora_total_step(st: &AdapterState) -> usize {
+pub fn adalora_total_step(st: &AdapterState, steps: usize) -> usize {
     let o = &st.options;
     let min = o.tinit.saturating_add(o.tfinal).saturating_add(1);
     o.total_steps
         .or(st.allocator.as_ref().map(|a| a.total_step))
-        .unwrap_or(st.step)
+        .unwrap_or(steps)
         .max(min)
 }
 
-/// Writes the adapter directory (atomically per file).
+/// Writes the adapter directory (atomically per file); `steps`: optimizer steps trained here.
 pub fn save<B: QuantBackend>(
     lm: &CausalLm<B>,
     st: &AdapterState,
     dir: &Path,
     base_path: &str,
+    steps: usize,
 ) -> Result<(), AdapterError> {
     let tensors = adapter_tensors(lm, st)?;
-    let cfg = config_json(st, base_path)?;
+    let cfg = config_json(st, base_path, steps)?;
     std::fs::create_dir_all(dir).map_err(|e| AdapterError::file(dir.display(), e))?;
     crate::tensor::save_safetensors(&tensors, &dir.join("adapter_model.safetensors"))
         .map_err(|e| AdapterError::file(dir.display(), e))?;
@@ -775,7 +780,6 @@ pub fn load<B: QuantBackend>(
         pissa: BTreeMap::new(),
         allocator: None,
         features: BTreeMap::new(),
-        step: 0,
         source: Some(dir.display().to_string()),
         peft_config: Some(cfg_map.clone()),
     })

@@ -22,8 +22,6 @@ pub struct AdapterState {
     pub allocator: Option<RankAllocator>,
     /// FLix: the active value per feature.
     pub features: BTreeMap<String, String>,
-    /// Optimizer steps taken so far (AdamW bias correction, AdaLoRA schedule).
-    pub step: usize,
     /// Where it was loaded from, if anywhere.
     pub source: Option<String>,
     /// The `adapter_config.json` it was loaded from (saving writes it back, updated), so that
@@ -42,7 +40,6 @@ impl AdapterState {
             pissa: attached.pissa,
             allocator: attached.allocator,
             features: BTreeMap::new(),
-            step: 0,
             source: None,
             peft_config: None,
         }

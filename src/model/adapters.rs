@@ -1,6 +1,6 @@
 //! Adapter operations on the model handle: add, load, save, export, merge, remove, FLix
 //! feature selection. The per-method work is in [`crate::adapter`]; this file only dispatches to
-//! the backend and keeps the [`AdapterState`] in step with the layers.
+//! the backend and keeps the [`AdapterState`] (and the optimizer) in step with the layers.
 
 use super::handle::{to_host, Model};
 use super::llama::CausalLm;
@@ -22,6 +22,12 @@ impl Model {
         self.adapter.as_ref().ok_or(AdapterError::NoAdapter)
     }
 
+    /// Replaces the adapter state; the optimizer state belongs to the old adapter and goes.
+    fn set_adapter(&mut self, st: Option<AdapterState>) {
+        self.adapter = st;
+        self.optimizer = None;
+    }
+
     /// Attaches a new adapter (`add_adapter`).
     pub fn add_adapter(&mut self, opts: AdapterOptions) -> Result<(), AdapterError> {
         if self.adapter.is_some() {
@@ -32,7 +38,7 @@ impl Model {
         }
         let method = opts.validate()?;
         let attached = with_lm!(&mut self.lm, lm => attach(lm, &opts))?;
-        self.adapter = Some(AdapterState::new(opts, method, attached));
+        self.set_adapter(Some(AdapterState::new(opts, method, attached)));
         Ok(())
     }
 
@@ -45,7 +51,7 @@ impl Model {
         }
         match with_lm!(&mut self.lm, lm => peft_io::load(lm, dir)) {
             Ok(st) => {
-                self.adapter = Some(st);
+                self.set_adapter(Some(st));
                 Ok(())
             }
             Err(e) => {
@@ -65,7 +71,8 @@ impl Model {
     pub fn save_adapter(&self, dir: &Path) -> Result<(), AdapterError> {
         let st = self.state()?;
         let base = self.path.display().to_string();
-        with_lm!(&self.lm, lm => peft_io::save(lm, st, dir, &base))
+        let steps = self.optimizer.as_ref().map_or(0, |o| o.steps());
+        with_lm!(&self.lm, lm => peft_io::save(lm, st, dir, &base, steps))
     }
 
     /// The adapter's tensors under their PEFT keys, as saved.
@@ -142,7 +149,8 @@ impl Model {
                 serde_json::to_value(&st.features).unwrap_or(Value::Null),
             );
         }
-        r.insert("steps".into(), Value::from(st.step));
+        let steps = self.optimizer.as_ref().map_or(0, |o| o.steps());
+        r.insert("steps".into(), Value::from(steps));
         if let Some(s) = &st.source {
             r.insert("source".into(), Value::from(s.clone()));
         }
@@ -190,7 +198,7 @@ impl Model {
                 }
             }
         });
-        self.adapter = None;
+        self.set_adapter(None);
         Ok(())
     }
 
@@ -207,6 +215,7 @@ impl Model {
             0.0
         };
         with_lm!(&mut self.lm, lm => detach_all(lm, &st, s));
+        self.set_adapter(None);
         Ok(())
     }
 

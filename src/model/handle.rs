@@ -58,6 +58,8 @@ pub struct Model {
     pub config_hash: String,
     /// The attached adapter, if any.
     pub adapter: Option<crate::adapter::state::AdapterState>,
+    /// The attached adapter's optimizer state (moments and step count), once it has trained.
+    pub optimizer: Option<super::training::Optimizer>,
 }
 
 /// Reads a tensor to host f32 values.
@@ -225,6 +227,7 @@ impl Model {
             dtype,
             config_hash: sha256_hex(text.as_bytes()),
             adapter: None,
+            optimizer: None,
         })
     }
 
@@ -281,6 +284,7 @@ impl Model {
             dtype,
             config_hash: sha256_hex(cfg_json.to_string().as_bytes()),
             adapter: None,
+            optimizer: None,
         })
     }
 
