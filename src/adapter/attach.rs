@@ -125,6 +125,9 @@ fn check_budget<B: QuantBackend>(
     Ok(())
 }
 
+/// One layer's new adapter and, for PiSSA, its residual base weight.
+type Built<B> = (Box<dyn LinearAdapter<B>>, Option<Tensor<B, 2>>);
+
 /// Attaches a new adapter; errors if one is attached already.
 pub fn attach<B: QuantBackend>(
     lm: &mut CausalLm<B>,
@@ -185,7 +188,11 @@ pub fn attach<B: QuantBackend>(
         .unwrap_or_else(|| vec!["down_proj".to_string()]);
     let s = scaling(alpha, r, opts.rslora);
 
-    for (name, layer) in lm.linears_mut() {
+    // Every layer's adapter (and PiSSA's residual base weight) is built before any is attached:
+    // an error on the third module (PiSSA's SVD interrupted with Ctrl-C) leaves the model as it
+    // was.
+    let mut built: BTreeMap<String, Built<B>> = BTreeMap::new();
+    for (name, layer) in lm.linears() {
         if !modules.contains(&name) {
             continue;
         }
@@ -197,6 +204,7 @@ pub fn attach<B: QuantBackend>(
                 lora_a(r, inp, rng)
             }
         };
+        let mut residual = None;
         let adapter: Box<dyn LinearAdapter<B>> = match method {
             Method::Lora | Method::Dora => {
                 let l = LoraLayer::from_host(
@@ -230,7 +238,7 @@ pub fn attach<B: QuantBackend>(
                     TensorData::new(p.residual, [outf, inp]),
                     (&device, dtype),
                 );
-                set_dense_weight(layer, res);
+                residual = Some(res);
                 out.pissa.insert(
                     name.clone(),
                     PissaFactors {
@@ -331,7 +339,15 @@ pub fn attach<B: QuantBackend>(
                 })
             }
         };
-        layer.adapter = Some(adapter);
+        built.insert(name, (adapter, residual));
+    }
+    for (name, layer) in lm.linears_mut() {
+        if let Some((adapter, residual)) = built.remove(&name) {
+            if let Some(w) = residual {
+                set_dense_weight(layer, w);
+            }
+            layer.adapter = Some(adapter);
+        }
     }
     if method == Method::Adalora {
         out.allocator = Some(RankAllocator::new(opts, modules.len()));

@@ -607,9 +607,11 @@ pub fn load<B: QuantBackend>(
             options.init = "gaussian".into();
         }
     }
+    // All layers are built before any is attached: a bad tensor leaves the model as it was.
     let mut modules = Vec::new();
+    let mut built: BTreeMap<String, Box<dyn LinearAdapter<B>>> = BTreeMap::new();
     let mut first_r = None;
-    for (name, layer) in lm.linears_mut() {
+    for (name, layer) in lm.linears() {
         let Some(g) = groups.get(&name) else { continue };
         let (inp, outf) = (layer.in_features, layer.out_features);
         let get = |k: &str, shape: Option<Vec<usize>>| -> Result<Vec<f32>, AdapterError> {
@@ -759,7 +761,7 @@ pub fn load<B: QuantBackend>(
                 })
             }
         };
-        layer.adapter = Some(adapter);
+        built.insert(name.clone(), adapter);
         modules.push(name);
     }
     if modules.is_empty() {
@@ -767,6 +769,11 @@ pub fn load<B: QuantBackend>(
             st_path.display(),
             "the adapter has no tensors",
         ));
+    }
+    for (name, layer) in lm.linears_mut() {
+        if let Some(a) = built.remove(&name) {
+            layer.adapter = Some(a);
+        }
     }
     options.targets = Some(Targets::Many(modules.clone()));
     if !matches!(method, Method::Adalora | Method::Ia3) {

@@ -1,6 +1,10 @@
 //! Adapter operations on the model handle: add, load, save, export, merge, remove, FLix
 //! feature selection. The per-method work is in [`crate::adapter`]; this file only dispatches to
 //! the backend and keeps the [`AdapterState`] (and the optimizer) in step with the layers.
+//!
+//! Every operation that changes several layers is all-or-nothing: it computes what each layer
+//! gets first (merged weights, new adapters, PiSSA residuals) and changes the model only when
+//! nothing can fail any more, so an error leaves the model and its adapter as they were.
 
 use super::handle::{to_host, Model};
 use super::llama::CausalLm;
@@ -49,22 +53,10 @@ impl Model {
                 "an adapter is already attached; call remove_adapter() first".into(),
             ));
         }
-        match with_lm!(&mut self.lm, lm => peft_io::load(lm, dir)) {
-            Ok(st) => {
-                self.set_adapter(Some(st));
-                Ok(())
-            }
-            Err(e) => {
-                // A file that fails half-way (a bad tensor of the third module) may have
-                // attached layers already: detach them, so the model is as it was.
-                with_lm!(&mut self.lm, lm => {
-                    for (_, layer) in lm.linears_mut() {
-                        layer.adapter = None;
-                    }
-                });
-                Err(e)
-            }
-        }
+        // peft_io::load attaches nothing until every tensor has been read and checked.
+        let st = with_lm!(&mut self.lm, lm => peft_io::load(lm, dir))?;
+        self.set_adapter(Some(st));
+        Ok(())
     }
 
     /// Writes the adapter in PEFT's layout (`save_adapter`).
@@ -186,25 +178,20 @@ impl Model {
         Ok(())
     }
 
-    /// Folds the adapter into the base weights and detaches it (`merge_adapter`).
+    /// Folds the adapter into the base weights and detaches it (`merge_adapter`). Every
+    /// layer's merged weight is computed before any layer changes (the merged weights of all
+    /// adapted layers are held at once), so an error leaves the model and its adapter as they
+    /// were.
     pub fn merge_adapter(&mut self) -> Result<(), AdapterError> {
         self.state()?;
-        with_lm!(&mut self.lm, lm => {
-            for (_, layer) in lm.linears_mut() {
-                if let Some(a) = layer.adapter.take() {
-                    let (w, b) = a.merged(layer)?;
-                    set_dense_weight(layer, w);
-                    layer.bias = b;
-                }
-            }
-        });
+        with_lm!(&mut self.lm, lm => merge_all(lm))?;
         self.set_adapter(None);
         Ok(())
     }
 
     /// Detaches the adapter, restoring the original base (PiSSA's residual is undone).
     pub fn remove_adapter(&mut self) -> Result<(), AdapterError> {
-        let st = self.adapter.take().ok_or(AdapterError::NoAdapter)?;
+        let st = self.state()?;
         let s = if st.method == Method::Pissa {
             scaling(
                 st.options.alpha_value()?,
@@ -213,6 +200,10 @@ impl Model {
             )
         } else {
             0.0
+        };
+        // Nothing fails from here on: the adapter is taken off only now.
+        let Some(st) = self.adapter.take() else {
+            return Err(AdapterError::NoAdapter);
         };
         with_lm!(&mut self.lm, lm => detach_all(lm, &st, s));
         self.set_adapter(None);
@@ -278,6 +269,25 @@ impl Model {
         let st = self.state()?;
         with_lm!(&self.lm, lm => collect_factors(lm, st))
     }
+}
+
+/// Folds every layer's adapter into its base weight: all merged weights first, then (nothing
+/// can fail any more) every layer is changed.
+fn merge_all<B: QuantBackend>(lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
+    let mut merged = BTreeMap::new();
+    for (name, layer) in lm.linears() {
+        if let Some(a) = &layer.adapter {
+            merged.insert(name, a.merged(layer)?);
+        }
+    }
+    for (name, layer) in lm.linears_mut() {
+        if let Some((w, b)) = merged.remove(&name) {
+            layer.adapter = None;
+            set_dense_weight(layer, w);
+            layer.bias = b;
+        }
+    }
+    Ok(())
 }
 
 /// Takes every adapter off its layer; PiSSA layers get their original weight back

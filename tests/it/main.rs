@@ -9,6 +9,7 @@
 mod common;
 
 mod adapters;
+mod atomic;
 mod cli_cells;
 mod cli_check;
 mod cli_diskfull;
