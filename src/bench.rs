@@ -149,6 +149,7 @@ pub fn random_model(
         dtype,
         config_hash: String::new(),
         adapter: None,
+        optimizer: None,
     })
 }
 

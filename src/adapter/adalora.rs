@@ -382,12 +382,12 @@ impl AdaLora {
     /// refuses) gets the steps trained here, at least the smallest schedule PEFT accepts,
     /// `tinit + tfinal + 1` (PEFT checks `tinit < total_step - tfinal`; for inference the
     /// value has no effect).
-    pub fn total_step(&self, st: &AdapterState) -> usize {
+    pub fn total_step(&self, st: &AdapterState, steps: usize) -> usize {
         let o = &st.options;
         let min = o.tinit.saturating_add(o.tfinal).saturating_add(1);
         o.total_steps
             .or(self.allocator.as_ref().map(|a| a.total_step))
-            .unwrap_or(st.step)
+            .unwrap_or(steps)
             .max(min)
     }
 }
@@ -517,7 +517,7 @@ impl AdapterMethod for AdaLora {
         })
     }
 
-    fn peft_config(&self, st: &AdapterState) -> Result<Map<String, Value>, AdapterError> {
+    fn peft_config(&self, st: &AdapterState, steps: usize) -> Result<Map<String, Value>, AdapterError> {
         let o = &st.options;
         let v = json!({
             // No "r": AdaLoRA ignores it and PEFT warns when it differs from LoraConfig's 8.
@@ -525,7 +525,7 @@ impl AdapterMethod for AdaLora {
             "bias": "none", "layers_to_transform": null,
             "tinit": o.tinit, "tfinal": o.tfinal, "deltaT": o.delta_t, "beta1": o.beta1,
             "beta2": o.beta2, "orth_reg_weight": o.orth_reg,
-            "total_step": self.total_step(st),
+            "total_step": self.total_step(st, steps),
             "lora_alpha": o.alpha.unwrap_or(2.0 * o.init_r as f64), "lora_dropout": o.dropout,
             "init_lora_weights": true, "rank_pattern": self.pattern(),
         });

@@ -74,6 +74,6 @@ pub fn attach<B: QuantBackend>(
     let names: Vec<String> = lm.linears().into_iter().map(|(n, _)| n).collect();
     let modules = targets::select(&names, &opts.targets_or_default()?, opts.layers.as_deref())?;
     check_budget(lm, &modules, opts, method, opts.rank()?)?;
-    let state = method.attach(opts, lm, &modules)?;
+    let state = super::attach_all_or_nothing(lm, |lm| method.attach(opts, lm, &modules))?;
     Ok(AdapterState::new(opts.clone(), state, modules))
 }

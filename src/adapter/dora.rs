@@ -58,8 +58,6 @@ impl<B: QuantBackend> DoraLayer<B> {
                 value: w_row_sq.clone(),
                 saved_shape: vec![layer.out_features],
                 trainable: true,
-                exp_avg: None,
-                exp_avg_sq: None,
             },
             lora,
             w_row_sq,
@@ -183,7 +181,7 @@ impl AdapterMethod for Dora {
         Ok(Dora)
     }
 
-    fn peft_config(&self, st: &AdapterState) -> Result<Map<String, Value>, AdapterError> {
+    fn peft_config(&self, st: &AdapterState, _steps: usize) -> Result<Map<String, Value>, AdapterError> {
         let o = &st.options;
         Ok(lora_config(o, o.rank()?, o.alpha_value()?, true))
     }

@@ -332,7 +332,7 @@ impl AdapterMethod for Flix {
         })
     }
 
-    fn peft_config(&self, st: &AdapterState) -> Result<Map<String, Value>, AdapterError> {
+    fn peft_config(&self, st: &AdapterState, _steps: usize) -> Result<Map<String, Value>, AdapterError> {
         let o = &st.options;
         let v = json!({
             "peft_type": "FLIX", "r": o.rank()?, "lora_alpha": o.alpha_value()?,

@@ -180,7 +180,7 @@ impl AdapterMethod for Ia3 {
         Ok(Ia3)
     }
 
-    fn peft_config(&self, st: &AdapterState) -> Result<Map<String, Value>, AdapterError> {
+    fn peft_config(&self, st: &AdapterState, _steps: usize) -> Result<Map<String, Value>, AdapterError> {
         let ff = feedforward(&st.options);
         let ff_mods: Vec<&String> = st
             .modules

@@ -269,7 +269,7 @@ impl AdapterMethod for Lora {
         Ok(Lora)
     }
 
-    fn peft_config(&self, st: &AdapterState) -> Result<Map<String, Value>, AdapterError> {
+    fn peft_config(&self, st: &AdapterState, _steps: usize) -> Result<Map<String, Value>, AdapterError> {
         let o = &st.options;
         Ok(lora_config(o, o.rank()?, o.alpha_value()?, false))
     }

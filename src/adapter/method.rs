@@ -93,10 +93,12 @@ pub trait AdapterMethod: Sized {
         lm: &mut CausalLm<B>,
     ) -> Result<Self, AdapterError>;
 
-    /// The method's keys of `adapter_config.json` (`peft_type` included).
+    /// The method's keys of `adapter_config.json` (`peft_type` included); `steps`: the
+    /// optimizer steps trained here.
     fn peft_config(
         &self,
         st: &super::state::AdapterState,
+        steps: usize,
     ) -> Result<serde_json::Map<String, serde_json::Value>, AdapterError>;
 
     /// The tensors as saved, by PEFT key (default: every [`Param`](super::Param) of every layer
@@ -335,8 +337,9 @@ macro_rules! methods {
             pub fn peft_config(
                 &self,
                 st: &state::AdapterState,
+                steps: usize,
             ) -> Result<serde_json::Map<String, serde_json::Value>, AdapterError> {
-                match self { $( $(#[$attr])* AnyMethod::$ty(m) => m.peft_config(st), )* }
+                match self { $( $(#[$attr])* AnyMethod::$ty(m) => m.peft_config(st, steps), )* }
             }
 
             /// See [`AdapterMethod::save_tensors`].

@@ -227,3 +227,19 @@ pub fn device_tensor<B: QuantBackend>(
 pub fn any_attached<B: QuantBackend>(lm: &CausalLm<B>) -> bool {
     lm.linears().iter().any(|(_, l)| l.adapter.is_some())
 }
+
+/// Runs `f`, which attaches layers to a model that had none, all or nothing: on an error every
+/// slot is emptied again. (Methods that replace base weights, PiSSA, compute everything before
+/// they change any layer, so emptying the slots restores the model.)
+pub fn attach_all_or_nothing<B: QuantBackend, T>(
+    lm: &mut CausalLm<B>,
+    f: impl FnOnce(&mut CausalLm<B>) -> Result<T, AdapterError>,
+) -> Result<T, AdapterError> {
+    let out = f(lm);
+    if out.is_err() {
+        for (_, layer) in lm.linears_mut() {
+            layer.adapter = None;
+        }
+    }
+    out
+}

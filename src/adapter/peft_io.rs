@@ -57,8 +57,12 @@ pub fn adapter_tensors<B: QuantBackend>(
     Ok(out)
 }
 
-/// The `adapter_config.json` content.
-pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterError> {
+/// The `adapter_config.json` content (`steps`: optimizer steps trained here).
+pub fn config_json(
+    st: &AdapterState,
+    base_path: &str,
+    steps: usize,
+) -> Result<Value, AdapterError> {
     let common = json!({
         "task_type": "CAUSAL_LM",
         "base_model_name_or_path": base_path,
@@ -68,7 +72,7 @@ pub fn config_json(st: &AdapterState, base_path: &str) -> Result<Value, AdapterE
         "modules_to_save": null,
     });
     let mut m = common.as_object().cloned().unwrap_or_default();
-    m.extend(st.method.peft_config(st)?);
+    m.extend(st.method.peft_config(st, steps)?);
     Ok(Value::Object(match &st.peft_config {
         Some(loaded) => merge_loaded(loaded, m),
         None => m,
@@ -140,9 +144,10 @@ pub fn save<B: QuantBackend>(
     st: &AdapterState,
     dir: &Path,
     base_path: &str,
+    steps: usize,
 ) -> Result<(), AdapterError> {
     let tensors = adapter_tensors(lm, st)?;
-    let cfg = config_json(st, base_path)?;
+    let cfg = config_json(st, base_path, steps)?;
     std::fs::create_dir_all(dir).map_err(|e| AdapterError::file(dir.display(), e))?;
     crate::tensor::save_safetensors(&tensors, &dir.join("adapter_model.safetensors"))
         .map_err(|e| AdapterError::file(dir.display(), e))?;
@@ -435,25 +440,27 @@ pub fn load<B: QuantBackend>(
         dropout,
         config_r,
     };
-    let state = method.load(&files, &mut options, lm)?;
-    let modules: Vec<String> = lm
-        .linears()
-        .into_iter()
-        .filter(|(_, l)| l.adapter.is_some())
-        .map(|(n, _)| n)
-        .collect();
-    if modules.is_empty() {
-        return Err(AdapterError::file(
-            st_path.display(),
-            "the adapter has no tensors",
-        ));
-    }
+    let (state, modules) = super::attach_all_or_nothing(lm, |lm| {
+        let state = method.load(&files, &mut options, lm)?;
+        let modules: Vec<String> = lm
+            .linears()
+            .into_iter()
+            .filter(|(_, l)| l.adapter.is_some())
+            .map(|(n, _)| n)
+            .collect();
+        if modules.is_empty() {
+            return Err(AdapterError::file(
+                st_path.display(),
+                "the adapter has no tensors",
+            ));
+        }
+        Ok((state, modules))
+    })?;
     options.targets = Some(Targets::Many(modules.clone()));
     Ok(AdapterState {
         options,
         method: state,
         modules,
-        step: 0,
         source: Some(dir.display().to_string()),
         peft_config: Some(cfg_map.clone()),
     })

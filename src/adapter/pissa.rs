@@ -176,7 +176,10 @@ impl AdapterMethod for Pissa {
             .and_then(|k| k.parse().ok());
         let device = lm.device.clone();
         let mut initial = BTreeMap::new();
-        for (name, layer) in lm.linears_mut() {
+        // Every module's SVD runs before any layer changes: Ctrl-C (or a failure) in a later
+        // module leaves the model as it was.
+        let mut built = BTreeMap::new();
+        for (name, layer) in lm.linears() {
             if !modules.contains(&name) {
                 continue;
             }
@@ -189,7 +192,6 @@ impl AdapterMethod for Pissa {
                 TensorData::new(p.residual, [out_f, in_f]),
                 (&device, dtype),
             );
-            set_dense_weight(layer, res);
             initial.insert(
                 name.clone(),
                 PissaFactors {
@@ -198,7 +200,13 @@ impl AdapterMethod for Pissa {
                 },
             );
             let l = LoraLayer::from_host(p.a, p.b, Dims { r, in_f, out_f }, s, o.dropout, &device);
-            layer.adapter = Some(Box::new(l));
+            built.insert(name, (res, l));
+        }
+        for (name, layer) in lm.linears_mut() {
+            if let Some((res, l)) = built.remove(&name) {
+                set_dense_weight(layer, res);
+                layer.adapter = Some(Box::new(l));
+            }
         }
         Ok(Pissa {
             initial,
@@ -223,7 +231,7 @@ impl AdapterMethod for Pissa {
     }
 
     /// The converted rank-2r LoRA: alpha `2·alpha` (`√2·alpha` with rsLoRA) keeps the scale.
-    fn peft_config(&self, st: &AdapterState) -> Result<Map<String, Value>, AdapterError> {
+    fn peft_config(&self, st: &AdapterState, _steps: usize) -> Result<Map<String, Value>, AdapterError> {
         let o = &st.options;
         let alpha = o.alpha_value()?;
         let alpha2 = if o.rslora {

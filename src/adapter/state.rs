@@ -10,8 +10,6 @@ pub struct AdapterState {
     pub method: AnyMethod,
     /// Adapted module paths, in model order.
     pub modules: Vec<String>,
-    /// Optimizer steps taken so far (AdamW bias correction, AdaLoRA schedule).
-    pub step: usize,
     /// Where it was loaded from, if anywhere.
     pub source: Option<String>,
     /// The `adapter_config.json` it was loaded from (saving writes it back, updated), so that
@@ -26,7 +24,6 @@ impl AdapterState {
             options,
             method,
             modules,
-            step: 0,
             source: None,
             peft_config: None,
         }

@@ -117,7 +117,7 @@ impl AdapterMethod for ToyBias {
         Ok(ToyBias)
     }
 
-    fn peft_config(&self, _st: &AdapterState) -> Result<Map<String, Value>, AdapterError> {
+    fn peft_config(&self, _st: &AdapterState, _steps: usize) -> Result<Map<String, Value>, AdapterError> {
         Ok(json!({ "peft_type": "TOY_BIAS" })
             .as_object()
             .cloned()

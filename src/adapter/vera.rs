@@ -235,7 +235,7 @@ impl AdapterMethod for Vera {
         Ok(Vera { shared })
     }
 
-    fn peft_config(&self, st: &AdapterState) -> Result<Map<String, Value>, AdapterError> {
+    fn peft_config(&self, st: &AdapterState, _steps: usize) -> Result<Map<String, Value>, AdapterError> {
         let o = &st.options;
         let v = json!({
             "peft_type": "VERA", "r": o.rank()?, "projection_prng_key": o.projection_seed,

@@ -1,11 +1,17 @@
 //! Adapter operations on the model handle: add, load, save, export, merge, remove, FLix
 //! feature selection. The per-method work is in [`crate::adapter`]; this file only dispatches to
-//! the backend and keeps the [`AdapterState`] in step with the layers.
+//! the backend and keeps the [`AdapterState`] (and the optimizer) in step with the layers.
+//!
+//! Every operation that changes several layers is all-or-nothing: it computes what each layer
+//! gets first (merged weights, new adapters, PiSSA residuals) and changes the model only when
+//! nothing can fail any more, so an error leaves the model and its adapter as they were.
 
 use super::Model;
 use crate::adapter::attach::{attach, set_dense_weight};
 use crate::adapter::state::AdapterState;
 use crate::adapter::{peft_io, AdapterError, AdapterOptions, LoraFactors};
+use crate::model::llama::CausalLm;
+use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};
 use crate::with_lm;
@@ -17,6 +23,12 @@ impl Model {
         self.adapter.as_ref().ok_or(AdapterError::NoAdapter)
     }
 
+    /// Replaces the adapter state; the optimizer state belongs to the old adapter and goes.
+    fn set_adapter(&mut self, st: Option<AdapterState>) {
+        self.adapter = st;
+        self.optimizer = None;
+    }
+
     /// Attaches a new adapter (`add_adapter`).
     pub fn add_adapter(&mut self, opts: AdapterOptions) -> Result<(), AdapterError> {
         if self.adapter.is_some() {
@@ -26,7 +38,7 @@ impl Model {
             ));
         }
         let st = with_lm!(&mut self.lm, lm => attach(lm, &opts))?;
-        self.adapter = Some(st);
+        self.set_adapter(Some(st));
         Ok(())
     }
 
@@ -37,29 +49,18 @@ impl Model {
                 "an adapter is already attached; call remove_adapter() first".into(),
             ));
         }
-        match with_lm!(&mut self.lm, lm => peft_io::load(lm, dir)) {
-            Ok(st) => {
-                self.adapter = Some(st);
-                Ok(())
-            }
-            Err(e) => {
-                // A file that fails half-way (a bad tensor of the third module) may have
-                // attached layers already: detach them, so the model is as it was.
-                with_lm!(&mut self.lm, lm => {
-                    for (_, layer) in lm.linears_mut() {
-                        layer.adapter = None;
-                    }
-                });
-                Err(e)
-            }
-        }
+        // peft_io::load attaches nothing until every tensor has been read and checked.
+        let st = with_lm!(&mut self.lm, lm => peft_io::load(lm, dir))?;
+        self.set_adapter(Some(st));
+        Ok(())
     }
 
     /// Writes the adapter in PEFT's layout (`save_adapter`).
     pub fn save_adapter(&self, dir: &Path) -> Result<(), AdapterError> {
         let st = self.state()?;
         let base = self.path.display().to_string();
-        with_lm!(&self.lm, lm => peft_io::save(lm, st, dir, &base))
+        let steps = self.optimizer.as_ref().map_or(0, |o| o.steps());
+        with_lm!(&self.lm, lm => peft_io::save(lm, st, dir, &base, steps))
     }
 
     /// The adapter's tensors under their PEFT keys, as saved.
@@ -112,7 +113,8 @@ impl Model {
         r.insert("modules".into(), Value::from(st.modules.len()));
         r.insert("targets".into(), Value::from(st.modules.clone()));
         st.method.info(&st.options, &mut r)?;
-        r.insert("steps".into(), Value::from(st.step));
+        let steps = self.optimizer.as_ref().map_or(0, |o| o.steps());
+        r.insert("steps".into(), Value::from(steps));
         if let Some(s) = &st.source {
             r.insert("source".into(), Value::from(s.clone()));
         }
@@ -125,26 +127,23 @@ impl Model {
         st.method.set_features(features)
     }
 
-    /// Folds the adapter into the base weights and detaches it (`merge_adapter`).
+    /// Folds the adapter into the base weights and detaches it (`merge_adapter`). Every
+    /// layer's merged weight is computed before any layer changes (the merged weights of all
+    /// adapted layers are held at once), so an error leaves the model and its adapter as they
+    /// were.
     pub fn merge_adapter(&mut self) -> Result<(), AdapterError> {
         self.state()?;
-        with_lm!(&mut self.lm, lm => {
-            for (_, layer) in lm.linears_mut() {
-                if let Some(a) = layer.adapter.take() {
-                    let (w, b) = a.merged(layer).map_err(AdapterError::from)?;
-                    set_dense_weight(layer, w);
-                    layer.bias = b;
-                }
-            }
-        });
-        self.adapter = None;
+        with_lm!(&mut self.lm, lm => merge_all(lm))?;
+        self.set_adapter(None);
         Ok(())
     }
 
     /// Detaches the adapter, restoring the original base (PiSSA's residual is undone).
     pub fn remove_adapter(&mut self) -> Result<(), AdapterError> {
-        let st = self.adapter.take().ok_or(AdapterError::NoAdapter)?;
-        with_lm!(&mut self.lm, lm => st.method.detach(lm))
+        let st = self.adapter.as_ref().ok_or(AdapterError::NoAdapter)?;
+        with_lm!(&mut self.lm, lm => st.method.detach(lm))?;
+        self.set_adapter(None);
+        Ok(())
     }
 
     /// Writes the update as a plain PEFT LoRA that vLLM and PEFT load (`export_lora`): VeRA as
@@ -206,4 +205,23 @@ impl Model {
         let st = self.state()?;
         with_lm!(&self.lm, lm => st.method.export(lm))
     }
+}
+
+/// Folds every layer's adapter into its base weight: all merged weights first, then (nothing
+/// can fail any more) every layer is changed.
+fn merge_all<B: QuantBackend>(lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
+    let mut merged = BTreeMap::new();
+    for (name, layer) in lm.linears() {
+        if let Some(a) = &layer.adapter {
+            merged.insert(name, a.merged(layer).map_err(AdapterError::from)?);
+        }
+    }
+    for (name, layer) in lm.linears_mut() {
+        if let Some((w, b)) = merged.remove(&name) {
+            layer.adapter = None;
+            set_dense_weight(layer, w);
+            layer.bias = b;
+        }
+    }
+    Ok(())
 }

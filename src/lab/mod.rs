@@ -67,6 +67,8 @@ pub struct Model {
     pub config_hash: String,
     /// The attached adapter, if any.
     pub adapter: Option<crate::adapter::state::AdapterState>,
+    /// The attached adapter's optimizer state (moments and step count), once it has trained.
+    pub optimizer: Option<training::Optimizer>,
 }
 
 /// Bytes of the frozen base as stored (quantised linear layers count their packed codes and
@@ -210,6 +212,7 @@ impl Model {
             dtype,
             config_hash: crate::text::sha256_hex(text.as_bytes()),
             adapter: None,
+            optimizer: None,
         })
     }
 
@@ -266,6 +269,7 @@ impl Model {
             dtype,
             config_hash: crate::text::sha256_hex(cfg_json.to_string().as_bytes()),
             adapter: None,
+            optimizer: None,
         })
     }
 

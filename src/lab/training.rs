@@ -1,13 +1,16 @@
 //! Training operations on the model handle: `loss`, `gradients`, `train_step` and `train`.
+//!
+//! The attached adapter's AdamW state ([`Optimizer`]) lives beside its [`AdapterState`] on the
+//! [`Model`]: created by the first `train_step`/`train`, kept across calls (moments and step
+//! count), dropped whenever the adapter is added, loaded, merged or removed.
 
-use super::Model;
-use crate::adapter::state::AdapterState;
+use super::{Lm, Model};
 use crate::adapter::{AdapterCtx, AnyMethod};
 use crate::model::llama::{Batch, CausalLm};
 use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::train::batch::TrainBatch;
-use crate::train::optim::{adamw, clip_global};
+use crate::train::optim::{clip_global, AdamW, AdamWConfig};
 use crate::train::step::{loss_and_grads, loss_tensor, trainable};
 use crate::train::trainer::{train, Hooks, TrainEvent, TrainReport};
 use crate::train::{StepOptions, TrainError, TrainOptions};
@@ -54,31 +57,107 @@ pub fn label_batch(
     })
 }
 
+/// The AdamW state of the attached adapter, on the model's backend.
+pub enum Optimizer {
+    /// CPU (burn-flex).
+    Cpu(AdamW<crate::backend::Cpu>),
+    /// CUDA (burn-cuda).
+    #[cfg(feature = "cuda")]
+    Cuda(AdamW<crate::backend::Cuda>),
+}
+
+impl Optimizer {
+    /// A fresh optimizer for the backend of `lm`.
+    fn fresh(lm: &Lm, config: AdamWConfig) -> Self {
+        match lm {
+            Lm::Cpu(_) => Optimizer::Cpu(AdamW::new(config)),
+            #[cfg(feature = "cuda")]
+            Lm::Cuda(_) => Optimizer::Cuda(AdamW::new(config)),
+        }
+    }
+
+    /// Optimizer steps taken so far.
+    pub fn steps(&self) -> usize {
+        match self {
+            Optimizer::Cpu(o) => o.steps(),
+            #[cfg(feature = "cuda")]
+            Optimizer::Cuda(o) => o.steps(),
+        }
+    }
+}
+
+/// The network and its optimizer, on the same backend.
+enum WithOptim<'a> {
+    Cpu(
+        &'a mut CausalLm<crate::backend::Cpu>,
+        &'a mut AdamW<crate::backend::Cpu>,
+    ),
+    #[cfg(feature = "cuda")]
+    Cuda(
+        &'a mut CausalLm<crate::backend::Cuda>,
+        &'a mut AdamW<crate::backend::Cuda>,
+    ),
+}
+
+/// Pairs the network with its optimizer (created on first use) and sets the hyper-parameters.
+fn with_optim<'a>(
+    lm: &'a mut Lm,
+    slot: &'a mut Option<Optimizer>,
+    config: AdamWConfig,
+) -> Result<WithOptim<'a>, TrainError> {
+    let opt = slot.get_or_insert_with(|| Optimizer::fresh(lm, config));
+    match (lm, opt) {
+        (Lm::Cpu(lm), Optimizer::Cpu(o)) => {
+            o.set_config(config);
+            Ok(WithOptim::Cpu(lm, o))
+        }
+        #[cfg(feature = "cuda")]
+        (Lm::Cuda(lm), Optimizer::Cuda(o)) => {
+            o.set_config(config);
+            Ok(WithOptim::Cuda(lm, o))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(TrainError::Data(
+            "the optimizer state is on another backend than the model".into(),
+        )),
+    }
+}
+
+/// Runs `$body` with `$lm` and `$opt` bound to the backend-specific network and optimizer.
+macro_rules! with_lm_optim {
+    ($pair:expr, $lm:ident, $opt:ident => $body:expr) => {
+        match $pair {
+            WithOptim::Cpu($lm, $opt) => $body,
+            #[cfg(feature = "cuda")]
+            WithOptim::Cuda($lm, $opt) => $body,
+        }
+    };
+}
+
 fn step_generic<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
-    st: &mut AdapterState,
+    opt: &mut AdamW<B>,
+    method: Option<&AnyMethod>,
     tb: &TrainBatch,
     o: &StepOptions,
 ) -> Result<f64, TrainError> {
-    let (loss, grads) = loss_and_grads(lm, tb, &AdapterCtx::eval(), Some(&st.method))?;
+    let (loss, mut grads) = loss_and_grads(lm, tb, &AdapterCtx::eval(), method)?;
     if !loss.is_finite() {
         return Err(TrainError::NonFinite {
-            step: st.step + 1,
+            step: opt.steps() + 1,
             loss,
             checkpoint: String::new(),
         });
     }
-    let present: Vec<usize> = (0..grads.len()).filter(|&i| grads[i].is_some()).collect();
-    let mut gs: Vec<Tensor<B, 2>> = grads.into_iter().flatten().collect();
     if let Some(m) = o.max_grad_norm {
+        let present: Vec<usize> = (0..grads.len()).filter(|&i| grads[i].is_some()).collect();
+        let mut gs: Vec<Tensor<B, 2>> = grads.iter_mut().filter_map(Option::take).collect();
         clip_global(&mut gs, m);
+        for (g, i) in gs.into_iter().zip(present) {
+            grads[i] = Some(g);
+        }
     }
-    let t = st.step + 1;
-    let mut params = trainable(lm);
-    for (gi, &pi) in present.iter().enumerate() {
-        adamw(params[pi].1, gs[gi].clone(), t, o, o.lr);
-    }
-    st.step = t;
+    opt.step(&mut trainable(lm), &grads, o.lr);
     Ok(loss)
 }
 
@@ -137,11 +216,12 @@ impl Model {
     ) -> Result<f64, TrainError> {
         o.validate()?;
         let tb = label_batch(batch, labels, self.tokenizer.pad_id)?;
-        let st = self
-            .adapter
-            .as_mut()
-            .ok_or(crate::adapter::AdapterError::NoAdapter)?;
-        with_lm!(&mut self.lm, lm => step_generic(lm, st, &tb, o))
+        if self.adapter.is_none() {
+            return Err(crate::adapter::AdapterError::NoAdapter.into());
+        }
+        let method = self.adapter.as_ref().map(|st| &st.method);
+        let pair = with_optim(&mut self.lm, &mut self.optimizer, AdamWConfig::from(o))?;
+        with_lm_optim!(pair, lm, opt => step_generic(lm, opt, method, &tb, o))
     }
 
     /// Trains the adapter on dataset rows; `on_event` hears every finished step and every
@@ -158,6 +238,16 @@ impl Model {
             .as_mut()
             .ok_or(crate::adapter::AdapterError::NoAdapter)?;
         let tok = &self.tokenizer;
-        with_lm!(&mut self.lm, lm => train(lm, st, tok, rows, opts, Hooks { on_event, interrupted }))
+        let config = AdamWConfig {
+            betas: opts.betas,
+            eps: opts.eps,
+            weight_decay: opts.weight_decay,
+        };
+        let pair = with_optim(&mut self.lm, &mut self.optimizer, config)?;
+        let hooks = Hooks {
+            on_event,
+            interrupted,
+        };
+        with_lm_optim!(pair, lm, opt => train(lm, st, opt, tok, rows, opts, hooks))
     }
 }

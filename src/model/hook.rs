@@ -27,10 +27,6 @@ pub struct Param<B: QuantBackend> {
     pub saved_shape: Vec<usize>,
     /// Whether the optimizer updates it.
     pub trainable: bool,
-    /// Adam first moment.
-    pub exp_avg: Option<Tensor<B, 2>>,
-    /// Adam second moment.
-    pub exp_avg_sq: Option<Tensor<B, 2>>,
 }
 
 impl<B: QuantBackend> Param<B> {
@@ -47,8 +43,6 @@ impl<B: QuantBackend> Param<B> {
             value: Tensor::from_data(TensorData::new(data, shape2d), device),
             saved_shape,
             trainable: true,
-            exp_avg: None,
-            exp_avg_sq: None,
         }
     }
 

@@ -9,10 +9,10 @@
 
 use super::batch::{collate, has_label, no_label_error, tokenize, Example};
 use super::checkpoint::{self, TrainState};
-use super::optim::{adamw, clip_global};
+use super::optim::{clip_global, AdamW, AdamWConfig};
 use super::schedule::{factor, warmup_steps};
 use super::step::{loss_and_grads, routing, trainable};
-use super::{StepOptions, TrainError, TrainOptions};
+use super::{TrainError, TrainOptions};
 use crate::adapter::state::AdapterState;
 use crate::adapter::AdapterCtx;
 use crate::model::llama::CausalLm;
@@ -107,55 +107,56 @@ fn fingerprint(opts: &TrainOptions, examples: &[Example]) -> String {
     crate::text::hex(&h.finalize()[..8])
 }
 
-/// Host copies of every trainable tensor and its Adam moments (checkpoint content).
+/// Checkpoint content: host copies of every trainable tensor (under its name) and the
+/// optimizer's moments (`<name>.exp_avg`, `<name>.exp_avg_sq`).
 pub fn snapshot<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
+    opt: &AdamW<B>,
 ) -> Result<BTreeMap<String, HostTensor>, TrainError> {
-    let mut out = BTreeMap::new();
+    let mut out = opt.state_tensors()?;
     for (name, p) in trainable(lm) {
-        let mut put = |suffix: &str, t: &Tensor<B, 2>| -> Result<(), TrainError> {
-            let (s, v) = to_host(t.clone())?;
-            out.insert(
-                format!("{name}{suffix}"),
-                HostTensor::f32(s, v).map_err(|e| TrainError::Data(e.to_string()))?,
-            );
-            Ok(())
-        };
-        put("", &p.value)?;
-        if let (Some(m), Some(v)) = (&p.exp_avg, &p.exp_avg_sq) {
-            put(".exp_avg", m)?;
-            put(".exp_avg_sq", v)?;
-        }
+        let (s, v) = to_host(p.value.clone())?;
+        out.insert(
+            name,
+            HostTensor::f32(s, v).map_err(|e| TrainError::Data(e.to_string()))?,
+        );
     }
     Ok(out)
 }
 
-/// Restores tensors written by [`snapshot`].
+/// Restores what [`snapshot`] wrote, with the optimizer at `steps`. Every tensor is read and
+/// checked before anything changes: a checkpoint of another adapter is an error that leaves the
+/// model and the optimizer as they were.
 pub fn restore<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
+    opt: &mut AdamW<B>,
+    steps: usize,
     t: &BTreeMap<String, HostTensor>,
 ) -> Result<(), TrainError> {
     let device = lm.device.clone();
+    let mut values = Vec::new();
+    let mut shapes = Vec::new();
     for (name, p) in trainable(lm) {
-        let get = |suffix: &str| -> Result<Option<Tensor<B, 2>>, TrainError> {
-            let Some(h) = t.get(&format!("{name}{suffix}")) else {
-                return Ok(None);
-            };
-            if h.shape.len() != 2 {
-                return Err(TrainError::Data(format!(
-                    "checkpoint tensor {name}{suffix} is not 2-D"
-                )));
-            }
-            Ok(Some(Tensor::from_data(
-                TensorData::new(h.values_f32(), [h.shape[0], h.shape[1]]),
-                &device,
-            )))
-        };
-        p.value = get("")?.ok_or_else(|| {
+        let [r, c] = p.value.dims();
+        let h = t.get(&name).ok_or_else(|| {
             TrainError::Data(format!("checkpoint lacks {name} (different adapter?)"))
         })?;
-        p.exp_avg = get(".exp_avg")?;
-        p.exp_avg_sq = get(".exp_avg_sq")?;
+        if h.shape != [r, c] {
+            return Err(TrainError::Data(format!(
+                "checkpoint tensor {name} has shape {:?}, but the adapter's is [{r}, {c}] \
+                 (different adapter?)",
+                h.shape
+            )));
+        }
+        values.push(Tensor::<B, 2>::from_data(
+            TensorData::new(h.values_f32(), [r, c]),
+            &device,
+        ));
+        shapes.push((name, [r, c]));
+    }
+    opt.load_state(steps, &shapes, t, &device)?;
+    for ((_, p), v) in trainable(lm).into_iter().zip(values) {
+        p.value = v;
     }
     Ok(())
 }
@@ -244,10 +245,12 @@ impl StepLogFile {
     }
 }
 
-/// Runs training on `rows`.
+/// Runs training on `rows` with the optimizer `opt` (its step count continues from earlier
+/// steps; its hyper-parameters are set from `opts`).
 pub fn train<B: AutodiffBackend + QuantBackend>(
     lm: &mut CausalLm<B>,
     st: &mut AdapterState,
+    opt: &mut AdamW<B>,
     tok: &Tokenizer,
     rows: &[Row],
     opts: &TrainOptions,
@@ -292,13 +295,11 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
     }
     let warmup = warmup_steps(opts.warmup_steps, opts.warmup_ratio, total);
     let fp = fingerprint(opts, &examples);
-    let step_opts = StepOptions {
-        lr: opts.lr,
+    opt.set_config(AdamWConfig {
         betas: opts.betas,
         eps: opts.eps,
         weight_decay: opts.weight_decay,
-        max_grad_norm: opts.max_grad_norm,
-    };
+    });
     let ck_dir = opts.checkpoint_dir.as_ref().map(PathBuf::from);
     let ck_every = opts.checkpoint_every.unwrap_or(per_epoch).max(1);
     let mut losses = Vec::new();
@@ -327,11 +328,10 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
                     "this checkpoint belongs to a run with other options or data; use another checkpoint_dir or resume: false",
                 ));
             }
-            restore(lm, &tensors)?;
+            restore(lm, opt, state.step, &tensors)?;
             if let Some(m) = &state.method_state {
                 st.method.restore_state(lm, m)?;
             }
-            st.step = state.step;
             start_step = state.step;
             losses = state.losses;
             tokens = state.tokens;
@@ -419,22 +419,21 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
             None => super::optim::global_norm(&gs),
         };
         let lr = opts.lr * factor(&opts.schedule, step, warmup, total);
-        let t_next = st.step + 1;
         let mut named_grads = BTreeMap::new();
         {
             let mut params = trainable(lm);
-            for (gi, &pi) in present.iter().enumerate() {
-                let (name, p) = &mut params[pi];
-                adamw(p, gs[gi].clone(), t_next, &step_opts, lr);
-                named_grads.insert(name.clone(), gs[gi].clone());
+            let mut grads: Vec<Option<Tensor<B, 2>>> = vec![None; params.len()];
+            for (g, &pi) in gs.into_iter().zip(&present) {
+                named_grads.insert(params[pi].0.clone(), g.clone());
+                grads[pi] = Some(g);
             }
+            opt.step(&mut params, &grads, lr);
         }
-        st.step = t_next;
-        st.method.after_step(lm, st.step, &named_grads)?;
+        st.method.after_step(lm, opt.steps(), &named_grads)?;
         losses.push(loss);
         tokens += step_tokens;
         let log = StepLog {
-            step: st.step,
+            step: opt.steps(),
             total,
             epoch: (step + 1) as f64 / per_epoch as f64,
             loss,
@@ -450,7 +449,7 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
         if let Some(dir) = &ck_dir {
             if (step + 1) % ck_every == 0 || step + 1 == total {
                 let state = TrainState {
-                    step: st.step,
+                    step: opt.steps(),
                     losses: losses.clone(),
                     tokens,
                     seconds: log.seconds,
@@ -458,7 +457,8 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
                     fingerprint: fp.clone(),
                     params_sha256: None,
                 };
-                let path = checkpoint::write(dir, &state, &snapshot(lm)?, opts.keep_checkpoints)?;
+                let path =
+                    checkpoint::write(dir, &state, &snapshot(lm, opt)?, opts.keep_checkpoints)?;
                 last_ck = format!(" (last checkpoint: {})", path.display());
             }
         }
@@ -466,7 +466,7 @@ pub fn train<B: AutodiffBackend + QuantBackend>(
     let seconds = t0.elapsed().as_secs_f64();
     let run_tokens: usize = tokens;
     Ok(TrainReport {
-        steps: st.step,
+        steps: opt.steps(),
         epochs: total as f64 / per_epoch as f64,
         final_loss: losses.last().copied().unwrap_or(f64::NAN),
         losses,

@@ -10,6 +10,7 @@ mod common;
 
 mod adapters;
 mod api_doc;
+mod atomic;
 mod cli_cells;
 mod cli_check;
 mod cli_diskfull;

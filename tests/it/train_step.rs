@@ -91,3 +91,78 @@ fn lora_step_matches_torch_adamw() {
 fn dora_step_matches_torch_adamw() {
     check("dora");
 }
+
+/// The optimizer state (moments and step count) is kept across `train_step` and `train` calls
+/// and belongs to the attached adapter: removing, merging or replacing the adapter drops it.
+#[test]
+fn optimizer_state_lasts_across_calls_and_goes_with_the_adapter() {
+    use peftlab::adapter::AdapterOptions;
+    let r = tensors("models/tiny-llama/reference.safetensors");
+    let ids: Vec<Vec<u32>> = rows(&r["input_ids"])
+        .iter()
+        .map(|r| r.iter().map(|&x| x as u32).collect())
+        .collect();
+    let labels: Vec<Vec<i64>> = ids
+        .iter()
+        .map(|r| r.iter().map(|&t| i64::from(t)).collect())
+        .collect();
+    let opts = StepOptions {
+        lr: 1e-2,
+        ..Default::default()
+    };
+    let lora = || AdapterOptions {
+        r: Some(4),
+        seed: 7,
+        ..Default::default()
+    };
+    let two_steps = |drop_state_between: bool| {
+        let mut m = model("tiny-llama");
+        m.add_adapter(lora()).unwrap();
+        assert_eq!(m.adapter_info().unwrap()["steps"], 0);
+        m.train_step(&ids, &labels, &opts).unwrap();
+        if drop_state_between {
+            m.optimizer = None;
+        }
+        m.train_step(&ids, &labels, &opts).unwrap();
+        m
+    };
+    let kept = two_steps(false);
+    assert_eq!(kept.adapter_info().unwrap()["steps"], 2);
+    assert_eq!(
+        two_steps(false).adapter_tensors().unwrap(),
+        kept.adapter_tensors().unwrap(),
+        "reproducible"
+    );
+    // Without the moments and the step count the second step is another (a first) step.
+    let dropped = two_steps(true);
+    assert_eq!(dropped.adapter_info().unwrap()["steps"], 1);
+    assert_ne!(
+        dropped.adapter_tensors().unwrap(),
+        kept.adapter_tensors().unwrap()
+    );
+
+    // `train` continues the count of earlier `train_step` calls.
+    let mut m = two_steps(false);
+    let d = peftlab::eval::ui_strings("train", Some(&["de".to_string()]), None).unwrap();
+    let train = peftlab::train::TrainOptions {
+        max_steps: Some(3),
+        batch_size: 4,
+        ..Default::default()
+    };
+    let rep = m
+        .train(&d.rows()[..8], &train, &mut |_| {}, &|| false)
+        .unwrap();
+    assert_eq!(rep.steps, 5);
+    assert_eq!(m.adapter_info().unwrap()["steps"], 5);
+
+    // A new adapter starts from step 0, after remove_adapter and after merge_adapter.
+    m.remove_adapter().unwrap();
+    assert!(m.optimizer.is_none());
+    m.add_adapter(lora()).unwrap();
+    assert_eq!(m.adapter_info().unwrap()["steps"], 0);
+    m.train_step(&ids, &labels, &opts).unwrap();
+    m.merge_adapter().unwrap();
+    assert!(m.optimizer.is_none());
+    m.add_adapter(lora()).unwrap();
+    assert_eq!(m.adapter_info().unwrap()["steps"], 0);
+}
