@@ -5,7 +5,7 @@
 //! A method is a plain struct that holds whatever state it needs (VeRA's shared projections,
 //! PiSSA's initial factors, AdaLoRA's allocator, FLix's active features) and implements
 //! [`AdapterMethod`]; every hook but the ones that define the method (forward is on its layer
-//! type, see [`crate::model::hook::LinearAdapter`]) has a default, so a simple method writes only
+//! type, see [`crate::model::linear::LinearAdapter`]) has a default, so a simple method writes only
 //! its name, its parameter count, how it attaches and how it loads.
 
 use super::peft_io::{PeftFiles, Strict, PREFIX};
@@ -203,7 +203,7 @@ pub fn all_params<B: QuantBackend>(
     Ok(())
 }
 
-/// Each adapted layer's [`LinearAdapter::low_rank`](crate::model::hook::LinearAdapter::low_rank)
+/// Each adapted layer's [`LinearAdapter::low_rank`](crate::model::linear::LinearAdapter::low_rank)
 /// factors on the host.
 pub fn layer_factors<B: QuantBackend>(
     lm: &CausalLm<B>,

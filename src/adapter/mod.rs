@@ -6,7 +6,7 @@
 //! rsLoRA), [`dora`], [`vera`], [`adalora`], [`pissa`] (an initialisation of LoRA), [`ia3`] and
 //! [`flix`]. Adapters compute on activations (`y = Wx + b + Δ(x)`); the frozen base weight is
 //! only read. A method's layer type implements the network's slot interface
-//! [`LinearAdapter`] (`crate::model::hook`); the method type implements [`AdapterMethod`].
+//! [`LinearAdapter`] (`crate::model::linear`); the method type implements [`AdapterMethod`].
 //! [`attach`] puts a method on a model, [`peft_io`] reads and writes PEFT's on-disk format,
 //! [`targets`] selects modules the way PEFT does.
 //!
@@ -46,7 +46,7 @@ method::methods! {
     #[cfg(test)] toy_method_tests: ToyBias,
 }
 
-pub use crate::model::hook::{AdapterCtx, LinearAdapter, LowRank, Param, RowMask, Unsupported};
+pub use crate::model::linear::{AdapterCtx, LinearAdapter, LowRank, Param, RowMask, Unsupported};
 pub use method::AdapterMethod;
 pub use options::{AdapterOptions, Targets};
 

@@ -6,8 +6,8 @@
 //! with the softmax in f32. Grouped keys are shared by their query heads (transformers repeats
 //! them `heads / kv_heads` times; the products are the same).
 
-use super::hook::AdapterCtx;
 use super::kv_cache::KvCache;
+use super::linear::AdapterCtx;
 use super::linear::Linear;
 use super::norm::RmsNorm;
 use crate::quant::QuantBackend;

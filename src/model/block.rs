@@ -3,8 +3,8 @@
 //! residuals.
 
 use super::attention::{Attention, AttnInputs};
-use super::hook::AdapterCtx;
 use super::kv_cache::KvCache;
+use super::linear::AdapterCtx;
 use super::linear::Linear;
 pub use super::norm::RmsNorm;
 use crate::quant::QuantBackend;

@@ -4,8 +4,8 @@
 //! `generate` with `use_cache=True`). Generation stops at `max_new_tokens`, at EOS when asked, or
 //! when the decoded continuation contains a stop string (which is cut from the returned text).
 
-use super::hook::AdapterCtx;
 use super::kv_cache::KvCache;
+use super::linear::AdapterCtx;
 use super::llama::{Batch, CausalLm};
 use super::sampling::Sampler;
 use super::ModelError;

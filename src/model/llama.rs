@@ -9,8 +9,8 @@
 use super::attention::{build_mask, mask_tensor, AttnInputs};
 use super::block::{DecoderLayer, RmsNorm};
 use super::config::ModelConfig;
-use super::hook::AdapterCtx;
 use super::kv_cache::KvCache;
+use super::linear::AdapterCtx;
 use super::linear::Linear;
 use super::rope::cos_sin;
 use super::ModelError;

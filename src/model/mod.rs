@@ -2,8 +2,8 @@
 //!
 //! This is the network only (layer 3 of `docs/ARCHITECTURE.md`): it knows nothing of training,
 //! evaluation or scripts. One file per concern: [`config`] (config.json), [`weights`]
-//! (safetensors, sharded, mmap), [`tokenizer`], [`rope`], [`linear`] (frozen base + adapter
-//! slot), [`hook`] (the interface adapters plug into), [`attention`] (with the fused steps of [`crate::backend::attention`]), [`block`],
+//! (safetensors, sharded, mmap), [`tokenizer`], [`rope`], [`linear`] (frozen base, adapter
+//! slot and the interface adapters plug into), [`attention`] (with the fused steps of [`crate::backend::attention`]), [`block`],
 //! [`llama`] (the causal LM), [`kv_cache`], [`sampling`], [`generate`], [`scoring`] (lm-eval
 //! log-likelihoods) and [`load`] (directory → model). The scriptable handle that hides the
 //! backend choice is `crate::lab::Model`.
@@ -12,7 +12,6 @@ pub mod attention;
 pub mod block;
 pub mod config;
 pub mod generate;
-pub mod hook;
 pub mod kv_cache;
 pub mod linear;
 pub mod llama;

@@ -9,7 +9,7 @@
 //! is the argmax. Rows are right-padded in a batch; padding never changes a row's numbers beyond
 //! floating-point noise (batch-size invariance is tested).
 
-use super::hook::AdapterCtx;
+use super::linear::AdapterCtx;
 use super::llama::{Batch, CausalLm};
 use super::tokenizer::Tokenizer;
 use super::ModelError;
