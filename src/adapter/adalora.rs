@@ -27,7 +27,7 @@ use super::{
 };
 use crate::model::linear::Linear;
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use crate::tensor::HostTensor;
 use crate::value::Row;
 use burn::tensor::{Tensor, TensorData};
@@ -35,7 +35,7 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// AdaLoRA on one linear layer.
-pub struct AdaLoraLayer<B: QuantBackend> {
+pub struct AdaLoraLayer<B: LmBackend> {
     /// `lora_A`, `[r, in]`.
     pub a: Param<B>,
     /// `lora_E`, `[r, 1]`.
@@ -50,7 +50,7 @@ pub struct AdaLoraLayer<B: QuantBackend> {
     pub dropout: f64,
 }
 
-impl<B: QuantBackend> AdaLoraLayer<B> {
+impl<B: LmBackend> AdaLoraLayer<B> {
     /// Builds the layer from host values.
     pub fn from_host(
         [a, e, b]: [Vec<f32>; 3],
@@ -75,7 +75,7 @@ impl<B: QuantBackend> AdaLoraLayer<B> {
     }
 }
 
-impl<B: QuantBackend> LinearAdapter<B> for AdaLoraLayer<B> {
+impl<B: LmBackend> LinearAdapter<B> for AdaLoraLayer<B> {
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let base = layer.base_forward(x.clone());
         let xd = dropout(x, self.dropout, ctx);
@@ -116,7 +116,7 @@ impl<B: QuantBackend> LinearAdapter<B> for AdaLoraLayer<B> {
 }
 
 /// Zeroes the pruned entries of a layer's `E` (`mask[i]` false: triplet `i` pruned).
-fn apply_mask<B: QuantBackend>(layer: &mut dyn LinearAdapter<B>, mask: &[bool]) {
+fn apply_mask<B: LmBackend>(layer: &mut dyn LinearAdapter<B>, mask: &[bool]) {
     if mask.iter().all(|&k| k) {
         return;
     }
@@ -131,7 +131,7 @@ fn apply_mask<B: QuantBackend>(layer: &mut dyn LinearAdapter<B>, mask: &[bool]) 
 }
 
 /// Applies a rank pattern (`module.lora_E` → kept triplets) to the layers of `lm`.
-pub fn apply_pattern<B: QuantBackend>(
+pub fn apply_pattern<B: LmBackend>(
     lm: &mut CausalLm<B>,
     pattern: &BTreeMap<String, Vec<bool>>,
 ) {
@@ -145,7 +145,7 @@ pub fn apply_pattern<B: QuantBackend>(
 
 /// The orthogonality regulariser over the AdaLoRA tensors of `lm` (mean Frobenius norm of
 /// `AAᵀ − I` and `BᵀB − I`), to be multiplied by `orth_reg` and added to the loss.
-pub fn orth_regulariser<B: QuantBackend>(lm: &CausalLm<B>) -> Option<Tensor<B, 1>> {
+pub fn orth_regulariser<B: LmBackend>(lm: &CausalLm<B>) -> Option<Tensor<B, 1>> {
     let mut terms = Vec::new();
     for (_, layer) in lm.linears() {
         let Some(ad) = &layer.adapter else { continue };
@@ -436,7 +436,7 @@ impl AdapterMethod for AdaLora {
         format!(" with init_r = {}", o.init_r)
     }
 
-    fn attach<B: QuantBackend>(
+    fn attach<B: LmBackend>(
         o: &AdapterOptions,
         lm: &mut CausalLm<B>,
         modules: &[String],
@@ -473,7 +473,7 @@ impl AdapterMethod for AdaLora {
         Ok(peft_type == "ADALORA")
     }
 
-    fn load<B: QuantBackend>(
+    fn load<B: LmBackend>(
         files: &PeftFiles<'_>,
         o: &mut AdapterOptions,
         lm: &mut CausalLm<B>,
@@ -533,7 +533,7 @@ impl AdapterMethod for AdaLora {
     }
 
     /// Bare `lora_A`/`lora_E`/`lora_B`, pruned to the kept triplets of the rank pattern.
-    fn save_tensors<B: QuantBackend>(
+    fn save_tensors<B: LmBackend>(
         &self,
         lm: &CausalLm<B>,
         out: &mut BTreeMap<String, HostTensor>,
@@ -578,13 +578,13 @@ impl AdapterMethod for AdaLora {
         Ok(())
     }
 
-    fn extra_loss<B: QuantBackend>(&self, lm: &CausalLm<B>) -> Option<Tensor<B, 1>> {
+    fn extra_loss<B: LmBackend>(&self, lm: &CausalLm<B>) -> Option<Tensor<B, 1>> {
         orth_regulariser(lm).map(|r| r.mul_scalar(self.orth_reg))
     }
 
     /// PEFT's `update_and_allocate`: sensitivities from the step's gradients, then the budget's
     /// rank pattern applied to `E`.
-    fn after_step<B: QuantBackend>(
+    fn after_step<B: LmBackend>(
         &mut self,
         lm: &mut CausalLm<B>,
         step: usize,
@@ -638,7 +638,7 @@ impl AdapterMethod for AdaLora {
             .and_then(|a| serde_json::to_value(a).ok())
     }
 
-    fn restore_state<B: QuantBackend>(
+    fn restore_state<B: LmBackend>(
         &mut self,
         lm: &mut CausalLm<B>,
         state: &Value,

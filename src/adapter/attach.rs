@@ -8,13 +8,13 @@
 
 use super::state::AdapterState;
 use super::{any_attached, targets, AdapterError, AdapterOptions, MethodKind};
+use crate::backend::LmBackend;
 use crate::model::linear::{BaseWeight, Linear};
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
 use burn::tensor::Tensor;
 
 /// Replaces a dense base weight (PiSSA residual, merges).
-pub fn set_dense_weight<B: QuantBackend>(layer: &mut Linear<B>, w: Tensor<B, 2>) {
+pub fn set_dense_weight<B: LmBackend>(layer: &mut Linear<B>, w: Tensor<B, 2>) {
     layer.weight = BaseWeight::Dense(w);
 }
 
@@ -24,7 +24,7 @@ const BYTES_PER_TRAINABLE: u64 = 16;
 /// Refuses an adapter whose parameters (with gradients and optimizer moments) would not fit
 /// in this machine's memory, before anything is allocated: a rank of 10⁹ must be an error,
 /// not an aborted process.
-fn check_budget<B: QuantBackend>(
+fn check_budget<B: LmBackend>(
     lm: &CausalLm<B>,
     modules: &[String],
     opts: &AdapterOptions,
@@ -61,7 +61,7 @@ pub fn frozen_equivalent(n: u128) -> u128 {
 }
 
 /// Attaches a new adapter of a registered method; errors if one is attached already.
-pub fn attach<B: QuantBackend>(
+pub fn attach<B: LmBackend>(
     lm: &mut CausalLm<B>,
     opts: &AdapterOptions,
 ) -> Result<AdapterState, AdapterError> {

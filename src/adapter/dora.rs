@@ -20,13 +20,13 @@ use super::{
 };
 use crate::model::linear::Linear;
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use crate::value::Row;
 use burn::tensor::{DType, Tensor};
 use serde_json::{Map, Value};
 
 /// DoRA on one linear layer.
-pub struct DoraLayer<B: QuantBackend> {
+pub struct DoraLayer<B: LmBackend> {
     /// The low-rank direction update.
     pub lora: LoraLayer<B>,
     /// `lora_magnitude_vector`, stored `[1, out]`.
@@ -35,7 +35,7 @@ pub struct DoraLayer<B: QuantBackend> {
     pub w_row_sq: Tensor<B, 2>,
 }
 
-fn f32t<B: QuantBackend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
+fn f32t<B: LmBackend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
     if t.dtype() == DType::F32 {
         t
     } else {
@@ -44,11 +44,11 @@ fn f32t<B: QuantBackend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
 }
 
 /// `‖W_i‖²` per output row, `[1, out]`.
-pub fn row_norm_sq<B: QuantBackend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
+pub fn row_norm_sq<B: LmBackend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
     f32t(w).square().sum_dim(1).transpose()
 }
 
-impl<B: QuantBackend> DoraLayer<B> {
+impl<B: LmBackend> DoraLayer<B> {
     /// Wraps a LoRA layer; the magnitude starts at `‖W + sBA‖` per row.
     pub fn new(lora: LoraLayer<B>, layer: &Linear<B>) -> Self {
         let w_row_sq = row_norm_sq(layer.dense_weight());
@@ -80,7 +80,7 @@ impl<B: QuantBackend> DoraLayer<B> {
     }
 }
 
-impl<B: QuantBackend> LinearAdapter<B> for DoraLayer<B> {
+impl<B: LmBackend> LinearAdapter<B> for DoraLayer<B> {
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let result = layer.base_forward(x.clone());
         let dropped = ctx.train && self.lora.dropout > 0.0;
@@ -148,7 +148,7 @@ impl AdapterMethod for Dora {
         r.saturating_mul(in_f + out_f).saturating_add(out_f)
     }
 
-    fn attach<B: QuantBackend>(
+    fn attach<B: LmBackend>(
         o: &AdapterOptions,
         lm: &mut CausalLm<B>,
         modules: &[String],
@@ -161,7 +161,7 @@ impl AdapterMethod for Dora {
         Ok(peft_type == "LORA" && is_dora(cfg)?)
     }
 
-    fn load<B: QuantBackend>(
+    fn load<B: LmBackend>(
         files: &PeftFiles<'_>,
         o: &mut AdapterOptions,
         lm: &mut CausalLm<B>,

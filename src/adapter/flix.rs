@@ -22,7 +22,7 @@ use super::{
 };
 use crate::model::linear::Linear;
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use crate::value::Row;
 use burn::tensor::Tensor;
 use serde_json::{json, Map, Value};
@@ -41,7 +41,7 @@ fn selection(active: &Active) -> BTreeMap<String, String> {
 }
 
 /// One feature value's LoRA.
-pub struct FlixExpert<B: QuantBackend> {
+pub struct FlixExpert<B: LmBackend> {
     /// Feature name (e.g. `lang`).
     pub feature: String,
     /// Feature value (e.g. `ur`).
@@ -50,7 +50,7 @@ pub struct FlixExpert<B: QuantBackend> {
     pub lora: LoraLayer<B>,
 }
 
-impl<B: QuantBackend> FlixExpert<B> {
+impl<B: LmBackend> FlixExpert<B> {
     /// The routing key `feature=value`.
     pub fn key(&self) -> String {
         format!("{}={}", self.feature, self.value)
@@ -58,7 +58,7 @@ impl<B: QuantBackend> FlixExpert<B> {
 }
 
 /// FLix on one linear layer.
-pub struct FlixLayer<B: QuantBackend> {
+pub struct FlixLayer<B: LmBackend> {
     /// One LoRA per feature value.
     pub experts: Vec<FlixExpert<B>>,
     /// The inference-time selection: feature → active value (absent = feature unused).
@@ -67,7 +67,7 @@ pub struct FlixLayer<B: QuantBackend> {
     pub dropout: f64,
 }
 
-impl<B: QuantBackend> FlixLayer<B> {
+impl<B: LmBackend> FlixLayer<B> {
     fn mask_for(
         &self,
         e: &FlixExpert<B>,
@@ -81,7 +81,7 @@ impl<B: QuantBackend> FlixLayer<B> {
     }
 }
 
-impl<B: QuantBackend> LinearAdapter<B> for FlixLayer<B> {
+impl<B: LmBackend> LinearAdapter<B> for FlixLayer<B> {
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let mut out = layer.base_forward(x.clone());
         let xd = dropout(x, self.dropout, ctx);
@@ -224,7 +224,7 @@ impl AdapterMethod for Flix {
         }
     }
 
-    fn attach<B: QuantBackend>(
+    fn attach<B: LmBackend>(
         o: &AdapterOptions,
         lm: &mut CausalLm<B>,
         modules: &[String],
@@ -276,7 +276,7 @@ impl AdapterMethod for Flix {
         Some((rest[..i].to_string(), rest[i + 1..].to_string()))
     }
 
-    fn load<B: QuantBackend>(
+    fn load<B: LmBackend>(
         files: &PeftFiles<'_>,
         o: &mut AdapterOptions,
         lm: &mut CausalLm<B>,

@@ -15,19 +15,19 @@ use super::{
 };
 use crate::model::linear::Linear;
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use burn::tensor::Tensor;
 use serde_json::{json, Map, Value};
 
 /// IA³ on one linear layer.
-pub struct Ia3Layer<B: QuantBackend> {
+pub struct Ia3Layer<B: LmBackend> {
     /// `ia3_l`, stored `[1, out]` (or `[1, in]` for feed-forward modules).
     pub l: Param<B>,
     /// Whether the input (feed-forward) rather than the output is scaled.
     pub feedforward: bool,
 }
 
-impl<B: QuantBackend> Ia3Layer<B> {
+impl<B: LmBackend> Ia3Layer<B> {
     /// Ones-initialised scaling for a layer.
     pub fn new(layer: &Linear<B>, feedforward: bool, device: &B::Device) -> Self {
         let (n, saved) = if feedforward {
@@ -42,7 +42,7 @@ impl<B: QuantBackend> Ia3Layer<B> {
     }
 }
 
-impl<B: QuantBackend> LinearAdapter<B> for Ia3Layer<B> {
+impl<B: LmBackend> LinearAdapter<B> for Ia3Layer<B> {
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, _ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let l = self.l.get();
         let l = if l.dtype() == x.dtype() {
@@ -126,7 +126,7 @@ impl AdapterMethod for Ia3 {
         String::new()
     }
 
-    fn attach<B: QuantBackend>(
+    fn attach<B: LmBackend>(
         o: &AdapterOptions,
         lm: &mut CausalLm<B>,
         modules: &[String],
@@ -146,7 +146,7 @@ impl AdapterMethod for Ia3 {
         Ok(peft_type == "IA3")
     }
 
-    fn load<B: QuantBackend>(
+    fn load<B: LmBackend>(
         files: &PeftFiles<'_>,
         o: &mut AdapterOptions,
         lm: &mut CausalLm<B>,

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::model::linear::Linear;
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use crate::value::{num, Row};
 use burn::tensor::Tensor;
 use serde_json::{json, Map, Value};
@@ -33,7 +33,7 @@ pub fn scaling(alpha: f64, r: usize, rslora: bool) -> f64 {
 }
 
 /// LoRA on one linear layer.
-pub struct LoraLayer<B: QuantBackend> {
+pub struct LoraLayer<B: LmBackend> {
     /// `lora_A.weight`, `[r, in]`.
     pub a: Param<B>,
     /// `lora_B.weight`, `[out, r]`.
@@ -46,7 +46,7 @@ pub struct LoraLayer<B: QuantBackend> {
     pub dropout: f64,
 }
 
-impl<B: QuantBackend> LoraLayer<B> {
+impl<B: LmBackend> LoraLayer<B> {
     /// Builds the layer from host values of A (`[r, in]`) and B (`[out, r]`).
     pub fn from_host(
         a: Vec<f32>,
@@ -85,7 +85,7 @@ impl<B: QuantBackend> LoraLayer<B> {
     }
 }
 
-impl<B: QuantBackend> LinearAdapter<B> for LoraLayer<B> {
+impl<B: LmBackend> LinearAdapter<B> for LoraLayer<B> {
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let base = layer.base_forward(x.clone());
         base + self.delta(dropout(x, self.dropout, ctx))
@@ -132,7 +132,7 @@ pub fn init_a(o: &AdapterOptions, r: usize, in_f: usize, rng: &mut crate::rng::R
 }
 
 /// Puts a fresh LoRA (B = 0) on each of `modules`, passed through `wrap` (DoRA wraps it).
-pub fn attach_layers<B: QuantBackend>(
+pub fn attach_layers<B: LmBackend>(
     o: &AdapterOptions,
     lm: &mut CausalLm<B>,
     modules: &[String],
@@ -163,7 +163,7 @@ pub fn attach_layers<B: QuantBackend>(
 /// Reads the LoRA of every module of a `peft_type: "LORA"` directory (per-module alpha from
 /// `alpha_pattern`), passed through `wrap` with the module's tensors; sets `alpha`, `r` and
 /// `init` in `o`.
-pub fn load_layers<B: QuantBackend>(
+pub fn load_layers<B: LmBackend>(
     files: &PeftFiles<'_>,
     o: &mut AdapterOptions,
     lm: &mut CausalLm<B>,
@@ -247,7 +247,7 @@ impl AdapterMethod for Lora {
         r.saturating_mul(in_f + out_f)
     }
 
-    fn attach<B: QuantBackend>(
+    fn attach<B: LmBackend>(
         o: &AdapterOptions,
         lm: &mut CausalLm<B>,
         modules: &[String],
@@ -260,7 +260,7 @@ impl AdapterMethod for Lora {
         Ok(!is_dora(cfg)? && peft_type == "LORA")
     }
 
-    fn load<B: QuantBackend>(
+    fn load<B: LmBackend>(
         files: &PeftFiles<'_>,
         o: &mut AdapterOptions,
         lm: &mut CausalLm<B>,

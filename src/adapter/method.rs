@@ -10,8 +10,8 @@
 
 use super::peft_io::{PeftFiles, Strict, PREFIX};
 use super::{host_tensor, AdapterError, AdapterOptions, LoraFactors, Targets};
+use crate::backend::LmBackend;
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::value::Row;
 use burn::tensor::Tensor;
@@ -62,7 +62,7 @@ pub trait AdapterMethod: Sized {
     // ----- construction -----
 
     /// Puts a fresh adapter on `modules` (validated options, budget checked).
-    fn attach<B: QuantBackend>(
+    fn attach<B: LmBackend>(
         o: &AdapterOptions,
         lm: &mut CausalLm<B>,
         modules: &[String],
@@ -87,7 +87,7 @@ pub trait AdapterMethod: Sized {
     }
 
     /// Reads the method's config keys into `o` and attaches the saved layers to `lm`.
-    fn load<B: QuantBackend>(
+    fn load<B: LmBackend>(
         files: &PeftFiles<'_>,
         o: &mut AdapterOptions,
         lm: &mut CausalLm<B>,
@@ -103,7 +103,7 @@ pub trait AdapterMethod: Sized {
 
     /// The tensors as saved, by PEFT key (default: every [`Param`](super::Param) of every layer
     /// under `base_model.model.<module>.<key>` with its saved shape).
-    fn save_tensors<B: QuantBackend>(
+    fn save_tensors<B: LmBackend>(
         &self,
         lm: &CausalLm<B>,
         out: &mut BTreeMap<String, HostTensor>,
@@ -114,13 +114,13 @@ pub trait AdapterMethod: Sized {
     // ----- training -----
 
     /// A term added to the training loss (AdaLoRA's orthogonality regulariser).
-    fn extra_loss<B: QuantBackend>(&self, _lm: &CausalLm<B>) -> Option<Tensor<B, 1>> {
+    fn extra_loss<B: LmBackend>(&self, _lm: &CausalLm<B>) -> Option<Tensor<B, 1>> {
         None
     }
 
     /// Runs after optimizer step `step` (1-based) with the step's gradients by
     /// `<module>.<param key>` (AdaLoRA's rank allocation).
-    fn after_step<B: QuantBackend>(
+    fn after_step<B: LmBackend>(
         &mut self,
         _lm: &mut CausalLm<B>,
         _step: usize,
@@ -135,7 +135,7 @@ pub trait AdapterMethod: Sized {
     }
 
     /// Restores [`AdapterMethod::checkpoint_state`] when a run resumes.
-    fn restore_state<B: QuantBackend>(
+    fn restore_state<B: LmBackend>(
         &mut self,
         _lm: &mut CausalLm<B>,
         _state: &serde_json::Value,
@@ -161,7 +161,7 @@ pub trait AdapterMethod: Sized {
     }
 
     /// The update per module as low-rank factors, for `export_lora`.
-    fn export<B: QuantBackend>(
+    fn export<B: LmBackend>(
         &self,
         lm: &CausalLm<B>,
     ) -> Result<Vec<(String, LoraFactors)>, AdapterError> {
@@ -169,7 +169,7 @@ pub trait AdapterMethod: Sized {
     }
 
     /// Takes the adapter off every layer, leaving the base as it was before attaching.
-    fn detach<B: QuantBackend>(&self, lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
+    fn detach<B: LmBackend>(&self, lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
         for (_, layer) in lm.linears_mut() {
             layer.adapter = None;
         }
@@ -186,7 +186,7 @@ pub trait AdapterMethod: Sized {
 }
 
 /// Every parameter of every adapted layer under its PEFT key, with its saved shape.
-pub fn all_params<B: QuantBackend>(
+pub fn all_params<B: LmBackend>(
     lm: &CausalLm<B>,
     out: &mut BTreeMap<String, HostTensor>,
 ) -> Result<(), AdapterError> {
@@ -205,7 +205,7 @@ pub fn all_params<B: QuantBackend>(
 
 /// Each adapted layer's [`LinearAdapter::low_rank`](crate::model::linear::LinearAdapter::low_rank)
 /// factors on the host.
-pub fn layer_factors<B: QuantBackend>(
+pub fn layer_factors<B: LmBackend>(
     lm: &CausalLm<B>,
 ) -> Result<Vec<(String, LoraFactors)>, AdapterError> {
     let mut out = Vec::new();
@@ -287,7 +287,7 @@ macro_rules! methods {
             }
 
             /// See [`AdapterMethod::attach`].
-            pub fn attach<B: QuantBackend>(
+            pub fn attach<B: LmBackend>(
                 self,
                 o: &AdapterOptions,
                 lm: &mut CausalLm<B>,
@@ -312,7 +312,7 @@ macro_rules! methods {
             }
 
             /// See [`AdapterMethod::load`].
-            pub fn load<B: QuantBackend>(
+            pub fn load<B: LmBackend>(
                 self,
                 files: &PeftFiles<'_>,
                 o: &mut AdapterOptions,
@@ -343,7 +343,7 @@ macro_rules! methods {
             }
 
             /// See [`AdapterMethod::save_tensors`].
-            pub fn save_tensors<B: QuantBackend>(
+            pub fn save_tensors<B: LmBackend>(
                 &self,
                 lm: &CausalLm<B>,
                 out: &mut BTreeMap<String, HostTensor>,
@@ -352,12 +352,12 @@ macro_rules! methods {
             }
 
             /// See [`AdapterMethod::extra_loss`].
-            pub fn extra_loss<B: QuantBackend>(&self, lm: &CausalLm<B>) -> Option<Tensor<B, 1>> {
+            pub fn extra_loss<B: LmBackend>(&self, lm: &CausalLm<B>) -> Option<Tensor<B, 1>> {
                 match self { $( $(#[$attr])* AnyMethod::$ty(m) => m.extra_loss(lm), )* }
             }
 
             /// See [`AdapterMethod::after_step`].
-            pub fn after_step<B: QuantBackend>(
+            pub fn after_step<B: LmBackend>(
                 &mut self,
                 lm: &mut CausalLm<B>,
                 step: usize,
@@ -372,7 +372,7 @@ macro_rules! methods {
             }
 
             /// See [`AdapterMethod::restore_state`].
-            pub fn restore_state<B: QuantBackend>(
+            pub fn restore_state<B: LmBackend>(
                 &mut self,
                 lm: &mut CausalLm<B>,
                 state: &serde_json::Value,
@@ -396,7 +396,7 @@ macro_rules! methods {
             }
 
             /// See [`AdapterMethod::export`].
-            pub fn export<B: QuantBackend>(
+            pub fn export<B: LmBackend>(
                 &self,
                 lm: &CausalLm<B>,
             ) -> Result<Vec<(String, LoraFactors)>, AdapterError> {
@@ -404,7 +404,7 @@ macro_rules! methods {
             }
 
             /// See [`AdapterMethod::detach`].
-            pub fn detach<B: QuantBackend>(&self, lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
+            pub fn detach<B: LmBackend>(&self, lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
                 match self { $( $(#[$attr])* AnyMethod::$ty(m) => m.detach(lm), )* }
             }
 

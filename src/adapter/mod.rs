@@ -50,8 +50,8 @@ pub use crate::model::linear::{AdapterCtx, LinearAdapter, LowRank, Param, RowMas
 pub use method::AdapterMethod;
 pub use options::{AdapterOptions, Targets};
 
+use crate::backend::LmBackend;
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::value::Row;
 use burn::tensor::{Tensor, TensorData};
@@ -138,7 +138,7 @@ pub struct Dims {
 }
 
 /// Inverted dropout on `x` (`[N, F]`) with probability `p`, only in training mode.
-pub fn dropout<B: QuantBackend>(x: Tensor<B, 2>, p: f64, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
+pub fn dropout<B: LmBackend>(x: Tensor<B, 2>, p: f64, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
     if !ctx.train || p <= 0.0 {
         return x;
     }
@@ -177,7 +177,7 @@ pub struct LoraFactors {
 
 impl LoraFactors {
     /// Host copies of device factors `a` (`[r, in]`) and `b` (`[out, r]`).
-    pub fn from_device<B: QuantBackend>(
+    pub fn from_device<B: LmBackend>(
         a: Tensor<B, 2>,
         b: Tensor<B, 2>,
         scale: f64,
@@ -195,7 +195,7 @@ impl LoraFactors {
 }
 
 /// Reads a device tensor back as f32 host values with its shape.
-pub fn host_values<B: QuantBackend, const D: usize>(
+pub fn host_values<B: LmBackend, const D: usize>(
     t: Tensor<B, D>,
 ) -> Result<(Vec<usize>, Vec<f32>), AdapterError> {
     Ok(crate::model::to_host(t)?)
@@ -207,15 +207,12 @@ pub fn host_tensor(shape: Vec<usize>, v: Vec<f32>) -> Result<HostTensor, Adapter
 }
 
 /// The adapter parameter of `layer` saved under `key`, if any.
-pub fn param<'a, B: QuantBackend>(
-    layer: &'a dyn LinearAdapter<B>,
-    key: &str,
-) -> Option<&'a Param<B>> {
+pub fn param<'a, B: LmBackend>(layer: &'a dyn LinearAdapter<B>, key: &str) -> Option<&'a Param<B>> {
     layer.params().into_iter().find(|p| p.key == key)
 }
 
 /// A device tensor `[rows, cols]` from host values, on `device`.
-pub fn device_tensor<B: QuantBackend>(
+pub fn device_tensor<B: LmBackend>(
     v: Vec<f32>,
     shape: [usize; 2],
     device: &B::Device,
@@ -224,14 +221,14 @@ pub fn device_tensor<B: QuantBackend>(
 }
 
 /// Whether a linear layer of `lm` already has an adapter.
-pub fn any_attached<B: QuantBackend>(lm: &CausalLm<B>) -> bool {
+pub fn any_attached<B: LmBackend>(lm: &CausalLm<B>) -> bool {
     lm.linears().iter().any(|(_, l)| l.adapter.is_some())
 }
 
 /// Runs `f`, which attaches layers to a model that had none, all or nothing: on an error every
 /// slot is emptied again. (Methods that replace base weights, PiSSA, compute everything before
 /// they change any layer, so emptying the slots restores the model.)
-pub fn attach_all_or_nothing<B: QuantBackend, T>(
+pub fn attach_all_or_nothing<B: LmBackend, T>(
     lm: &mut CausalLm<B>,
     f: impl FnOnce(&mut CausalLm<B>) -> Result<T, AdapterError>,
 ) -> Result<T, AdapterError> {

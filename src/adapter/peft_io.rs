@@ -17,8 +17,8 @@
 
 use super::state::AdapterState;
 use super::{any_attached, AdapterError, AdapterOptions, MethodKind, Targets};
+use crate::backend::LmBackend;
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
 use crate::tensor::{load_safetensors, HostTensor};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -48,7 +48,7 @@ pub fn write_sidecar(
 }
 
 /// The adapter's tensors under their PEFT keys, exactly as `save_adapter` writes them.
-pub fn adapter_tensors<B: QuantBackend>(
+pub fn adapter_tensors<B: LmBackend>(
     lm: &CausalLm<B>,
     st: &AdapterState,
 ) -> Result<BTreeMap<String, HostTensor>, AdapterError> {
@@ -139,7 +139,7 @@ fn merge_loaded(
 }
 
 /// Writes the adapter directory (atomically per file).
-pub fn save<B: QuantBackend>(
+pub fn save<B: LmBackend>(
     lm: &CausalLm<B>,
     st: &AdapterState,
     dir: &Path,
@@ -342,10 +342,7 @@ fn saved_options(dir: &Path, cfg: &Strict<'_>) -> Result<AdapterOptions, Adapter
 
 /// Reads a PEFT adapter directory and attaches it to the model with the method that reads its
 /// `peft_type`.
-pub fn load<B: QuantBackend>(
-    lm: &mut CausalLm<B>,
-    dir: &Path,
-) -> Result<AdapterState, AdapterError> {
+pub fn load<B: LmBackend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterState, AdapterError> {
     let cfg_path = dir.join("adapter_config.json");
     let text = std::fs::read_to_string(&cfg_path)
         .map_err(|e| AdapterError::file(cfg_path.display(), e))?;
@@ -467,7 +464,7 @@ pub fn load<B: QuantBackend>(
 }
 
 /// A 2-D tensor of the file on `device` (`name` for the error when it is not 2-D).
-pub fn device_from_host<B: QuantBackend>(
+pub fn device_from_host<B: LmBackend>(
     name: &str,
     t: &HostTensor,
     device: &B::Device,

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::interrupt::Interrupted;
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use crate::tensor::HostTensor;
 use crate::value::Row;
 use burn::tensor::{Tensor, TensorData};
@@ -125,7 +125,7 @@ pub struct Pissa {
 impl Pissa {
     /// Each module's trained factors converted to a LoRA of the original weights:
     /// `(module, A' [2r, in], B' [out, 2r])`.
-    fn converted<B: QuantBackend>(
+    fn converted<B: LmBackend>(
         &self,
         lm: &CausalLm<B>,
     ) -> Result<Vec<(String, HostTensor, HostTensor)>, AdapterError> {
@@ -163,7 +163,7 @@ impl AdapterMethod for Pissa {
         r.saturating_mul(in_f + out_f)
     }
 
-    fn attach<B: QuantBackend>(
+    fn attach<B: LmBackend>(
         o: &AdapterOptions,
         lm: &mut CausalLm<B>,
         modules: &[String],
@@ -219,7 +219,7 @@ impl AdapterMethod for Pissa {
         Ok(false)
     }
 
-    fn load<B: QuantBackend>(
+    fn load<B: LmBackend>(
         _files: &PeftFiles<'_>,
         _o: &mut AdapterOptions,
         _lm: &mut CausalLm<B>,
@@ -242,7 +242,7 @@ impl AdapterMethod for Pissa {
         Ok(lora_config(o, 2 * o.rank()?, alpha2, false))
     }
 
-    fn save_tensors<B: QuantBackend>(
+    fn save_tensors<B: LmBackend>(
         &self,
         lm: &CausalLm<B>,
         out: &mut BTreeMap<String, HostTensor>,
@@ -258,7 +258,7 @@ impl AdapterMethod for Pissa {
         lora_info(o, row)
     }
 
-    fn export<B: QuantBackend>(
+    fn export<B: LmBackend>(
         &self,
         lm: &CausalLm<B>,
     ) -> Result<Vec<(String, LoraFactors)>, AdapterError> {
@@ -274,7 +274,7 @@ impl AdapterMethod for Pissa {
 
     /// Takes the layers off and gives each module its original weight back
     /// (`residual + s·B₀A₀`).
-    fn detach<B: QuantBackend>(&self, lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
+    fn detach<B: LmBackend>(&self, lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
         let device = lm.device.clone();
         for (name, layer) in lm.linears_mut() {
             let had = layer.adapter.take().is_some();

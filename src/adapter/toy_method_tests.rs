@@ -11,16 +11,16 @@ use super::{
 };
 use crate::model::linear::Linear;
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use burn::tensor::Tensor;
 use serde_json::{json, Map, Value};
 
 /// `y = W x + b₀ + b` with a trainable `b: [1, out]`, saved as `toy_bias` (`[out]`).
-pub struct ToyBiasLayer<B: QuantBackend> {
+pub struct ToyBiasLayer<B: LmBackend> {
     b: Param<B>,
 }
 
-impl<B: QuantBackend> LinearAdapter<B> for ToyBiasLayer<B> {
+impl<B: LmBackend> LinearAdapter<B> for ToyBiasLayer<B> {
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, _ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let y = layer.base_forward(x);
         let b = self.b.get();
@@ -78,7 +78,7 @@ impl AdapterMethod for ToyBias {
         out_f
     }
 
-    fn attach<B: QuantBackend>(
+    fn attach<B: LmBackend>(
         _o: &AdapterOptions,
         lm: &mut CausalLm<B>,
         modules: &[String],
@@ -99,7 +99,7 @@ impl AdapterMethod for ToyBias {
         Ok(peft_type == "TOY_BIAS")
     }
 
-    fn load<B: QuantBackend>(
+    fn load<B: LmBackend>(
         files: &PeftFiles<'_>,
         _o: &mut AdapterOptions,
         lm: &mut CausalLm<B>,

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::model::linear::Linear;
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use crate::tensor::HostTensor;
 use crate::value::Row;
 use burn::tensor::Tensor;
@@ -27,7 +27,7 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// VeRA on one linear layer.
-pub struct VeraLayer<B: QuantBackend> {
+pub struct VeraLayer<B: LmBackend> {
     /// `vera_lambda_d`, stored `[1, r]`.
     pub lambda_d: Param<B>,
     /// `vera_lambda_b`, stored `[1, out]`.
@@ -40,7 +40,7 @@ pub struct VeraLayer<B: QuantBackend> {
     pub dropout: f64,
 }
 
-impl<B: QuantBackend> VeraLayer<B> {
+impl<B: LmBackend> VeraLayer<B> {
     /// Slices the shared matrices for a layer and sets `λ_d = d_initial`, `λ_b = 0`.
     pub fn new(
         shared_a: &Tensor<B, 2>,
@@ -81,7 +81,7 @@ impl<B: QuantBackend> VeraLayer<B> {
     }
 }
 
-impl<B: QuantBackend> LinearAdapter<B> for VeraLayer<B> {
+impl<B: LmBackend> LinearAdapter<B> for VeraLayer<B> {
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let base = layer.base_forward(x.clone());
         let xd = dropout(x, self.dropout, ctx);
@@ -148,7 +148,7 @@ impl AdapterMethod for Vera {
         frozen_equivalent(r.saturating_mul(max_in + max_out))
     }
 
-    fn attach<B: QuantBackend>(
+    fn attach<B: LmBackend>(
         o: &AdapterOptions,
         lm: &mut CausalLm<B>,
         modules: &[String],
@@ -189,7 +189,7 @@ impl AdapterMethod for Vera {
         SHARED_KEYS.contains(&key)
     }
 
-    fn load<B: QuantBackend>(
+    fn load<B: LmBackend>(
         files: &PeftFiles<'_>,
         o: &mut AdapterOptions,
         lm: &mut CausalLm<B>,
@@ -246,7 +246,7 @@ impl AdapterMethod for Vera {
         Ok(v.as_object().cloned().unwrap_or_default())
     }
 
-    fn save_tensors<B: QuantBackend>(
+    fn save_tensors<B: LmBackend>(
         &self,
         lm: &CausalLm<B>,
         out: &mut BTreeMap<String, HostTensor>,

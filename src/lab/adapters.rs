@@ -10,8 +10,8 @@ use super::Model;
 use crate::adapter::attach::{attach, set_dense_weight};
 use crate::adapter::state::AdapterState;
 use crate::adapter::{peft_io, AdapterError, AdapterOptions, LoraFactors};
+use crate::backend::LmBackend;
 use crate::model::llama::CausalLm;
-use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};
 use crate::with_lm;
@@ -209,7 +209,7 @@ impl Model {
 
 /// Folds every layer's adapter into its base weight: all merged weights first, then (nothing
 /// can fail any more) every layer is changed.
-fn merge_all<B: QuantBackend>(lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
+fn merge_all<B: LmBackend>(lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
     let mut merged = BTreeMap::new();
     for (name, layer) in lm.linears() {
         if let Some(a) = &layer.adapter {

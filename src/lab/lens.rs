@@ -3,11 +3,11 @@
 
 use super::Model;
 use crate::adapter::AdapterCtx;
+use crate::backend::LmBackend;
 use crate::lens::{proportions, LangId};
 use crate::model::llama::{Batch, CausalLm};
 use crate::model::to_host;
 use crate::model::ModelError;
-use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};
 use crate::with_lm;
@@ -25,7 +25,7 @@ pub fn top_k(v: &[f32], k: usize) -> Vec<u32> {
     idx
 }
 
-fn lens_rows<B: QuantBackend>(
+fn lens_rows<B: LmBackend>(
     lm: &CausalLm<B>,
     h: Tensor<B, 2>,
     normed: bool,

@@ -14,6 +14,7 @@ pub mod training;
 
 use crate::adapter::AdapterCtx;
 use crate::backend::DeviceSpec;
+use crate::backend::LmBackend;
 use crate::model::generate::{generate_ids, GenSettings};
 use crate::model::llama::{Batch, CausalLm};
 use crate::model::load::{build_model, parse_dtype, LoadOptions};
@@ -21,7 +22,6 @@ use crate::model::scoring::{encode_pair, score_tokens, Score};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::weights::{SafetensorsSource, WeightSource};
 use crate::model::{to_host, ModelConfig, ModelError};
-use crate::quant::QuantBackend;
 use crate::quant::QuantConfig;
 use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};
@@ -73,7 +73,7 @@ pub struct Model {
 
 /// Bytes of the frozen base as stored (quantised linear layers count their packed codes and
 /// statistics; a tied output head is counted once).
-pub fn resident_bytes<B: QuantBackend>(lm: &CausalLm<B>) -> usize {
+pub fn resident_bytes<B: LmBackend>(lm: &CausalLm<B>) -> usize {
     let size = |dims: &[usize], d: DType| dims.iter().product::<usize>() * d.size();
     let mut n = size(&lm.embed_tokens.dims(), lm.embed_tokens.dtype());
     n += size(&lm.norm.weight.dims(), lm.norm.weight.dtype());

@@ -6,8 +6,8 @@
 
 use super::{Lm, Model};
 use crate::adapter::{AdapterCtx, AnyMethod};
+use crate::backend::LmBackend;
 use crate::model::llama::{Batch, CausalLm};
-use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::train::batch::TrainBatch;
 use crate::train::optim::{clip_global, AdamW, AdamWConfig};
@@ -134,7 +134,7 @@ macro_rules! with_lm_optim {
     };
 }
 
-fn step_generic<B: AutodiffBackend + QuantBackend>(
+fn step_generic<B: AutodiffBackend + LmBackend>(
     lm: &mut CausalLm<B>,
     opt: &mut AdamW<B>,
     method: Option<&AnyMethod>,
@@ -161,7 +161,7 @@ fn step_generic<B: AutodiffBackend + QuantBackend>(
     Ok(loss)
 }
 
-fn grads_generic<B: AutodiffBackend + QuantBackend>(
+fn grads_generic<B: AutodiffBackend + LmBackend>(
     lm: &mut CausalLm<B>,
     tb: &TrainBatch,
     method: Option<&AnyMethod>,

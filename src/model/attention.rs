@@ -10,7 +10,7 @@ use super::kv_cache::KvCache;
 use super::linear::AdapterCtx;
 use super::linear::Linear;
 use super::norm::RmsNorm;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use burn::tensor::{DType, Tensor, TensorData};
 
 pub use crate::backend::attention::MASKED;
@@ -49,7 +49,7 @@ pub fn build_mask(
 }
 
 /// Per-forward inputs shared by every layer.
-pub struct AttnInputs<B: QuantBackend> {
+pub struct AttnInputs<B: LmBackend> {
     /// Batch size.
     pub batch: usize,
     /// New positions in this forward.
@@ -63,7 +63,7 @@ pub struct AttnInputs<B: QuantBackend> {
 }
 
 /// One attention block.
-pub struct Attention<B: QuantBackend> {
+pub struct Attention<B: LmBackend> {
     /// Query projection.
     pub q_proj: Linear<B>,
     /// Key projection.
@@ -84,7 +84,7 @@ pub struct Attention<B: QuantBackend> {
     pub head_dim: usize,
 }
 
-impl<B: QuantBackend> Attention<B> {
+impl<B: LmBackend> Attention<B> {
     /// Runs attention on `x: [B·T, hidden]` and returns `[B·T, hidden]`.
     pub fn forward(
         &self,
@@ -133,9 +133,6 @@ impl<B: QuantBackend> Attention<B> {
 }
 
 /// Uploads a host mask to the device.
-pub fn mask_tensor<B: QuantBackend>(
-    mask: (Vec<f32>, [usize; 4]),
-    device: &B::Device,
-) -> Tensor<B, 4> {
+pub fn mask_tensor<B: LmBackend>(mask: (Vec<f32>, [usize; 4]), device: &B::Device) -> Tensor<B, 4> {
     Tensor::from_data(TensorData::new(mask.0, mask.1), (device, DType::F32))
 }

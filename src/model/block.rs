@@ -7,11 +7,11 @@ use super::kv_cache::KvCache;
 use super::linear::AdapterCtx;
 use super::linear::Linear;
 pub use super::norm::RmsNorm;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use burn::tensor::{activation::silu, Tensor};
 
 /// The gated feed-forward block.
-pub struct Mlp<B: QuantBackend> {
+pub struct Mlp<B: LmBackend> {
     /// Gate projection.
     pub gate_proj: Linear<B>,
     /// Up projection.
@@ -20,7 +20,7 @@ pub struct Mlp<B: QuantBackend> {
     pub down_proj: Linear<B>,
 }
 
-impl<B: QuantBackend> Mlp<B> {
+impl<B: LmBackend> Mlp<B> {
     /// `down(silu(gate(x)) · up(x))`.
     pub fn forward(&self, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         let g = silu(self.gate_proj.forward(x.clone(), ctx));
@@ -30,7 +30,7 @@ impl<B: QuantBackend> Mlp<B> {
 }
 
 /// One pre-norm decoder layer.
-pub struct DecoderLayer<B: QuantBackend> {
+pub struct DecoderLayer<B: LmBackend> {
     /// Norm before attention.
     pub input_layernorm: RmsNorm<B>,
     /// Self-attention.
@@ -41,7 +41,7 @@ pub struct DecoderLayer<B: QuantBackend> {
     pub mlp: Mlp<B>,
 }
 
-impl<B: QuantBackend> DecoderLayer<B> {
+impl<B: LmBackend> DecoderLayer<B> {
     /// `x + attn(norm(x))`, then `x + mlp(norm(x))`, on `[B·T, hidden]`.
     pub fn forward(
         &self,

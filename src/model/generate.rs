@@ -9,7 +9,7 @@ use super::linear::AdapterCtx;
 use super::llama::{Batch, CausalLm};
 use super::sampling::Sampler;
 use super::ModelError;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 
 /// Generation settings.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ pub struct GenSettings {
 }
 
 /// Generates new token ids after `prompt`; `should_stop` sees the new ids after every step.
-pub fn generate_ids<B: QuantBackend>(
+pub fn generate_ids<B: LmBackend>(
     lm: &CausalLm<B>,
     prompt: &[u32],
     settings: &GenSettings,

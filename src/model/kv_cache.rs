@@ -3,17 +3,17 @@
 //! Keys are stored after RoPE and before the grouped-query repetition, `[B, kv_heads, S, d]`,
 //! one entry per layer, and grown by concatenation (as transformers' `DynamicCache`).
 
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use burn::tensor::Tensor;
 
 /// Cached keys and values of every layer.
-pub struct KvCache<B: QuantBackend> {
+pub struct KvCache<B: LmBackend> {
     layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
     /// Number of positions already cached.
     pub len: usize,
 }
 
-impl<B: QuantBackend> KvCache<B> {
+impl<B: LmBackend> KvCache<B> {
     /// An empty cache for `num_layers` layers.
     pub fn new(num_layers: usize) -> Self {
         KvCache {

@@ -16,13 +16,14 @@
 //! dense weight with the update folded in ([`LinearAdapter::merged`]) and the update as a
 //! low-rank pair ([`LinearAdapter::low_rank`]).
 
-use crate::quant::{QuantBackend, QuantWeight};
+use crate::backend::LmBackend;
+use crate::quant::QuantWeight;
 use burn::tensor::{Tensor, TensorData};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// The frozen weight of a linear layer.
-pub enum BaseWeight<B: QuantBackend> {
+pub enum BaseWeight<B: LmBackend> {
     /// A dense `[out, in]` matrix in the storage dtype (f32, bf16 or f16).
     Dense(Tensor<B, 2>),
     /// A quantised matrix (NF4/FP4/int8), dequantised on the fly; under autodiff its backward
@@ -31,7 +32,7 @@ pub enum BaseWeight<B: QuantBackend> {
 }
 
 /// A linear layer `y = x Wᵀ + b` plus an optional adapter.
-pub struct Linear<B: QuantBackend> {
+pub struct Linear<B: LmBackend> {
     /// Module path in transformers naming, e.g. `model.layers.0.self_attn.q_proj`.
     pub name: String,
     /// Input features.
@@ -46,7 +47,7 @@ pub struct Linear<B: QuantBackend> {
     pub adapter: Option<Box<dyn LinearAdapter<B>>>,
 }
 
-impl<B: QuantBackend> Linear<B> {
+impl<B: LmBackend> Linear<B> {
     /// A dense layer from an `[out, in]` weight.
     pub fn dense(name: String, weight: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Self {
         let [out_features, in_features] = weight.dims();
@@ -119,7 +120,7 @@ impl<B: QuantBackend> Linear<B> {
 }
 
 /// A tensor of an adapter, with the key suffix and shape PEFT saves it under.
-pub struct Param<B: QuantBackend> {
+pub struct Param<B: LmBackend> {
     /// Key suffix after the module path, e.g. `lora_A.weight` or `lora_magnitude_vector`.
     pub key: String,
     /// The value, stored 2-D internally.
@@ -130,7 +131,7 @@ pub struct Param<B: QuantBackend> {
     pub trainable: bool,
 }
 
-impl<B: QuantBackend> Param<B> {
+impl<B: LmBackend> Param<B> {
     /// A trainable parameter from host values of `shape2d`, saved as `saved_shape`.
     pub fn new(
         key: &str,
@@ -160,7 +161,7 @@ impl<B: QuantBackend> Param<B> {
 
 /// Which rows of the flattened batch a routed part of an adapter applies to.
 #[derive(Clone)]
-pub enum RowMask<B: QuantBackend> {
+pub enum RowMask<B: LmBackend> {
     /// Active (or not) for every row.
     All(bool),
     /// Active where the `[N, 1]` mask is 1.
@@ -168,7 +169,7 @@ pub enum RowMask<B: QuantBackend> {
 }
 
 /// Per-forward state the adapters need: training mode, the dropout generator and row routing.
-pub struct AdapterCtx<B: QuantBackend> {
+pub struct AdapterCtx<B: LmBackend> {
     /// Whether this is a training forward pass (enables dropout).
     pub train: bool,
     /// Generator for dropout masks (ChaCha8, seeded by the trainer).
@@ -178,7 +179,7 @@ pub struct AdapterCtx<B: QuantBackend> {
     pub routing: HashMap<String, RowMask<B>>,
 }
 
-impl<B: QuantBackend> AdapterCtx<B> {
+impl<B: LmBackend> AdapterCtx<B> {
     /// Inference context: no dropout, no routing.
     pub fn eval() -> Self {
         AdapterCtx {
@@ -204,7 +205,7 @@ impl<B: QuantBackend> AdapterCtx<B> {
 pub struct Unsupported(pub String);
 
 /// An update written as `Δ = scale · B A` (`A: [r, in]`, `B: [out, r]`).
-pub struct LowRank<B: QuantBackend> {
+pub struct LowRank<B: LmBackend> {
     /// `[r, in]`.
     pub a: Tensor<B, 2>,
     /// `[out, r]`.
@@ -214,7 +215,7 @@ pub struct LowRank<B: QuantBackend> {
 }
 
 /// The update one adapter method applies to one linear layer: what a [`Linear`]'s slot holds.
-pub trait LinearAdapter<B: QuantBackend> {
+pub trait LinearAdapter<B: LmBackend> {
     /// Computes the layer output with the update applied (`layer` gives the frozen base).
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2>;
     /// The adapter's tensors (trainable and frozen-but-saved).

@@ -14,7 +14,7 @@ use super::linear::AdapterCtx;
 use super::linear::Linear;
 use super::rope::cos_sin;
 use super::ModelError;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use burn::tensor::{DType, Int, Tensor, TensorData};
 
 /// A right-padded batch of token ids with its validity mask.
@@ -67,7 +67,7 @@ impl Batch {
 }
 
 /// A decoder-only causal LM.
-pub struct CausalLm<B: QuantBackend> {
+pub struct CausalLm<B: LmBackend> {
     /// Configuration.
     pub config: ModelConfig,
     /// Token embeddings `[vocab, hidden]` (frozen).
@@ -85,14 +85,14 @@ pub struct CausalLm<B: QuantBackend> {
 }
 
 /// Output of a forward pass.
-pub struct Forward<B: QuantBackend> {
+pub struct Forward<B: LmBackend> {
     /// Final hidden states after the final norm, `[B·T, hidden]`.
     pub hidden: Tensor<B, 2>,
     /// All hidden states (transformers convention) when asked for.
     pub all_hidden: Vec<Tensor<B, 2>>,
 }
 
-impl<B: QuantBackend> CausalLm<B> {
+impl<B: LmBackend> CausalLm<B> {
     /// Checks ids against the vocabulary.
     fn check_ids(&self, batch: &Batch) -> Result<(), ModelError> {
         let v = self.config.vocab_size as u32;

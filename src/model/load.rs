@@ -11,7 +11,8 @@ use super::linear::{BaseWeight, Linear};
 use super::llama::CausalLm;
 use super::weights::WeightSource;
 use super::ModelError;
-use crate::quant::{QuantBackend, QuantConfig, QuantWeight};
+use crate::backend::LmBackend;
+use crate::quant::{QuantConfig, QuantWeight};
 use burn::tensor::{DType, Tensor, TensorData};
 use serde::Deserialize;
 
@@ -59,7 +60,7 @@ pub fn parse_dtype(s: &str) -> Result<DType, ModelError> {
 }
 
 /// Reads tensors from a source with shape checks.
-pub struct Loader<'a, B: QuantBackend> {
+pub struct Loader<'a, B: LmBackend> {
     src: &'a dyn WeightSource,
     device: B::Device,
     dtype: DType,
@@ -67,7 +68,7 @@ pub struct Loader<'a, B: QuantBackend> {
     on_tensor: &'a mut dyn FnMut(&str),
 }
 
-impl<'a, B: QuantBackend> Loader<'a, B> {
+impl<'a, B: LmBackend> Loader<'a, B> {
     /// A loader uploading to `device` in `dtype`.
     pub fn new(
         src: &'a dyn WeightSource,
@@ -179,7 +180,7 @@ impl<'a, B: QuantBackend> Loader<'a, B> {
 }
 
 /// Builds the causal LM from a weight source.
-pub fn build_model<B: QuantBackend>(
+pub fn build_model<B: LmBackend>(
     cfg: &ModelConfig,
     src: &dyn WeightSource,
     device: &B::Device,

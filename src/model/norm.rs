@@ -2,18 +2,18 @@
 //! `LlamaRMSNorm`: `w · (x / sqrt(mean(x²) + ε)).to(dtype)`. Used by the decoder layer and by
 //! Qwen3's q/k norms in attention.
 
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use burn::tensor::{DType, Tensor};
 
 /// Root-mean-square normalisation over the last axis.
-pub struct RmsNorm<B: QuantBackend> {
+pub struct RmsNorm<B: LmBackend> {
     /// Scale, `[dim]`.
     pub weight: Tensor<B, 1>,
     /// Epsilon inside the square root.
     pub eps: f64,
 }
 
-impl<B: QuantBackend> RmsNorm<B> {
+impl<B: LmBackend> RmsNorm<B> {
     /// Normalises over the last axis in f32 and scales.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let dtype = x.dtype();

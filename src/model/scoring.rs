@@ -13,7 +13,7 @@ use super::linear::AdapterCtx;
 use super::llama::{Batch, CausalLm};
 use super::tokenizer::Tokenizer;
 use super::ModelError;
-use crate::quant::QuantBackend;
+use crate::backend::LmBackend;
 use crate::text::is_py_space;
 use burn::tensor::{Int, Tensor, TensorData};
 
@@ -116,7 +116,7 @@ pub fn encode_pair(
 
 /// Scores requests in batches of `batch_size`. Only the rows that predict continuation tokens
 /// go through the output head, so the vocabulary-sized logits stay small.
-pub fn score_tokens<B: QuantBackend>(
+pub fn score_tokens<B: LmBackend>(
     lm: &CausalLm<B>,
     requests: &[TokenRequest],
     batch_size: usize,

@@ -32,14 +32,12 @@ mod fixture_tests;
 #[cfg(test)]
 mod linear_tests;
 
-pub(crate) use ops::impl_defaults_for_optional_backends;
-pub use ops::QuantOps;
-// Interim alias while the umbrella is being renamed.
-pub use crate::backend::LmBackend as QuantBackend;
 pub use blockwise8::{dequantize_blockwise8, quantize_blockwise8, Blockwise8};
 pub use fourbit::{dequantize_4bit, quantize_4bit, Absmax, DoubleQuant, Quantized4bit};
 pub use int8::{dequantize_int8, quantize_int8, QuantizedInt8};
 pub use linear::{QuantWeight, Storage};
+pub(crate) use ops::impl_defaults_for_optional_backends;
+pub use ops::QuantOps;
 pub use probe::{quantize_probe, ProbeTensor, QuantProbe};
 pub use tables::{dynamic_map, fp4_code, nf4_code, torch_mean_f32, DOUBLE_QUANT_BLOCK_SIZE};
 

@@ -12,8 +12,8 @@
 
 use super::{StepOptions, TrainError};
 use crate::adapter::Param;
+use crate::backend::LmBackend;
 use crate::model::to_host;
-use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ pub const EXP_AVG: &str = ".exp_avg";
 pub const EXP_AVG_SQ: &str = ".exp_avg_sq";
 
 /// The global L2 norm of `grads` (f64, computed from per-tensor sums of squares).
-pub fn global_norm<B: QuantBackend>(grads: &[Tensor<B, 2>]) -> f64 {
+pub fn global_norm<B: LmBackend>(grads: &[Tensor<B, 2>]) -> f64 {
     grads
         .iter()
         .map(|g| {
@@ -36,7 +36,7 @@ pub fn global_norm<B: QuantBackend>(grads: &[Tensor<B, 2>]) -> f64 {
 }
 
 /// Clips in place to `max_norm` and returns the norm before clipping.
-pub fn clip_global<B: QuantBackend>(grads: &mut [Tensor<B, 2>], max_norm: f64) -> f64 {
+pub fn clip_global<B: LmBackend>(grads: &mut [Tensor<B, 2>], max_norm: f64) -> f64 {
     let total = global_norm(grads);
     let coef = (max_norm / (total + 1e-6)).min(1.0);
     if coef < 1.0 {
@@ -69,7 +69,7 @@ impl From<&StepOptions> for AdamWConfig {
 }
 
 /// Adam's running moments of one parameter.
-struct Moments<B: QuantBackend> {
+struct Moments<B: LmBackend> {
     /// First moment (`exp_avg`).
     m: Tensor<B, 2>,
     /// Second moment (`exp_avg_sq`).
@@ -81,13 +81,13 @@ struct Moments<B: QuantBackend> {
 /// The step count is shared by all parameters (PyTorch keeps one per parameter, but every
 /// parameter of an adapter steps together); a parameter that gets no gradient in a step is left
 /// alone, moments included, as PyTorch skips a parameter whose `.grad` is `None`.
-pub struct AdamW<B: QuantBackend> {
+pub struct AdamW<B: LmBackend> {
     config: AdamWConfig,
     steps: usize,
     moments: BTreeMap<String, Moments<B>>,
 }
 
-impl<B: QuantBackend> AdamW<B> {
+impl<B: LmBackend> AdamW<B> {
     /// A fresh optimizer: no step taken, no moments.
     pub fn new(config: AdamWConfig) -> Self {
         AdamW {

@@ -8,14 +8,14 @@
 
 use super::batch::TrainBatch;
 use crate::adapter::{AdapterCtx, AnyMethod, Param, RowMask};
+use crate::backend::LmBackend;
 use crate::model::llama::CausalLm;
 use crate::model::ModelError;
-use crate::quant::QuantBackend;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 
 /// Trainable adapter tensors in model order.
-pub fn trainable<B: QuantBackend>(lm: &mut CausalLm<B>) -> Vec<(String, &mut Param<B>)> {
+pub fn trainable<B: LmBackend>(lm: &mut CausalLm<B>) -> Vec<(String, &mut Param<B>)> {
     let mut out = Vec::new();
     for (name, layer) in lm.linears_mut() {
         if let Some(a) = layer.adapter.as_mut() {
@@ -30,7 +30,7 @@ pub fn trainable<B: QuantBackend>(lm: &mut CausalLm<B>) -> Vec<(String, &mut Par
 }
 
 /// Mean next-token cross-entropy of a batch (a scalar tensor).
-pub fn loss_tensor<B: QuantBackend>(
+pub fn loss_tensor<B: LmBackend>(
     lm: &CausalLm<B>,
     tb: &TrainBatch,
     ctx: &AdapterCtx<B>,
@@ -67,7 +67,7 @@ pub fn loss_tensor<B: QuantBackend>(
 }
 
 /// FLix routing masks `[N, 1]` from the examples' (already dropped-out) features.
-pub fn routing<B: QuantBackend>(
+pub fn routing<B: LmBackend>(
     tb: &TrainBatch,
     keys: &[(String, String)],
     device: &B::Device,
@@ -100,7 +100,7 @@ pub fn routing<B: QuantBackend>(
 pub type Grads<B> = Vec<Option<Tensor<B, 2>>>;
 
 /// Loss, gradient of each trainable tensor (`None` when it got none) and the plain loss value.
-pub fn loss_and_grads<B: AutodiffBackend + QuantBackend>(
+pub fn loss_and_grads<B: AutodiffBackend + LmBackend>(
     lm: &mut CausalLm<B>,
     tb: &TrainBatch,
     ctx: &AdapterCtx<B>,

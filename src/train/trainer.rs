@@ -15,10 +15,10 @@ use super::step::{loss_and_grads, routing, trainable};
 use super::{TrainError, TrainOptions};
 use crate::adapter::state::AdapterState;
 use crate::adapter::AdapterCtx;
+use crate::backend::LmBackend;
 use crate::model::llama::CausalLm;
 use crate::model::to_host;
 use crate::model::tokenizer::Tokenizer;
-use crate::quant::QuantBackend;
 use crate::tensor::HostTensor;
 use crate::value::Row;
 use burn::tensor::backend::AutodiffBackend;
@@ -109,7 +109,7 @@ fn fingerprint(opts: &TrainOptions, examples: &[Example]) -> String {
 
 /// Checkpoint content: host copies of every trainable tensor (under its name) and the
 /// optimizer's moments (`<name>.exp_avg`, `<name>.exp_avg_sq`).
-pub fn snapshot<B: AutodiffBackend + QuantBackend>(
+pub fn snapshot<B: AutodiffBackend + LmBackend>(
     lm: &mut CausalLm<B>,
     opt: &AdamW<B>,
 ) -> Result<BTreeMap<String, HostTensor>, TrainError> {
@@ -127,7 +127,7 @@ pub fn snapshot<B: AutodiffBackend + QuantBackend>(
 /// Restores what [`snapshot`] wrote, with the optimizer at `steps`. Every tensor is read and
 /// checked before anything changes: a checkpoint of another adapter is an error that leaves the
 /// model and the optimizer as they were.
-pub fn restore<B: AutodiffBackend + QuantBackend>(
+pub fn restore<B: AutodiffBackend + LmBackend>(
     lm: &mut CausalLm<B>,
     opt: &mut AdamW<B>,
     steps: usize,
@@ -247,7 +247,7 @@ impl StepLogFile {
 
 /// Runs training on `rows` with the optimizer `opt` (its step count continues from earlier
 /// steps; its hyper-parameters are set from `opts`).
-pub fn train<B: AutodiffBackend + QuantBackend>(
+pub fn train<B: AutodiffBackend + LmBackend>(
     lm: &mut CausalLm<B>,
     st: &mut AdapterState,
     opt: &mut AdamW<B>,

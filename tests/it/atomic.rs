@@ -8,18 +8,18 @@ use common::*;
 use peftlab::adapter::{
     AdapterCtx, AdapterOptions, LinearAdapter, LowRank, Param, Targets, Unsupported,
 };
+use peftlab::backend::LmBackend;
 use peftlab::lab::Model;
 use peftlab::model::linear::Linear;
 use peftlab::model::to_host;
-use peftlab::quant::QuantBackend;
 use peftlab::tensor::HostTensor;
 use peftlab::train::{StepOptions, TrainOptions};
 use peftlab::with_lm;
 
 /// A working adapter whose merge fails (the injected failure).
-struct MergeFails<B: QuantBackend>(Box<dyn LinearAdapter<B>>);
+struct MergeFails<B: LmBackend>(Box<dyn LinearAdapter<B>>);
 
-impl<B: QuantBackend> LinearAdapter<B> for MergeFails<B> {
+impl<B: LmBackend> LinearAdapter<B> for MergeFails<B> {
     fn forward(&self, layer: &Linear<B>, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
         self.0.forward(layer, x, ctx)
     }

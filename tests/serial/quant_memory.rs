@@ -1,4 +1,4 @@
-//! Memory win of the quantised linear layer's custom backward (peftlab::quant::QuantBackend for
+//! Memory win of the quantised linear layer's custom backward (peftlab::quant::LmBackend for
 //! Autodiff): one forward + backward through 4 stacked 512x1408 / 1408x512 NF4 linears must not
 //! keep the dequantised dense weights alive until backward, unlike a plain
 //! `x.matmul(dequantize(W).transpose())`, where burn-autodiff's matmul saves the dense right-hand
