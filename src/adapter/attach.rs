@@ -9,13 +9,14 @@
 use super::state::AdapterState;
 use super::{any_attached, targets, AdapterError, AdapterOptions, MethodKind};
 use crate::backend::LmBackend;
-use crate::model::linear::{BaseWeight, Linear};
+use crate::model::linear::Linear;
 use crate::model::llama::CausalLm;
+use crate::quant::QuantWeight;
 use burn::tensor::Tensor;
 
 /// Replaces a dense base weight (PiSSA residual, merges).
 pub fn set_dense_weight<B: LmBackend>(layer: &mut Linear<B>, w: Tensor<B, 2>) {
-    layer.weight = BaseWeight::Dense(w);
+    layer.weight = QuantWeight::dense(w);
 }
 
 /// Bytes per trainable parameter: the f32 value, its gradient and AdamW's two moments.

@@ -167,9 +167,7 @@ impl Model {
                     b[o * r + j] = (f64::from(bv[o * k + j]) * f.scale) as f32;
                 }
             }
-            let conv = |s: Vec<usize>, v| {
-                HostTensor::f32(s, v).map_err(|e| AdapterError::Unsupported(e.to_string()))
-            };
+            let conv = |s: Vec<usize>, v| HostTensor::f32(s, v).map_err(AdapterError::from);
             tensors.insert(
                 format!("base_model.model.{name}.lora_A.weight"),
                 conv(vec![r, inp], a)?,

@@ -172,10 +172,7 @@ fn grads_generic<B: AutodiffBackend + LmBackend>(
     for (name, g) in names.into_iter().zip(grads) {
         if let Some(g) = g {
             let (s, v) = crate::model::to_host(g)?;
-            out.insert(
-                name,
-                HostTensor::f32(s, v).map_err(|e| TrainError::Data(e.to_string()))?,
-            );
+            out.insert(name, HostTensor::f32(s, v)?);
         }
     }
     Ok((loss, out))

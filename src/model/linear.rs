@@ -22,15 +22,6 @@ use burn::tensor::{Tensor, TensorData};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-/// The frozen weight of a linear layer.
-pub enum BaseWeight<B: LmBackend> {
-    /// A dense `[out, in]` matrix in the storage dtype (f32, bf16 or f16).
-    Dense(Tensor<B, 2>),
-    /// A quantised matrix (NF4/FP4/int8), dequantised on the fly; under autodiff its backward
-    /// re-dequantises instead of keeping a dense copy.
-    Quant(QuantWeight<B>),
-}
-
 /// A linear layer `y = x Wᵀ + b` plus an optional adapter.
 pub struct Linear<B: LmBackend> {
     /// Module path in transformers naming, e.g. `model.layers.0.self_attn.q_proj`.
@@ -39,8 +30,10 @@ pub struct Linear<B: LmBackend> {
     pub in_features: usize,
     /// Output features.
     pub out_features: usize,
-    /// Frozen weight.
-    pub weight: BaseWeight<B>,
+    /// Frozen weight: dense in its storage dtype (f32, bf16 or f16), or quantised (NF4/FP4/int8,
+    /// dequantised on the fly; under autodiff its backward re-dequantises instead of keeping a
+    /// dense copy). One representation, [`QuantWeight`], for both.
+    pub weight: QuantWeight<B>,
     /// Frozen bias.
     pub bias: Option<Tensor<B, 1>>,
     /// The adapter attached to this layer, if any.
@@ -55,7 +48,7 @@ impl<B: LmBackend> Linear<B> {
             name,
             in_features,
             out_features,
-            weight: BaseWeight::Dense(weight),
+            weight: QuantWeight::dense(weight),
             bias,
             adapter: None,
         }
@@ -63,20 +56,20 @@ impl<B: LmBackend> Linear<B> {
 
     /// The base weight as a dense `[out, in]` tensor in its storage dtype.
     pub fn dense_weight(&self) -> Tensor<B, 2> {
-        match &self.weight {
-            BaseWeight::Dense(w) => w.clone(),
-            BaseWeight::Quant(q) => q.dequantize(),
+        match self.weight.as_dense() {
+            Some(w) => w.clone(),
+            None => self.weight.dequantize(),
         }
     }
 
     /// `x Wᵀ` (no bias, no adapter); `x` is `[N, in]`.
     pub fn weight_forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        match &self.weight {
-            BaseWeight::Dense(w) => {
+        match self.weight.as_dense() {
+            Some(w) => {
                 let w = w.clone().cast(x.dtype());
                 x.matmul(w.transpose())
             }
-            BaseWeight::Quant(q) => q.forward(x),
+            None => self.weight.forward(x),
         }
     }
 
@@ -107,10 +100,7 @@ impl<B: LmBackend> Linear<B> {
 
     /// Bytes the frozen weight occupies (quantised or dense).
     pub fn weight_bytes(&self) -> usize {
-        match &self.weight {
-            BaseWeight::Dense(w) => w.dims().iter().product::<usize>() * w.dtype().size(),
-            BaseWeight::Quant(q) => q.bytes(),
-        }
+        self.weight.bytes()
     }
 
     /// Number of base parameters (weight and bias).

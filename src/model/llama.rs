@@ -113,12 +113,13 @@ impl<B: LmBackend> CausalLm<B> {
         let c = &self.config;
         let dims = |xs: &[usize]| xs.iter().map(|&x| x as u64).collect::<Vec<u64>>();
         let what = format!("a forward pass over {b} row(s) of {t} tokens");
-        let scores = crate::limits::checked_count(&what, &dims(&[b, c.num_heads, t, s, 3]))
-            .map_err(|e| ModelError::Input(e.to_string()))?;
-        let logits = crate::limits::checked_count(&what, &dims(&[b, t, c.vocab_size, 2]))
-            .map_err(|e| ModelError::Input(e.to_string()))?;
-        crate::limits::check_alloc(&what, scores.saturating_add(logits), 4)
-            .map_err(|e| ModelError::Input(e.to_string()))
+        let scores = crate::limits::checked_count(&what, &dims(&[b, c.num_heads, t, s, 3]))?;
+        let logits = crate::limits::checked_count(&what, &dims(&[b, t, c.vocab_size, 2]))?;
+        Ok(crate::limits::check_alloc(
+            &what,
+            scores.saturating_add(logits),
+            4,
+        )?)
     }
 
     /// Embeds ids: `[B·T, hidden]` in the compute dtype.

@@ -7,7 +7,7 @@
 use super::attention::Attention;
 use super::block::{DecoderLayer, Mlp, RmsNorm};
 use super::config::ModelConfig;
-use super::linear::{BaseWeight, Linear};
+use super::linear::Linear;
 use super::llama::CausalLm;
 use super::weights::WeightSource;
 use super::ModelError;
@@ -166,7 +166,7 @@ impl<'a, B: LmBackend> Loader<'a, B> {
                     name: prefix.to_string(),
                     in_features: inp,
                     out_features: out,
-                    weight: BaseWeight::Quant(q),
+                    weight: q,
                     bias: b,
                     adapter: None,
                 })

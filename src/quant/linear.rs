@@ -189,6 +189,14 @@ impl<B: Backend> QuantWeight<B> {
         })
     }
 
+    /// The weight itself when it is dense (not quantised), in its storage dtype.
+    pub fn as_dense(&self) -> Option<&Tensor<B, 2>> {
+        match &self.repr {
+            Repr::Dense(w) => Some(w),
+            _ => None,
+        }
+    }
+
     /// Wraps a dense `[out, in]` weight (any float dtype; kept as is).
     pub fn dense(weight: Tensor<B, 2>) -> Self {
         let shape = weight.dims();

@@ -46,6 +46,9 @@ pub enum TrainError {
     /// The model failed.
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
+    /// A host tensor could not be built.
+    #[error(transparent)]
+    Tensor(#[from] crate::tensor::TensorError),
     /// The adapter failed.
     #[error(transparent)]
     Adapter(#[from] crate::adapter::AdapterError),

@@ -154,7 +154,7 @@ impl<B: LmBackend> AdamW<B> {
         for (name, s) in &self.moments {
             for (suffix, t) in [(EXP_AVG, &s.m), (EXP_AVG_SQ, &s.v)] {
                 let (shape, v) = to_host(t.clone())?;
-                let h = HostTensor::f32(shape, v).map_err(|e| TrainError::Data(e.to_string()))?;
+                let h = HostTensor::f32(shape, v)?;
                 out.insert(format!("{name}{suffix}"), h);
             }
         }

@@ -116,10 +116,7 @@ pub fn snapshot<B: AutodiffBackend + LmBackend>(
     let mut out = opt.state_tensors()?;
     for (name, p) in trainable(lm) {
         let (s, v) = to_host(p.value.clone())?;
-        out.insert(
-            name,
-            HostTensor::f32(s, v).map_err(|e| TrainError::Data(e.to_string()))?,
-        );
+        out.insert(name, HostTensor::f32(s, v)?);
     }
     Ok(out)
 }
