@@ -394,6 +394,7 @@ impl AdaLora {
 
 impl AdapterMethod for AdaLora {
     const NAME: &'static str = "adalora";
+    const OPTION_KEYS: &'static [&'static str] = &["init_r", "target_r", "tinit", "tfinal", "delta_t", "beta1", "beta2", "orth_reg", "total_steps"];
     const PEFT_TYPE: Option<&'static str> = Some("ADALORA");
     const SUFFIXES: &'static [&'static str] = &["lora_A", "lora_B", "lora_E"];
 

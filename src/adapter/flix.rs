@@ -167,6 +167,7 @@ pub struct Flix {
 
 impl AdapterMethod for Flix {
     const NAME: &'static str = "flix";
+    const OPTION_KEYS: &'static [&'static str] = &["features", "feature_rank", "feature_dropout"];
     const PEFT_TYPE: Option<&'static str> = Some("FLIX");
 
     fn validate(o: &AdapterOptions) -> Result<(), AdapterError> {

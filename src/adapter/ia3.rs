@@ -109,6 +109,7 @@ pub struct Ia3;
 
 impl AdapterMethod for Ia3 {
     const NAME: &'static str = "ia3";
+    const OPTION_KEYS: &'static [&'static str] = &["feedforward"];
     const ALIASES: &'static [&'static str] = &["ia³"];
     const PEFT_TYPE: Option<&'static str> = Some("IA3");
     const SUFFIXES: &'static [&'static str] = &["ia3_l"];

@@ -28,6 +28,9 @@ pub trait AdapterMethod: Sized {
     const PEFT_TYPE: Option<&'static str> = None;
     /// Key suffixes of its per-module tensors (after `base_model.model.<module>.`).
     const SUFFIXES: &'static [&'static str] = &[];
+    /// The `add_adapter` option keys only this method uses; setting one for another method is
+    /// an error that names the method it belongs to.
+    const OPTION_KEYS: &'static [&'static str] = &[];
 
     // ----- options -----
 
@@ -254,6 +257,11 @@ macro_rules! methods {
             /// The `peft_type` it is saved as.
             pub fn peft_type(self) -> Option<&'static str> {
                 match self { $( $(#[$attr])* MethodKind::$ty => <$module::$ty as AdapterMethod>::PEFT_TYPE, )* }
+            }
+
+            /// See [`AdapterMethod::OPTION_KEYS`].
+            pub fn option_keys(self) -> &'static [&'static str] {
+                match self { $( $(#[$attr])* MethodKind::$ty => <$module::$ty as AdapterMethod>::OPTION_KEYS, )* }
             }
 
             /// See [`AdapterMethod::default_rank`].

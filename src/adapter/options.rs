@@ -169,6 +169,18 @@ impl AdapterOptions {
     /// here, the method's own keys in its [`AdapterMethod::validate`](super::AdapterMethod).
     pub fn validate(&self) -> Result<MethodKind, AdapterError> {
         let m = self.method()?;
+        for key in self.method_keys_set() {
+            if !m.option_keys().contains(&key) {
+                let owner = MethodKind::ALL
+                    .iter()
+                    .find(|o| o.option_keys().contains(&key))
+                    .map_or("another method", |o| o.name());
+                return Err(AdapterError::Option(format!(
+                    "option '{key}' is for {owner} adapters; the {} adapter does not use it",
+                    m.name()
+                )));
+            }
+        }
         self.rank()?;
         let alpha = self.alpha.unwrap_or(1.0);
         if !alpha.is_finite() {
@@ -193,6 +205,34 @@ impl AdapterOptions {
     }
 }
 
+impl AdapterOptions {
+    /// The method-specific keys whose value differs from the default.
+    fn method_keys_set(&self) -> Vec<&'static str> {
+        let d = AdapterOptions::default();
+        let set = [
+            ("d_initial", self.d_initial != d.d_initial),
+            ("projection_seed", self.projection_seed != d.projection_seed),
+            ("init_r", self.init_r != d.init_r),
+            ("target_r", self.target_r != d.target_r),
+            ("tinit", self.tinit != d.tinit),
+            ("tfinal", self.tfinal != d.tfinal),
+            ("delta_t", self.delta_t != d.delta_t),
+            ("beta1", self.beta1 != d.beta1),
+            ("beta2", self.beta2 != d.beta2),
+            ("orth_reg", self.orth_reg != d.orth_reg),
+            ("total_steps", self.total_steps.is_some()),
+            ("feedforward", self.feedforward.is_some()),
+            ("features", self.features.is_some()),
+            ("feature_rank", self.feature_rank.is_some()),
+            ("feature_dropout", self.feature_dropout != d.feature_dropout),
+        ];
+        set.into_iter()
+            .filter(|(_, s)| *s)
+            .map(|(k, _)| k)
+            .collect()
+    }
+}
+
 /// Checks that option `key` is in `[0, 1)`.
 pub fn unit_interval(key: &str, v: f64) -> Result<(), AdapterError> {
     if (0.0..1.0).contains(&v) {
@@ -212,5 +252,50 @@ pub fn finite(key: &str, v: f64) -> Result<(), AdapterError> {
         Err(AdapterError::Option(format!(
             "{key} must be a finite number (got {v})"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_of_another_method_is_an_error_that_names_its_method() {
+        let o = AdapterOptions {
+            beta1: 2.0,
+            ..Default::default()
+        };
+        let e = o.validate().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "option 'beta1' is for adalora adapters; the lora adapter does not use it"
+        );
+        let o = AdapterOptions {
+            method: "dora".into(),
+            feedforward: Some(vec!["down_proj".into()]),
+            ..Default::default()
+        };
+        let e = o.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with("option 'feedforward' is for ia3 adapters; the dora"),
+            "{e}"
+        );
+        // The method's own keys are accepted, and checked.
+        let o = AdapterOptions {
+            method: "vera".into(),
+            d_initial: 0.5,
+            ..Default::default()
+        };
+        assert_eq!(o.validate().unwrap().name(), "vera");
+        let o = AdapterOptions {
+            method: "adalora".into(),
+            beta1: 2.0,
+            total_steps: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(
+            o.validate().unwrap_err().to_string(),
+            "beta1 must be in [0, 1) (got 2)"
+        );
     }
 }

@@ -122,6 +122,7 @@ pub struct Vera {
 
 impl AdapterMethod for Vera {
     const NAME: &'static str = "vera";
+    const OPTION_KEYS: &'static [&'static str] = &["d_initial", "projection_seed"];
     const PEFT_TYPE: Option<&'static str> = Some("VERA");
     const SUFFIXES: &'static [&'static str] = &["vera_lambda_b", "vera_lambda_d"];
 
