@@ -29,6 +29,15 @@ pub enum TensorError {
         /// What went wrong.
         msg: String,
     },
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Row-major element storage.
@@ -330,7 +339,10 @@ pub fn load_safetensors(path: &Path) -> Result<BTreeMap<String, HostTensor>, Ten
         path: path.display().to_string(),
         msg,
     };
-    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|source| TensorError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| err(format!("not a valid safetensors file ({e:?})")))?;
     let mut out = BTreeMap::new();
@@ -425,7 +437,10 @@ pub fn save_safetensors(
         })
         .collect::<Result<_, _>>()?;
     let bytes = safetensors::serialize(views, None).map_err(|e| err(format!("{e:?}")))?;
-    crate::fsutil::write_atomic(path, &bytes).map_err(|e| err(e.to_string()))
+    crate::fsutil::write_atomic(path, &bytes).map_err(|source| TensorError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 impl std::fmt::Display for HostTensor {
