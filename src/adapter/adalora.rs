@@ -446,10 +446,7 @@ impl AdapterMethod for AdaLora {
         let alpha = o.alpha.unwrap_or(2.0 * ri as f64);
         let device = lm.device.clone();
         let mut rng = crate::rng::derived(o.seed, "adapter-init");
-        for (name, layer) in lm.linears_mut() {
-            if !modules.contains(&name) {
-                continue;
-            }
+        for (_, layer) in super::targets_mut(lm, modules) {
             let (in_f, out_f) = (layer.in_features, layer.out_features);
             let a = normal(ri * in_f, 0.02, &mut rng);
             let b = normal(out_f * ri, 0.02, &mut rng);

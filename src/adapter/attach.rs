@@ -35,10 +35,7 @@ fn check_budget<B: LmBackend>(
     let r128 = r as u128;
     let mut total: u128 = 0;
     let (mut max_in, mut max_out) = (0u128, 0u128);
-    for (name, l) in lm.linears() {
-        if !modules.contains(&name) {
-            continue;
-        }
+    for (_, l) in super::targets(lm, modules) {
         let (i, o) = (l.in_features as u128, l.out_features as u128);
         max_in = max_in.max(i);
         max_out = max_out.max(o);

@@ -236,10 +236,7 @@ impl AdapterMethod for Flix {
         let active = Active::default();
         let device = lm.device.clone();
         let mut rng = crate::rng::derived(o.seed, "adapter-init");
-        for (name, layer) in lm.linears_mut() {
-            if !modules.contains(&name) {
-                continue;
-            }
+        for (_, layer) in super::targets_mut(lm, modules) {
             let (in_f, out_f) = (layer.in_features, layer.out_features);
             let mut experts = Vec::new();
             for (f, values) in &features {

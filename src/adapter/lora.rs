@@ -142,10 +142,7 @@ pub fn attach_layers<B: LmBackend>(
     let s = scaling(o.alpha_value()?, r, o.rslora);
     let device = lm.device.clone();
     let mut rng = crate::rng::derived(o.seed, "adapter-init");
-    for (name, layer) in lm.linears_mut() {
-        if !modules.contains(&name) {
-            continue;
-        }
+    for (_, layer) in super::targets_mut(lm, modules) {
         let (in_f, out_f) = (layer.in_features, layer.out_features);
         let l = LoraLayer::from_host(
             init_a(o, r, in_f, &mut rng),

@@ -225,6 +225,26 @@ pub fn any_attached<B: LmBackend>(lm: &CausalLm<B>) -> bool {
     lm.linears().iter().any(|(_, l)| l.adapter.is_some())
 }
 
+/// The targeted linear layers of `lm` (`modules`: their paths), in model order.
+pub fn targets<'a, B: LmBackend>(
+    lm: &'a CausalLm<B>,
+    modules: &[String],
+) -> Vec<(String, &'a crate::model::linear::Linear<B>)> {
+    let mut v = lm.linears();
+    v.retain(|(name, _)| modules.contains(name));
+    v
+}
+
+/// The targeted linear layers of `lm`, mutable, in model order.
+pub fn targets_mut<'a, B: LmBackend>(
+    lm: &'a mut CausalLm<B>,
+    modules: &[String],
+) -> Vec<(String, &'a mut crate::model::linear::Linear<B>)> {
+    let mut v = lm.linears_mut();
+    v.retain(|(name, _)| modules.contains(name));
+    v
+}
+
 /// Runs `f`, which attaches layers to a model that had none, all or nothing: on an error every
 /// slot is emptied again. (Methods that replace base weights, PiSSA, compute everything before
 /// they change any layer, so emptying the slots restores the model.)

@@ -179,10 +179,7 @@ impl AdapterMethod for Pissa {
         // Every module's SVD runs before any layer changes: Ctrl-C (or a failure) in a later
         // module leaves the model as it was.
         let mut built = BTreeMap::new();
-        for (name, layer) in lm.linears() {
-            if !modules.contains(&name) {
-                continue;
-            }
+        for (name, layer) in super::targets(lm, modules) {
             let (in_f, out_f) = (layer.in_features, layer.out_features);
             let dense = layer.dense_weight();
             let dtype = dense.dtype();
