@@ -338,7 +338,8 @@ fn check(sources: &BTreeMap<ModPath, String>) -> Vec<String> {
             macros.insert(name, m.clone());
         }
     }
-    let mut problems = BTreeSet::new();
+    // Up-uses first: a circle between levels is usually their consequence.
+    let (mut ups, mut unplaced, mut circles) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     // Edges between siblings: parent → (from child, to child) → an example file.
     let mut edges: BTreeMap<ModPath, BTreeMap<(String, String), String>> = BTreeMap::new();
     for (from, src) in sources {
@@ -347,7 +348,7 @@ fn check(sources: &BTreeMap<ModPath, String>) -> Vec<String> {
         }
         if let Some(top) = from.first() {
             if !level.contains_key(top.as_str()) {
-                problems.insert(format!(
+                unplaced.insert(format!(
                     "module `{top}` is on no level (add it to LEVELS and to docs/ARCHITECTURE.md)"
                 ));
             }
@@ -363,7 +364,7 @@ fn check(sources: &BTreeMap<ModPath, String>) -> Vec<String> {
                 let (la, lb) = (level.get(a.as_str()), level.get(b.as_str()));
                 if let (Some(la), Some(lb)) = (la, lb) {
                     if lb > la {
-                        problems.insert(format!(
+                        ups.insert(format!(
                             "{} (level {la}) uses {} (level {lb}): `{}`",
                             from.join("::"),
                             to.join("::"),
@@ -396,14 +397,14 @@ fn check(sources: &BTreeMap<ModPath, String>) -> Vec<String> {
                 .windows(2)
                 .map(|w| es[&(w[0].to_string(), w[1].to_string())].clone())
                 .collect();
-            problems.insert(format!(
+            circles.insert(format!(
                 "circle in {scope}: {} (in {})",
                 cycle.join(" → "),
                 via.join(", ")
             ));
         }
     }
-    problems.into_iter().collect()
+    ups.into_iter().chain(unplaced).chain(circles).collect()
 }
 
 /// One circle through each back edge of a depth-first search.
@@ -450,7 +451,8 @@ fn modules_depend_only_downwards_and_without_circles() {
     let problems = check(&sources);
     assert!(
         problems.is_empty(),
-        "layering problems:\n{}",
+        "layering problems (see docs/ARCHITECTURE.md; fix the `uses` lines first, the circles \
+         often follow from them; a module may use only its own level or below):\n{}",
         problems.join("\n")
     );
 }
@@ -495,6 +497,12 @@ fn the_check_finds_up_uses_circles_and_unplaced_modules() {
         "{problems:?}"
     );
     assert!(has("module `extra` is on no level"), "{problems:?}");
+    // Up-uses come first, circles last.
+    assert!(problems[0].contains(" uses "), "{problems:?}");
+    assert!(
+        problems[problems.len() - 1].starts_with("circle"),
+        "{problems:?}"
+    );
     // A `#[cfg(test)] use` outside a test module still counts.
     assert!(
         has("adapter::lora (level 4) uses cli (level 6)"),
