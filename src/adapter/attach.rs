@@ -14,9 +14,19 @@ use crate::model::llama::CausalLm;
 use crate::quant::QuantWeight;
 use burn::tensor::Tensor;
 
-/// Replaces a dense base weight (PiSSA residual, merges).
-pub fn set_dense_weight<B: LmBackend>(layer: &mut Linear<B>, w: Tensor<B, 2>) {
-    layer.weight = QuantWeight::dense(w);
+/// The frozen weight that gives `layer` the values `w` (a merge, PiSSA's residual): a dense
+/// base stays dense (`w` as it is); a quantised base is quantised again with its own settings
+/// (kind, block size, double quantisation), as PEFT merges into a bitsandbytes layer. It is
+/// never silently densified; the values then carry one more rounding to the quantisation grid.
+pub fn replacement_weight<B: LmBackend>(
+    layer: &Linear<B>,
+    w: Tensor<B, 2>,
+) -> Result<QuantWeight<B>, AdapterError> {
+    if layer.weight.as_dense().is_some() {
+        return Ok(QuantWeight::dense(w));
+    }
+    let (_, data) = super::host_values(w)?;
+    Ok(layer.weight.requantize(&data)?)
 }
 
 /// Bytes per trainable parameter: the f32 value, its gradient and AdamW's two moments.

@@ -99,6 +99,9 @@ pub enum AdapterError {
     /// The adapter would not fit in memory (checked before allocating).
     #[error(transparent)]
     Size(#[from] crate::limits::SizeError),
+    /// Re-quantising a merged weight failed.
+    #[error(transparent)]
+    Quant(#[from] crate::quant::QuantError),
     /// A model-side failure (reading a device tensor back).
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),

@@ -12,7 +12,7 @@
 //! `B' = [B, −B₀]`, rank `2r` and alpha `2·alpha` (`√2·alpha` with rsLoRA), a plain LoRA that
 //! applies to the ORIGINAL weights.
 
-use super::attach::set_dense_weight;
+use super::attach::replacement_weight;
 use super::lora::{lora_config, lora_info, scaling, LoraLayer};
 use super::method::AdapterMethod;
 use super::peft_io::{PeftFiles, Strict, PREFIX};
@@ -197,11 +197,11 @@ impl AdapterMethod for Pissa {
                 },
             );
             let l = LoraLayer::from_host(p.a, p.b, Dims { r, in_f, out_f }, s, o.dropout, &device);
-            built.insert(name, (res, l));
+            built.insert(name, (replacement_weight(layer, res)?, l));
         }
         for (name, layer) in lm.linears_mut() {
             if let Some((res, l)) = built.remove(&name) {
-                set_dense_weight(layer, res);
+                layer.weight = res;
                 layer.adapter = Some(Box::new(l));
             }
         }
@@ -270,18 +270,25 @@ impl AdapterMethod for Pissa {
     }
 
     /// Takes the layers off and gives each module its original weight back
-    /// (`residual + s·B₀A₀`).
+    /// (`residual + s·B₀A₀`; re-quantised on a quantised base). Every weight is computed before
+    /// any layer changes.
     fn detach<B: LmBackend>(&self, lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
         let device = lm.device.clone();
-        for (name, layer) in lm.linears_mut() {
-            let had = layer.adapter.take().is_some();
-            if let (true, Some(p)) = (had, self.initial.get(&name)) {
+        let mut restored = BTreeMap::new();
+        for (name, layer) in lm.linears() {
+            if let (true, Some(p)) = (layer.adapter.is_some(), self.initial.get(&name)) {
                 let (in_f, out_f) = (layer.in_features, layer.out_features);
                 let r = p.a0.len() / in_f;
                 let a0 = device_tensor::<B>(p.a0.clone(), [r, in_f], &device);
                 let b0 = device_tensor::<B>(p.b0.clone(), [out_f, r], &device);
                 let w = layer.dense_weight() + b0.matmul(a0).mul_scalar(self.scaling);
-                set_dense_weight(layer, w);
+                restored.insert(name, replacement_weight(layer, w)?);
+            }
+        }
+        for (name, layer) in lm.linears_mut() {
+            layer.adapter = None;
+            if let Some(w) = restored.remove(&name) {
+                layer.weight = w;
             }
         }
         Ok(())

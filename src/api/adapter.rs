@@ -88,7 +88,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "merge_adapter",
         ["m"],
-        "Folds the adapter into the base weights and detaches it.\n\nExample: `m.merge_adapter(); print(m.generate(\"Hello\", #{}));` (now without adapter overhead)",
+        "Folds the adapter into the base weights and detaches it. On a quantised base (`quant: \"nf4\"`, `\"fp4\"`, `\"int8\"`) each merged weight is quantised again with the base's own settings, as PEFT merges into a bitsandbytes layer: the base stays as small as it was, and the merged values carry one more rounding to the quantisation grid. All weights are computed before any changes: an error leaves the model and its adapter as they were.\n\nExample: `m.merge_adapter(); print(m.generate(\"Hello\", #{}));` (now without adapter overhead)",
         |m: &mut Handle<Model>| -> RhaiResult<()> {
             m.borrow_mut("merge_adapter")?
                 .merge_adapter()
@@ -99,7 +99,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "remove_adapter",
         ["m"],
-        "Detaches the adapter and restores the original base weights.\n\nExample: `m.remove_adapter(); let base = m.evaluate(\"xnli\", #{ data: \"data/xnli\", langs: [\"ur\"] });`",
+        "Detaches the adapter and restores the original base weights (PiSSA: `residual + s·B₀A₀`, quantised again on a quantised base).\n\nExample: `m.remove_adapter(); let base = m.evaluate(\"xnli\", #{ data: \"data/xnli\", langs: [\"ur\"] });`",
         |m: &mut Handle<Model>| -> RhaiResult<()> {
             m.borrow_mut("remove_adapter")?
                 .remove_adapter()

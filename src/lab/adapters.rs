@@ -7,7 +7,7 @@
 //! nothing can fail any more, so an error leaves the model and its adapter as they were.
 
 use super::Model;
-use crate::adapter::attach::{attach, set_dense_weight};
+use crate::adapter::attach::{attach, replacement_weight};
 use crate::adapter::state::AdapterState;
 use crate::adapter::{peft_io, AdapterError, AdapterOptions, LoraFactors};
 use crate::backend::LmBackend;
@@ -211,13 +211,14 @@ fn merge_all<B: LmBackend>(lm: &mut CausalLm<B>) -> Result<(), AdapterError> {
     let mut merged = BTreeMap::new();
     for (name, layer) in lm.linears() {
         if let Some(a) = &layer.adapter {
-            merged.insert(name, a.merged(layer).map_err(AdapterError::from)?);
+            let (w, b) = a.merged(layer).map_err(AdapterError::from)?;
+            merged.insert(name, (replacement_weight(layer, w)?, b));
         }
     }
     for (name, layer) in lm.linears_mut() {
         if let Some((w, b)) = merged.remove(&name) {
             layer.adapter = None;
-            set_dense_weight(layer, w);
+            layer.weight = w;
             layer.bias = b;
         }
     }

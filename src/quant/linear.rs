@@ -189,6 +189,29 @@ impl<B: Backend> QuantWeight<B> {
         })
     }
 
+    /// New float32 values `data` (row-major, this weight's `[out, in]` shape) quantised the way
+    /// this weight is: same kind, block size, double quantisation and storage, as PEFT
+    /// re-quantises a bitsandbytes layer after merging into it. A dense weight gives a dense
+    /// float32 weight.
+    pub fn requantize(&self, data: &[f32]) -> Result<Self, QuantError> {
+        let block_size = if self.block_size == 0 {
+            QuantConfig::DEFAULT_BLOCK_SIZE
+        } else {
+            self.block_size
+        };
+        let cfg = QuantConfig::new(self.kind)
+            .with_block_size(block_size)
+            .with_double_quant(self.double_quant);
+        Self::quantize_with(
+            data,
+            self.shape,
+            &cfg,
+            &self.device,
+            self.storage(),
+            FloatDType::F32,
+        )
+    }
+
     /// The weight itself when it is dense (not quantised), in its storage dtype.
     pub fn as_dense(&self) -> Option<&Tensor<B, 2>> {
         match &self.repr {

@@ -122,3 +122,78 @@ fn bad_quant_options_are_clear_errors() {
     });
     assert!(e.contains("power of two") && e.contains("100"), "{e}");
 }
+
+/// The NF4 (double-quantised) weight of `model.layers.0.self_attn.q_proj`: its kind, stored
+/// bytes and dequantised values.
+fn q_proj(m: &Model) -> (QuantKind, usize, Vec<f32>) {
+    peftlab::with_lm!(&m.lm, lm => {
+        let (_, l) = lm.linears().into_iter().next().unwrap();
+        let v = peftlab::model::to_host(l.weight.dequantize()).unwrap().1;
+        (l.weight.kind(), l.weight.bytes(), v)
+    })
+}
+
+#[test]
+fn merging_into_a_quantised_base_requantises_it() {
+    let mut m = load("nf4", true);
+    let (kind0, bytes0, _) = q_proj(&m);
+    assert_eq!(kind0, QuantKind::Nf4);
+    m.add_adapter(AdapterOptions {
+        r: Some(4),
+        seed: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    let rows = vec![vec![1u32, 5, 9, 13, 2, 7, 11, 3]];
+    let labels = vec![vec![1i64, 5, 9, 13, 2, 7, 11, 3]];
+    let o = peftlab::train::StepOptions {
+        lr: 5e-2,
+        ..Default::default()
+    };
+    for _ in 0..2 {
+        m.train_step(&rows, &labels, &o).unwrap();
+    }
+    // W + ΔW as the adapter computes it, before the merge.
+    let (merged, shape) = peftlab::with_lm!(&m.lm, lm => {
+        let (_, l) = lm.linears().into_iter().next().unwrap();
+        let (w, _) = l.adapter.as_ref().unwrap().merged(l).unwrap();
+        let (shape, v) = peftlab::model::to_host(w).unwrap();
+        (v, shape)
+    });
+    let (_, _, before) = q_proj(&m);
+    assert!(
+        merged.iter().zip(&before).any(|(a, b)| a != b),
+        "the trained update must change the weight"
+    );
+    m.merge_adapter().unwrap();
+    let (kind, bytes, after) = q_proj(&m);
+    // Still NF4 with double quantisation, the same size, and exactly W + ΔW quantised again.
+    assert_eq!((kind, bytes), (QuantKind::Nf4, bytes0));
+    let cfg = QuantConfig::new(QuantKind::Nf4).with_double_quant(true);
+    let expected = quantize_4bit(&merged, &shape, &cfg)
+        .unwrap()
+        .dequantize()
+        .unwrap();
+    assert_eq!(
+        after.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        expected.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn pissa_on_a_quantised_base_keeps_it_quantised() {
+    let mut m = load("nf4", false);
+    let (_, bytes0, _) = q_proj(&m);
+    m.add_adapter(AdapterOptions {
+        method: "pissa".into(),
+        r: Some(2),
+        init: "pissa".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let (kind, bytes, _) = q_proj(&m);
+    assert_eq!((kind, bytes), (QuantKind::Nf4, bytes0));
+    m.remove_adapter().unwrap();
+    let (kind, bytes, _) = q_proj(&m);
+    assert_eq!((kind, bytes), (QuantKind::Nf4, bytes0));
+}
