@@ -148,18 +148,29 @@ pub fn save<B: LmBackend>(
 ) -> Result<(), AdapterError> {
     let tensors = adapter_tensors(lm, st)?;
     let cfg = config_json(st, base_path, steps)?;
-    std::fs::create_dir_all(dir).map_err(|e| AdapterError::file(dir.display(), e))?;
-    crate::tensor::save_safetensors(&tensors, &dir.join("adapter_model.safetensors"))
-        .map_err(|e| AdapterError::file(dir.display(), e))?;
-    let text =
-        serde_json::to_string_pretty(&cfg).map_err(|e| AdapterError::file(dir.display(), e))?;
-    crate::fsutil::write_atomic(&dir.join("adapter_config.json"), text.as_bytes())
-        .map_err(|e| AdapterError::file(dir.display(), e))?;
     let mut side = serde_json::Map::new();
     side.insert(
         "options".into(),
         serde_json::to_value(&st.options).unwrap_or(Value::Null),
     );
+    write_dir(dir, &tensors, &cfg, side)
+}
+
+/// Writes a PEFT adapter directory: `adapter_model.safetensors`, `adapter_config.json` and
+/// peftlab's sidecar with `side` (each file atomically).
+pub fn write_dir(
+    dir: &Path,
+    tensors: &BTreeMap<String, HostTensor>,
+    cfg: &Value,
+    side: serde_json::Map<String, Value>,
+) -> Result<(), AdapterError> {
+    std::fs::create_dir_all(dir).map_err(|e| AdapterError::file(dir.display(), e))?;
+    crate::tensor::save_safetensors(tensors, &dir.join("adapter_model.safetensors"))
+        .map_err(|e| AdapterError::file(dir.display(), e))?;
+    let text =
+        serde_json::to_string_pretty(cfg).map_err(|e| AdapterError::file(dir.display(), e))?;
+    crate::fsutil::write_atomic(&dir.join("adapter_config.json"), text.as_bytes())
+        .map_err(|e| AdapterError::file(dir.display(), e))?;
     write_sidecar(dir, side)
 }
 

@@ -185,16 +185,9 @@ impl Model {
             "inference_mode": true, "modules_to_save": null, "rank_pattern": {}, "alpha_pattern": {},
             "base_model_name_or_path": self.path.display().to_string(),
         });
-        std::fs::create_dir_all(dir).map_err(|e| AdapterError::file(dir.display(), e))?;
-        crate::tensor::save_safetensors(&tensors, &dir.join("adapter_model.safetensors"))
-            .map_err(|e| AdapterError::file(dir.display(), e))?;
-        let text =
-            serde_json::to_string_pretty(&cfg).map_err(|e| AdapterError::file(dir.display(), e))?;
-        crate::fsutil::write_atomic(&dir.join("adapter_config.json"), text.as_bytes())
-            .map_err(|e| AdapterError::file(dir.display(), e))?;
         let mut side = serde_json::Map::new();
         side.insert("export_of".into(), self.state()?.method.name().into());
-        peft_io::write_sidecar(dir, side)?;
+        peft_io::write_dir(dir, &tensors, &cfg, side)?;
         Ok(r)
     }
 
