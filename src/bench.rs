@@ -148,7 +148,7 @@ pub fn random_model(
         device,
         dtype,
         config_hash: String::new(),
-        adapter: None,
+        adapters: Default::default(),
         optimizer: None,
     })
 }
@@ -260,7 +260,7 @@ pub fn run(m: &mut Model, spec: &BenchSpec) -> Result<BenchResult, String> {
             (spec.new_tokens, 2.0 * params)
         }
         "train" => {
-            if m.adapter.is_none() {
+            if m.adapters.is_empty() {
                 m.add_adapter(AdapterOptions {
                     r: Some(spec.rank),
                     alpha: Some(2.0 * spec.rank as f64),

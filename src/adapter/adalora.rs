@@ -734,7 +734,7 @@ mod tests {
         let ids = [vec![1u32, 5, 9, 13, 2, 7]];
         let labels = [vec![1i64, 5, 9, 13, 2, 7]];
         let tb = crate::lab::training::label_batch(&ids, &labels, m.tokenizer.pad_id).unwrap();
-        let st = m.adapter.as_mut().unwrap();
+        let st = &mut m.adapters.list[0];
         let n_modules = st.modules.len();
         crate::with_lm!(&mut m.lm, lm => {
             let (_, grads) = loss_and_grads(lm, &tb, &AdapterCtx::eval(), Some(&st.method)).unwrap();
@@ -748,14 +748,14 @@ mod tests {
             st.method.after_step(lm, 1, &named).unwrap();
             st.method.after_step(lm, 2, &named).unwrap();
         });
-        let saved = m.adapter_tensors().unwrap();
+        let saved = m.adapter_tensors("default").unwrap();
         let kept: usize = saved
             .iter()
             .filter(|(k, _)| k.ends_with(".lora_E"))
             .map(|(_, t)| t.shape[0])
             .sum();
         assert_eq!(kept, 2 * n_modules);
-        let st = m.adapter.as_mut().unwrap();
+        let st = &mut m.adapters.list[0];
         let state = st.method.checkpoint_state().unwrap();
         let super::super::AnyMethod::AdaLora(a) = &st.method else {
             panic!("not adalora");

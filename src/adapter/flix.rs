@@ -354,7 +354,7 @@ impl AdapterMethod for Flix {
             serde_json::to_value(&o.features).unwrap_or(Value::Null),
         );
         row.insert(
-            "active".into(),
+            "selected".into(),
             serde_json::to_value(selection(&self.active)).unwrap_or(Value::Null),
         );
         Ok(())

@@ -91,6 +91,16 @@ impl<B: LmBackend> LinearAdapter<B> for LoraLayer<B> {
         base + self.delta(dropout(x, self.dropout, ctx))
     }
 
+    fn delta(
+        &self,
+        _layer: &Linear<B>,
+        x: Tensor<B, 2>,
+        ctx: &AdapterCtx<B>,
+        _base: &Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
+        LoraLayer::delta(self, dropout(x, self.dropout, ctx))
+    }
+
     fn params(&self) -> Vec<&Param<B>> {
         vec![&self.a, &self.b]
     }

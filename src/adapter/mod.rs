@@ -96,6 +96,14 @@ pub enum AdapterError {
     /// No adapter is attached.
     #[error("no adapter is attached (call add_adapter or load_adapter first)")]
     NoAdapter,
+    /// No adapter has this name.
+    #[error("no adapter is named '{name}' (adapters: {names})")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The model's adapter names.
+        names: String,
+    },
     /// The adapter would not fit in memory (checked before allocating).
     #[error(transparent)]
     Size(#[from] crate::limits::SizeError),

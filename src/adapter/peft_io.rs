@@ -465,13 +465,10 @@ pub fn load<B: LmBackend>(lm: &mut CausalLm<B>, dir: &Path) -> Result<AdapterSta
         Ok((state, modules))
     })?;
     options.targets = Some(Targets::Many(modules.clone()));
-    Ok(AdapterState {
-        options,
-        method: state,
-        modules,
-        source: Some(dir.display().to_string()),
-        peft_config: Some(cfg_map.clone()),
-    })
+    let mut st = AdapterState::new(options, state, modules);
+    st.source = Some(dir.display().to_string());
+    st.peft_config = Some(cfg_map.clone());
+    Ok(st)
 }
 
 /// A 2-D tensor of the file on `device` (`name` for the error when it is not 2-D).

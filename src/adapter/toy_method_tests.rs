@@ -148,8 +148,8 @@ mod tests {
     }
 
     /// The bias of `O_PROJ` as saved.
-    fn bias(m: &Model) -> Vec<f32> {
-        let t = m.adapter_tensors().unwrap();
+    fn bias(m: &mut Model) -> Vec<f32> {
+        let t = m.adapter_tensors("default").unwrap();
         t[&format!("base_model.model.{O_PROJ}.toy_bias")].values_f32()
     }
 
@@ -157,13 +157,13 @@ mod tests {
     fn toy_method_attaches_by_name_and_its_output_is_base_plus_b() {
         let mut m = tiny();
         toy(&mut m);
-        let st = m.adapter.as_ref().unwrap();
+        let st = &m.adapters.list[0];
         assert_eq!(st.method.name(), "toy_bias");
         // Default targets: every o_proj; one bias entry per output feature.
         let hidden = m.config().hidden_size;
         let layers = m.config().num_layers;
         assert_eq!(st.modules.len(), layers);
-        assert_eq!(m.trainable_params(), layers * hidden);
+        assert_eq!(m.trainable_params("default").unwrap(), layers * hidden);
         // Forward of the adapted layer against x Wᵀ + b computed here in f64.
         with_lm!(&m.lm, lm => {
             let linears = lm.linears();
@@ -201,14 +201,14 @@ mod tests {
         let labels = vec![vec![1i64, 5, 9, 13, 2, 7]];
         let (_, grads) = m.gradients(&ids, &labels).unwrap();
         let g = grads[&format!("{O_PROJ}.toy_bias")].values_f32();
-        let before = bias(&m);
+        let before = bias(&mut m);
         let o = StepOptions {
             lr: 1e-3,
             weight_decay: 0.0,
             ..Default::default()
         };
         m.train_step(&ids, &labels, &o).unwrap();
-        let after = bias(&m);
+        let after = bias(&mut m);
         // First AdamW step: m̂ = g, v̂ = g², so b ← b − lr·g / (|g| + eps).
         let mut moved = 0;
         for j in 0..g.len() {
@@ -231,8 +231,8 @@ mod tests {
         assert_eq!(cfg["peft_type"], json!("TOY_BIAS"));
         let mut fresh = tiny();
         fresh.load_adapter(dir.path()).unwrap();
-        assert_eq!(fresh.adapter.as_ref().unwrap().method.name(), "toy_bias");
-        assert_eq!(bias(&fresh), after);
+        assert_eq!(fresh.adapters.get("default").unwrap().method.name(), "toy_bias");
+        assert_eq!(bias(&mut fresh), after);
         // Merging folds b into the layer bias: the same logits without the adapter.
         let before_merge = fresh.logits(&ids).unwrap().values_f32();
         fresh.merge_adapter().unwrap();

@@ -65,9 +65,10 @@ pub struct Model {
     pub dtype: DType,
     /// sha256 of the config (for provenance).
     pub config_hash: String,
-    /// The attached adapter, if any.
-    pub adapter: Option<crate::adapter::state::AdapterState>,
-    /// The attached adapter's optimizer state (moments and step count), once it has trained.
+    /// The attached adapters.
+    pub adapters: adapters::Adapters,
+    /// The optimizer state (moments and step count) of the adapters in `adapters.trained`,
+    /// once they have trained.
     pub optimizer: Option<training::Optimizer>,
 }
 
@@ -211,7 +212,7 @@ impl Model {
             device,
             dtype,
             config_hash: crate::text::sha256_hex(text.as_bytes()),
-            adapter: None,
+            adapters: Default::default(),
             optimizer: None,
         })
     }
@@ -268,7 +269,7 @@ impl Model {
             device,
             dtype,
             config_hash: crate::text::sha256_hex(cfg_json.to_string().as_bytes()),
-            adapter: None,
+            adapters: Default::default(),
             optimizer: None,
         })
     }
@@ -495,11 +496,17 @@ impl Model {
 impl std::fmt::Display for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.summary())?;
-        if let Some(a) = &self.adapter {
+        for a in &self.adapters.list {
+            let state = match (a.merged, a.active) {
+                (true, _) => ", merged",
+                (false, true) => "",
+                (false, false) => ", inactive",
+            };
             write!(
                 f,
-                " + {} adapter on {} modules",
+                " + {} adapter '{}' on {} modules{state}",
                 a.method.name(),
+                a.name,
                 a.modules.len()
             )?;
         }

@@ -1,8 +1,9 @@
 //! Training operations on the model handle: `loss`, `gradients`, `train_step` and `train`.
 //!
-//! The attached adapter's AdamW state ([`Optimizer`]) lives beside its [`AdapterState`] on the
-//! [`Model`]: created by the first `train_step`/`train`, kept across calls (moments and step
-//! count), dropped whenever the adapter is added, loaded, merged or removed.
+//! The AdamW state ([`Optimizer`]) of the adapters being trained (the active, trainable ones)
+//! lives beside their [`AdapterState`]s on the [`Model`]: created by the first
+//! `train_step`/`train`, kept across calls (moments and step count) while the same adapters
+//! train, dropped when that set changes or one of them is deleted, merged and unloaded.
 
 use super::{Lm, Model};
 use crate::adapter::{AdapterCtx, AnyMethod};
@@ -189,22 +190,78 @@ impl Model {
         })
     }
 
-    /// The loss and the gradient of every trainable adapter tensor, keyed
-    /// `<module>.<param key>` (AdaLoRA's regulariser included).
+    /// The adapters training changes now: the active, trainable ones. One of them is put in
+    /// the layers' working slots, so that its method's training hooks (AdaLoRA's rank
+    /// allocation and regulariser, FLix's routing) apply to it; at most one of them may have
+    /// such hooks. The optimizer state is kept while the set stays the same.
+    fn prepare_training(&mut self, what: &str) -> Result<String, TrainError> {
+        use crate::adapter::{AdapterError, MethodKind};
+        if self.adapters.is_empty() {
+            return Err(AdapterError::NoAdapter.into());
+        }
+        if self.adapters.any_merged() {
+            return Err(AdapterError::Unsupported(format!(
+                "{what}: adapters are merged into the base weights; call unmerge_adapter() first"
+            ))
+            .into());
+        }
+        let trainees: Vec<&crate::adapter::state::AdapterState> = self
+            .adapters
+            .list
+            .iter()
+            .filter(|s| s.active && s.trainable)
+            .collect();
+        if trainees.is_empty() {
+            return Err(AdapterError::Unsupported(format!(
+                "{what}: no adapter is both active and trainable (adapters: {}; active: {}); use \
+                 set_active and set_trainable",
+                self.adapters.names().join(", "),
+                self.adapters.active().join(", ")
+            ))
+            .into());
+        }
+        let hooked: Vec<&str> = trainees
+            .iter()
+            .filter(|s| matches!(s.method.kind(), MethodKind::AdaLora | MethodKind::Flix))
+            .map(|s| s.name.as_str())
+            .collect();
+        if hooked.len() > 1 {
+            return Err(AdapterError::Unsupported(format!(
+                "{what}: {} are AdaLoRA/FLix adapters with their own training schedule; train \
+                 them one at a time (set_trainable(name, false) on the others)",
+                hooked.join(" and ")
+            ))
+            .into());
+        }
+        let focus = hooked
+            .first()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| trainees[0].name.clone());
+        let mut names: Vec<String> = trainees.iter().map(|s| s.name.clone()).collect();
+        names.sort();
+        if self.adapters.trained != names {
+            self.drop_optimizer();
+            self.adapters.trained = names;
+        }
+        self.focus(&focus)?;
+        Ok(focus)
+    }
+
+    /// The loss and the gradient of every trainable tensor of the active, trainable adapters,
+    /// keyed `<module>.<param key>` (AdaLoRA's regulariser included); with several such
+    /// adapters, the keys of all but the first carry `<adapter>/` in front.
     pub fn gradients(
         &mut self,
         batch: &[Vec<u32>],
         labels: &[Vec<i64>],
     ) -> Result<(f64, BTreeMap<String, HostTensor>), TrainError> {
-        if self.adapter.is_none() {
-            return Err(crate::adapter::AdapterError::NoAdapter.into());
-        }
+        let focus = self.prepare_training("gradients")?;
         let tb = label_batch(batch, labels, self.tokenizer.pad_id)?;
-        let method = self.adapter.as_ref().map(|st| &st.method);
+        let method = self.adapters.get(&focus).ok().map(|st| &st.method);
         with_lm!(&mut self.lm, lm => grads_generic(lm, &tb, method))
     }
 
-    /// One AdamW step on the adapter; returns the loss before the step.
+    /// One AdamW step on the active, trainable adapters; returns the loss before the step.
     pub fn train_step(
         &mut self,
         batch: &[Vec<u32>],
@@ -213,16 +270,19 @@ impl Model {
     ) -> Result<f64, TrainError> {
         o.validate()?;
         let tb = label_batch(batch, labels, self.tokenizer.pad_id)?;
-        if self.adapter.is_none() {
-            return Err(crate::adapter::AdapterError::NoAdapter.into());
-        }
-        let method = self.adapter.as_ref().map(|st| &st.method);
+        let focus = self.prepare_training("train_step")?;
+        let method = self
+            .adapters
+            .list
+            .iter()
+            .find(|s| s.name == focus)
+            .map(|st| &st.method);
         let pair = with_optim(&mut self.lm, &mut self.optimizer, AdamWConfig::from(o))?;
         with_lm_optim!(pair, lm, opt => step_generic(lm, opt, method, &tb, o))
     }
 
-    /// Trains the adapter on dataset rows; `on_event` hears every finished step and every
-    /// warning (e.g. a checkpoint skipped on resume).
+    /// Trains the active, trainable adapters on dataset rows; `on_event` hears every finished
+    /// step and every warning (e.g. a checkpoint skipped on resume).
     pub fn train(
         &mut self,
         rows: &[Row],
@@ -230,9 +290,12 @@ impl Model {
         on_event: &mut dyn FnMut(TrainEvent<'_>),
         interrupted: &dyn Fn() -> bool,
     ) -> Result<TrainReport, TrainError> {
+        let focus = self.prepare_training("train")?;
         let st = self
-            .adapter
-            .as_mut()
+            .adapters
+            .list
+            .iter_mut()
+            .find(|s| s.name == focus)
             .ok_or(crate::adapter::AdapterError::NoAdapter)?;
         let tok = &self.tokenizer;
         let config = AdamWConfig {

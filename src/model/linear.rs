@@ -36,21 +36,65 @@ pub struct Linear<B: LmBackend> {
     pub weight: QuantWeight<B>,
     /// Frozen bias.
     pub bias: Option<Tensor<B, 1>>,
-    /// The adapter attached to this layer, if any.
+    /// The working slot: the layer of the adapter the model is working with (its method's
+    /// hooks read and change this slot only). With one adapter, it is that adapter.
     pub adapter: Option<Box<dyn LinearAdapter<B>>>,
+    /// Whether the working slot takes part in the forward pass (false while its adapter is
+    /// inactive or merged into the weight).
+    pub adapter_on: bool,
+    /// Whether the working slot's tensors are trained.
+    pub adapter_trains: bool,
+    /// The layer's other named adapters.
+    pub parked: Vec<Parked<B>>,
+    /// The weight and bias from before a merge (`merge_adapter`), which `unmerge_adapter`
+    /// puts back bit for bit.
+    pub unmerged: Option<(QuantWeight<B>, Option<Tensor<B, 1>>)>,
+}
+
+/// A named adapter's layer that is not in the working slot.
+pub struct Parked<B: LmBackend> {
+    /// The adapter's name.
+    pub name: String,
+    /// Whether it takes part in the forward pass.
+    pub on: bool,
+    /// Whether its tensors are trained.
+    pub trains: bool,
+    /// Its layer.
+    pub adapter: Box<dyn LinearAdapter<B>>,
 }
 
 impl<B: LmBackend> Linear<B> {
     /// A dense layer from an `[out, in]` weight.
     pub fn dense(name: String, weight: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Self {
         let [out_features, in_features] = weight.dims();
+        Self::new(
+            name,
+            in_features,
+            out_features,
+            QuantWeight::dense(weight),
+            bias,
+        )
+    }
+
+    /// A layer without adapters from its frozen weight (dense or quantised) of `[out, in]`.
+    pub fn new(
+        name: String,
+        in_features: usize,
+        out_features: usize,
+        weight: QuantWeight<B>,
+        bias: Option<Tensor<B, 1>>,
+    ) -> Self {
         Linear {
             name,
             in_features,
             out_features,
-            weight: QuantWeight::dense(weight),
+            weight,
             bias,
             adapter: None,
+            adapter_on: true,
+            adapter_trains: true,
+            parked: Vec::new(),
+            unmerged: None,
         }
     }
 
@@ -90,12 +134,40 @@ impl<B: LmBackend> Linear<B> {
         }
     }
 
-    /// The full forward pass: base plus adapter.
+    /// The full forward pass: the base plus every active adapter's update. One active adapter
+    /// computes its own output (as before named adapters existed); several add their updates
+    /// to one base output, as PEFT does (`result = base(x); result += Δₐ(x)` per active
+    /// adapter).
     pub fn forward(&self, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
-        match &self.adapter {
-            Some(a) => a.forward(self, x, ctx),
-            None => self.base_forward(x),
+        let working = self.adapter.as_ref().filter(|_| self.adapter_on);
+        let parked = self.parked.iter().filter(|p| p.on).map(|p| &p.adapter);
+        let mut active = working.into_iter().chain(parked);
+        let Some(first) = active.next() else {
+            return self.base_forward(x);
+        };
+        let rest: Vec<_> = active.collect();
+        if rest.is_empty() {
+            return first.forward(self, x, ctx);
         }
+        let base = self.base_forward(x.clone());
+        let mut y = base.clone();
+        for a in std::iter::once(first).chain(rest) {
+            y = y + a.delta(self, x.clone(), ctx, &base);
+        }
+        y
+    }
+
+    /// The layers of every adapter on this layer, the working slot first.
+    pub fn all_adapters(&self) -> impl Iterator<Item = &dyn LinearAdapter<B>> {
+        self.adapter
+            .as_deref()
+            .into_iter()
+            .chain(self.parked.iter().map(|p| &*p.adapter))
+    }
+
+    /// Whether any adapter is on this layer.
+    pub fn has_adapter(&self) -> bool {
+        self.adapter.is_some() || !self.parked.is_empty()
     }
 
     /// Bytes the frozen weight occupies (quantised or dense).
@@ -219,4 +291,19 @@ pub trait LinearAdapter<B: LmBackend> {
     ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>), Unsupported>;
     /// The update as low-rank factors, when it is one.
     fn low_rank(&self, layer: &Linear<B>) -> Result<LowRank<B>, Unsupported>;
+
+    /// The update alone, `Δ(x)`, for adding the updates of several active adapters on one layer;
+    /// `base` is `x Wᵀ + b`, already computed. The default subtracts the base from
+    /// [`LinearAdapter::forward`], which is exact for every update that adds to the base
+    /// output (LoRA, DoRA, VeRA, AdaLoRA, FLix); a method that can compute its update directly
+    /// overrides it.
+    fn delta(
+        &self,
+        layer: &Linear<B>,
+        x: Tensor<B, 2>,
+        ctx: &AdapterCtx<B>,
+        base: &Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
+        self.forward(layer, x, ctx) - base.clone()
+    }
 }

@@ -162,14 +162,7 @@ impl<'a, B: LmBackend> Loader<'a, B> {
                         source,
                     },
                 )?;
-                Ok(Linear {
-                    name: prefix.to_string(),
-                    in_features: inp,
-                    out_features: out,
-                    weight: q,
-                    bias: b,
-                    adapter: None,
-                })
+                Ok(Linear::new(prefix.to_string(), inp, out, q, b))
             }
             _ => {
                 let w = self.matrix(&name, out, inp)?;

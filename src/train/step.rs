@@ -14,14 +14,25 @@ use crate::model::ModelError;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 
-/// Trainable adapter tensors in model order.
+/// Trainable adapter tensors in model order: those of each layer's working slot, named
+/// `<module>.<param key>`, then those of its other trained adapters (see
+/// [`crate::model::linear::Parked`]), named `<adapter>/<module>.<param key>`.
 pub fn trainable<B: LmBackend>(lm: &mut CausalLm<B>) -> Vec<(String, &mut Param<B>)> {
     let mut out = Vec::new();
     for (name, layer) in lm.linears_mut() {
-        if let Some(a) = layer.adapter.as_mut() {
-            for p in a.params_mut() {
+        if layer.adapter_trains {
+            if let Some(a) = layer.adapter.as_mut() {
+                for p in a.params_mut() {
+                    if p.trainable {
+                        out.push((format!("{name}.{}", p.key), p));
+                    }
+                }
+            }
+        }
+        for parked in layer.parked.iter_mut().filter(|p| p.trains) {
+            for p in parked.adapter.params_mut() {
                 if p.trainable {
-                    out.push((format!("{name}.{}", p.key), p));
+                    out.push((format!("{}/{name}.{}", parked.name, p.key), p));
                 }
             }
         }

@@ -29,7 +29,11 @@ fn every_peft_adapter_reproduces_peft_logits_and_roundtrips() {
         assert!(d <= 1e-4, "{name}: logits differ from PEFT by {d}");
         if *name != "pissa" {
             let want = sum[name]["trainable_params"].as_u64().unwrap() as usize;
-            assert_eq!(m.trainable_params(), want, "{name}: trainable params");
+            assert_eq!(
+                m.trainable_params("default").unwrap(),
+                want,
+                "{name}: trainable params"
+            );
             let all = sum[name]["all_params"].as_u64().unwrap() as usize;
             assert_eq!(m.all_params(), all, "{name}: all params");
         }
@@ -70,14 +74,14 @@ fn pissa_init_splits_w_into_principal_part_and_residual() {
     assert!(masked_diff(&base, &init["base_logits"], &mask) <= 1e-4);
     m.add_adapter(pissa_opts()).unwrap();
     assert_eq!(
-        m.trainable_params(),
+        m.trainable_params("default").unwrap(),
         summary()["pissa"]["trainable_params"].as_u64().unwrap() as usize
     );
     let after = m.logits(&probe_rows).unwrap();
     let d = masked_diff(&after, &init["init_logits"], &mask);
     assert!(d <= 1e-4, "PiSSA init changes the output by {d}");
     // The principal part (B A, scale 1 here) and residual equal PEFT's (unique up to SVD sign).
-    let factors = m.lora_factors().unwrap();
+    let factors = m.lora_factors("default").unwrap();
     for (name, f) in &factors {
         let (r2, inp) = (f.a.shape[0], f.a.shape[1]);
         let out = f.b.shape[0];
@@ -343,8 +347,10 @@ fn a_config_value_of_the_wrong_type_is_an_error_naming_file_key_and_value() {
             e.contains("adapter_config.json") && e.contains(want),
             "{name} {key}={value}: {e}"
         );
-        // Nothing stays attached: no adapter parameters, and a good adapter loads afterwards.
-        assert_eq!(m.trainable_params(), 0, "{name} {key}");
+        // Nothing stays attached: no adapter, no adapter parameters on any layer, and a good
+        // adapter loads afterwards.
+        assert!(m.adapters.is_empty(), "{name} {key}");
+        assert_eq!(m.all_params(), m.config().num_params(), "{name} {key}");
     }
     // A bad tensor of the last module fails after the earlier modules were attached: they
     // are detached again.
@@ -359,7 +365,8 @@ fn a_config_value_of_the_wrong_type_is_an_error_naming_file_key_and_value() {
     peftlab::tensor::save_safetensors(&t, &st).unwrap();
     let e = m.load_adapter(dir.path()).unwrap_err().to_string();
     assert!(e.contains(key) && e.contains("shape"), "{e}");
-    assert_eq!(m.trainable_params(), 0);
+    assert!(m.adapters.is_empty());
+    assert_eq!(m.all_params(), m.config().num_params());
     m.load_adapter(&fixture("adapters/lora")).unwrap();
 }
 

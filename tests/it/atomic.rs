@@ -45,7 +45,7 @@ fn attached(m: &Model) -> Vec<String> {
     with_lm!(&m.lm, lm => lm
         .linears()
         .into_iter()
-        .filter(|(_, l)| l.adapter.is_some())
+        .filter(|(_, l)| l.has_adapter())
         .map(|(n, _)| n)
         .collect())
 }
@@ -94,15 +94,15 @@ fn a_merge_that_fails_on_one_module_changes_nothing() {
     });
     let logits = m.logits(&rows).unwrap();
     let weights = base_weights(&m);
-    let tensors = m.adapter_tensors().unwrap();
+    let tensors = m.adapter_tensors("default").unwrap();
 
     let e = m.merge_adapter().unwrap_err().to_string();
     assert!(e.contains("injected merge failure"), "{e}");
     assert_eq!(attached(&m), modules, "every module keeps its adapter");
-    assert!(m.adapter.is_some(), "the adapter state is kept");
-    assert_eq!(m.adapter_info().unwrap()["steps"], 1);
+    assert!(!m.adapters.is_empty(), "the adapter state is kept");
+    assert_eq!(m.adapter_info("default").unwrap()["steps"], 1);
     assert!(base_weights(&m) == weights, "no base weight changed");
-    assert_eq!(m.adapter_tensors().unwrap(), tensors);
+    assert_eq!(m.adapter_tensors("default").unwrap(), tensors);
     assert_eq!(m.logits(&rows).unwrap(), logits, "bitwise the same logits");
 }
 
@@ -134,7 +134,7 @@ fn an_adapter_file_bad_in_its_last_module_attaches_nothing() {
         "{e}"
     );
     assert!(attached(&m).is_empty(), "no module got an adapter");
-    assert!(m.adapter.is_none());
+    assert!(m.adapters.is_empty());
     assert!(base_weights(&m) == weights);
     assert_eq!(m.logits(&rows).unwrap(), base);
     // The model is usable as before: the intact adapter loads.
@@ -182,7 +182,7 @@ fn resuming_from_a_checkpoint_of_another_adapter_changes_nothing() {
     b.train_step(&rows, &labels, &StepOptions::default())
         .unwrap();
     let logits = b.logits(&rows).unwrap();
-    let tensors = b.adapter_tensors().unwrap();
+    let tensors = b.adapter_tensors("default").unwrap();
     let resume = TrainOptions {
         resume: true,
         max_steps: Some(4),
@@ -196,7 +196,11 @@ fn resuming_from_a_checkpoint_of_another_adapter_changes_nothing() {
         e.contains("checkpoint lacks") && e.contains("o_proj"),
         "{e}"
     );
-    assert_eq!(b.adapter_tensors().unwrap(), tensors);
+    assert_eq!(b.adapter_tensors("default").unwrap(), tensors);
     assert_eq!(b.logits(&rows).unwrap(), logits);
-    assert_eq!(b.adapter_info().unwrap()["steps"], 1, "optimizer step kept");
+    assert_eq!(
+        b.adapter_info("default").unwrap()["steps"],
+        1,
+        "optimizer step kept"
+    );
 }

@@ -29,7 +29,7 @@ fn run(
     })
     .unwrap();
     let rep = m.train(data, opts, &mut |_| {}, &|| false).unwrap();
-    (rep.losses, m.adapter_tensors().unwrap())
+    (rep.losses, m.adapter_tensors("default").unwrap())
 }
 
 #[test]
@@ -107,8 +107,8 @@ fn resumed_run_ends_with_the_same_adapter() {
     assert_eq!(resumed.resumed_from, 2);
     assert_eq!(resumed.losses, full.losses, "identical losses");
     assert_eq!(
-        c.adapter_tensors().unwrap(),
-        a.adapter_tensors().unwrap(),
+        c.adapter_tensors("default").unwrap(),
+        a.adapter_tensors("default").unwrap(),
         "bitwise identical adapter"
     );
 }

@@ -59,7 +59,7 @@ fn check(method: &str) {
     };
     let step_loss = m.train_step(&ids, &labels, &opts).unwrap();
     assert!((step_loss - want_loss).abs() <= 1e-5);
-    let after = m.adapter_tensors().unwrap();
+    let after = m.adapter_tensors("default").unwrap();
     let mut checked = 0;
     for (key, t) in &after {
         let ours = key.strip_prefix("base_model.model.").unwrap();
@@ -118,7 +118,7 @@ fn optimizer_state_lasts_across_calls_and_goes_with_the_adapter() {
     let two_steps = |drop_state_between: bool| {
         let mut m = model("tiny-llama");
         m.add_adapter(lora()).unwrap();
-        assert_eq!(m.adapter_info().unwrap()["steps"], 0);
+        assert_eq!(m.adapter_info("default").unwrap()["steps"], 0);
         m.train_step(&ids, &labels, &opts).unwrap();
         if drop_state_between {
             m.optimizer = None;
@@ -126,19 +126,19 @@ fn optimizer_state_lasts_across_calls_and_goes_with_the_adapter() {
         m.train_step(&ids, &labels, &opts).unwrap();
         m
     };
-    let kept = two_steps(false);
-    assert_eq!(kept.adapter_info().unwrap()["steps"], 2);
+    let mut kept = two_steps(false);
+    assert_eq!(kept.adapter_info("default").unwrap()["steps"], 2);
     assert_eq!(
-        two_steps(false).adapter_tensors().unwrap(),
-        kept.adapter_tensors().unwrap(),
+        two_steps(false).adapter_tensors("default").unwrap(),
+        kept.adapter_tensors("default").unwrap(),
         "reproducible"
     );
     // Without the moments and the step count the second step is another (a first) step.
-    let dropped = two_steps(true);
-    assert_eq!(dropped.adapter_info().unwrap()["steps"], 1);
+    let mut dropped = two_steps(true);
+    assert_eq!(dropped.adapter_info("default").unwrap()["steps"], 1);
     assert_ne!(
-        dropped.adapter_tensors().unwrap(),
-        kept.adapter_tensors().unwrap()
+        dropped.adapter_tensors("default").unwrap(),
+        kept.adapter_tensors("default").unwrap()
     );
 
     // `train` continues the count of earlier `train_step` calls.
@@ -153,16 +153,16 @@ fn optimizer_state_lasts_across_calls_and_goes_with_the_adapter() {
         .train(&d.rows()[..8], &train, &mut |_| {}, &|| false)
         .unwrap();
     assert_eq!(rep.steps, 5);
-    assert_eq!(m.adapter_info().unwrap()["steps"], 5);
+    assert_eq!(m.adapter_info("default").unwrap()["steps"], 5);
 
     // A new adapter starts from step 0, after remove_adapter and after merge_adapter.
     m.remove_adapter().unwrap();
     assert!(m.optimizer.is_none());
     m.add_adapter(lora()).unwrap();
-    assert_eq!(m.adapter_info().unwrap()["steps"], 0);
+    assert_eq!(m.adapter_info("default").unwrap()["steps"], 0);
     m.train_step(&ids, &labels, &opts).unwrap();
-    m.merge_adapter().unwrap();
+    m.merge_and_unload().unwrap();
     assert!(m.optimizer.is_none());
     m.add_adapter(lora()).unwrap();
-    assert_eq!(m.adapter_info().unwrap()["steps"], 0);
+    assert_eq!(m.adapter_info("default").unwrap()["steps"], 0);
 }
