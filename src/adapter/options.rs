@@ -200,6 +200,14 @@ impl AdapterOptions {
                 self.init
             )));
         }
+        if self.init.starts_with("pissa") && m != MethodKind::Pissa {
+            return Err(AdapterError::Option(format!(
+                "init '{}' is PiSSA's initialisation: use method: \"pissa\" (the {} method would \
+                 ignore it)",
+                self.init,
+                m.name()
+            )));
+        }
         m.validate(self)?;
         Ok(m)
     }

@@ -137,6 +137,7 @@ fn refocus<B: LmBackend>(lm: &mut CausalLm<B>, from: Option<&str>, to: Option<&s
                 name: from.unwrap_or_default().to_string(),
                 on: layer.adapter_on,
                 trains: layer.adapter_trains,
+                order: layer.adapter_order,
                 adapter,
             });
         }
@@ -146,24 +147,25 @@ fn refocus<B: LmBackend>(lm: &mut CausalLm<B>, from: Option<&str>, to: Option<&s
                 layer.adapter = Some(p.adapter);
                 layer.adapter_on = p.on;
                 layer.adapter_trains = p.trains;
+                layer.adapter_order = p.order;
             }
         }
     }
 }
 
-/// Sets every layer's on/trains flags from the adapters' states (`flags`: name → (on, trains)).
-fn apply_flags<B: LmBackend>(
-    lm: &mut CausalLm<B>,
-    focus: Option<&str>,
-    flags: &HashMap<String, (bool, bool)>,
-) {
-    let get = |n: &str| flags.get(n).copied().unwrap_or((false, false));
+/// Per adapter name: whether its update is on, whether it trains, and its place in the order.
+type Flags = HashMap<String, (bool, bool, usize)>;
+
+/// Sets every layer's on/trains/order flags from the adapters' states.
+fn apply_flags<B: LmBackend>(lm: &mut CausalLm<B>, focus: Option<&str>, flags: &Flags) {
+    let get = |n: &str| flags.get(n).copied().unwrap_or((false, false, usize::MAX));
     for (_, layer) in lm.linears_mut() {
-        let (on, trains) = focus.map_or((true, true), get);
+        let (on, trains, order) = focus.map_or((true, true, 0), get);
         layer.adapter_on = on;
         layer.adapter_trains = trains;
+        layer.adapter_order = order;
         for p in &mut layer.parked {
-            (p.on, p.trains) = get(&p.name);
+            (p.on, p.trains, p.order) = get(&p.name);
         }
     }
 }
@@ -209,11 +211,12 @@ impl Model {
 
     /// Sets the layers' on/trains flags from the adapters' states.
     fn sync_layers(&mut self) {
-        let flags: HashMap<String, (bool, bool)> = self
+        let flags: Flags = self
             .adapters
             .list
             .iter()
-            .map(|s| (s.name.clone(), (s.on(), s.on() && s.trainable)))
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), (s.on(), s.on() && s.trainable, i)))
             .collect();
         let focus = self.adapters.focus.clone();
         with_lm!(&mut self.lm, lm => apply_flags(lm, focus.as_deref(), &flags));

@@ -44,6 +44,9 @@ pub struct Linear<B: LmBackend> {
     pub adapter_on: bool,
     /// Whether the working slot's tensors are trained.
     pub adapter_trains: bool,
+    /// Where the working slot's adapter comes in the order updates are added (the model's
+    /// adapter order, whichever adapter is in the working slot).
+    pub adapter_order: usize,
     /// The layer's other named adapters.
     pub parked: Vec<Parked<B>>,
     /// The weight and bias from before a merge (`merge_adapter`), which `unmerge_adapter`
@@ -59,6 +62,8 @@ pub struct Parked<B: LmBackend> {
     pub on: bool,
     /// Whether its tensors are trained.
     pub trains: bool,
+    /// Where it comes in the order updates are added.
+    pub order: usize,
     /// Its layer.
     pub adapter: Box<dyn LinearAdapter<B>>,
 }
@@ -93,6 +98,7 @@ impl<B: LmBackend> Linear<B> {
             adapter: None,
             adapter_on: true,
             adapter_trains: true,
+            adapter_order: 0,
             parked: Vec::new(),
             unmerged: None,
         }
@@ -139,22 +145,32 @@ impl<B: LmBackend> Linear<B> {
     /// to one base output, as PEFT does (`result = base(x); result += Δₐ(x)` per active
     /// adapter).
     pub fn forward(&self, x: Tensor<B, 2>, ctx: &AdapterCtx<B>) -> Tensor<B, 2> {
-        let working = self.adapter.as_ref().filter(|_| self.adapter_on);
-        let parked = self.parked.iter().filter(|p| p.on).map(|p| &p.adapter);
-        let mut active = working.into_iter().chain(parked);
-        let Some(first) = active.next() else {
-            return self.base_forward(x);
-        };
-        let rest: Vec<_> = active.collect();
-        if rest.is_empty() {
-            return first.forward(self, x, ctx);
+        let working = self
+            .adapter
+            .as_ref()
+            .filter(|_| self.adapter_on)
+            .map(|a| (self.adapter_order, a));
+        let parked = self
+            .parked
+            .iter()
+            .filter(|p| p.on)
+            .map(|p| (p.order, &p.adapter));
+        let mut active: Vec<_> = working.into_iter().chain(parked).collect();
+        match active.len() {
+            0 => self.base_forward(x),
+            1 => active[0].1.forward(self, x, ctx),
+            _ => {
+                // A fixed order (the model's), so that the sum does not depend on which
+                // adapter sits in the working slot.
+                active.sort_by_key(|(order, _)| *order);
+                let base = self.base_forward(x.clone());
+                let mut y = base.clone();
+                for (_, a) in active {
+                    y = y + a.delta(self, x.clone(), ctx, &base);
+                }
+                y
+            }
         }
-        let base = self.base_forward(x.clone());
-        let mut y = base.clone();
-        for a in std::iter::once(first).chain(rest) {
-            y = y + a.delta(self, x.clone(), ctx, &base);
-        }
-        y
     }
 
     /// The layers of every adapter on this layer, the working slot first.

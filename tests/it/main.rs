@@ -27,6 +27,7 @@ mod layering;
 mod lens;
 mod model_errors;
 mod models;
+mod named_adapters;
 mod quant_model;
 mod repl;
 mod script_errors;

@@ -178,6 +178,14 @@ fn merging_into_a_quantised_base_requantises_it() {
         after.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
         expected.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
     );
+    // unmerge_adapter puts the original codes back: the base dequantises bit for bit as before.
+    m.unmerge_adapter().unwrap();
+    let (kind, bytes, restored) = q_proj(&m);
+    assert_eq!((kind, bytes), (QuantKind::Nf4, bytes0));
+    assert!(
+        restored.iter().map(|x| x.to_bits()).eq(before.iter().map(|x| x.to_bits())),
+        "unmerge restores the quantised base exactly"
+    );
 }
 
 #[test]
