@@ -26,6 +26,7 @@
 //! field of its own struct, reached by the method's hooks and by nothing else.
 
 pub mod attach;
+pub mod combine;
 pub mod init;
 pub mod method;
 pub mod options;
