@@ -588,3 +588,53 @@ pub fn svd_clamp(b: &mut [f64], a: &mut [f64], quantile: f64) -> Result<(), Adap
 #[cfg(test)]
 #[path = "combine_tests.rs"]
 mod tests;
+
+/// The options of `m.combine(weights, opts)`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CombineOptions {
+    /// `"linear"`, `"cat"` or `"svd"` (PEFT's `combination_type`; its default is `"svd"`).
+    pub method: String,
+    /// The new rank of `"svd"` (PEFT's `svd_rank`; default: the largest source rank).
+    pub r: Option<usize>,
+    /// The clamp quantile of `"svd"` (PEFT's `svd_clamp`).
+    pub clamp: Option<f64>,
+    /// PEFT's `svd_full_matrices`.
+    pub full_matrices: bool,
+    /// The new adapter's name.
+    pub name: String,
+}
+
+impl Default for CombineOptions {
+    fn default() -> Self {
+        CombineOptions {
+            method: "svd".into(),
+            r: None,
+            clamp: None,
+            full_matrices: true,
+            name: "combined".into(),
+        }
+    }
+}
+
+impl CombineOptions {
+    /// The combination the options ask for; `r`, `clamp` and `full_matrices` belong to
+    /// `"svd"` and are an error with another method.
+    pub fn combination(&self) -> Result<Combination, AdapterError> {
+        let svd = SvdOptions {
+            rank: self.r,
+            clamp: self.clamp,
+            full_matrices: self.full_matrices,
+        };
+        let how = Combination::from_name(&self.method, svd)?;
+        if !matches!(how, Combination::Svd(_))
+            && (self.r.is_some() || self.clamp.is_some() || !self.full_matrices)
+        {
+            return Err(AdapterError::Option(format!(
+                "combine: r, clamp and full_matrices are options of method \"svd\", not \"{}\"",
+                self.method
+            )));
+        }
+        Ok(how)
+    }
+}

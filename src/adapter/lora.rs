@@ -285,3 +285,49 @@ impl AdapterMethod for Lora {
         lora_info(o, row)
     }
 }
+
+/// Puts LoRA layers with given factors on their modules (an adapter made by
+/// [`super::combine`]), all or nothing; returns the adapted modules in model order. Each
+/// module's `scale` becomes its layer's scaling, without dropout.
+pub fn attach_factors<B: LmBackend>(
+    lm: &mut CausalLm<B>,
+    factors: &[(String, super::LoraFactors)],
+) -> Result<Vec<String>, AdapterError> {
+    let wanted: BTreeMap<&str, &super::LoraFactors> =
+        factors.iter().map(|(m, f)| (m.as_str(), f)).collect();
+    let names: Vec<String> = lm.linears().into_iter().map(|(n, _)| n).collect();
+    if let Some(missing) = wanted.keys().find(|m| !names.iter().any(|n| n == *m)) {
+        return Err(AdapterError::Option(format!(
+            "module '{missing}' does not exist in this model"
+        )));
+    }
+    let device = lm.device.clone();
+    super::attach_all_or_nothing(lm, |lm| {
+        let mut modules = Vec::new();
+        for (name, layer) in lm.linears_mut() {
+            let Some(f) = wanted.get(name.as_str()) else {
+                continue;
+            };
+            let (in_f, out_f) = (layer.in_features, layer.out_features);
+            let r = f.a.shape.first().copied().unwrap_or(0);
+            if f.a.shape != [r, in_f] || f.b.shape != [out_f, r] {
+                return Err(AdapterError::Shape {
+                    name: format!("{name}.lora_A/lora_B"),
+                    expected: vec![out_f, r, in_f],
+                    found: [f.b.shape.clone(), f.a.shape.clone()].concat(),
+                });
+            }
+            let l = LoraLayer::from_host(
+                f.a.values_f32(),
+                f.b.values_f32(),
+                Dims { r, in_f, out_f },
+                f.scale,
+                0.0,
+                &device,
+            );
+            layer.adapter = Some(Box::new(l));
+            modules.push(name);
+        }
+        Ok(modules)
+    })
+}

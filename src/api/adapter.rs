@@ -5,6 +5,7 @@ use rhai::{Engine, Map, FLOAT, INT};
 use std::collections::BTreeMap;
 
 use super::tensor::to_map;
+use crate::adapter::combine::CombineOptions;
 use crate::adapter::state::DEFAULT_NAME;
 use crate::adapter::AdapterOptions;
 use crate::host::convert::row_to_map;
@@ -71,6 +72,53 @@ fn handle(m: &Handle<Model>, name: &str) -> Handle<Adapter> {
 /// The model's adapter for an operation without a name (the only one, or the only active one).
 fn sole(m: &Handle<Model>, fn_name: &str) -> RhaiResult<String> {
     m.borrow(fn_name)?.adapters.sole(fn_name).ctx(fn_name)
+}
+
+/// `combine`'s weights: a map (alphabetical) or an array of `[name, weight]` pairs.
+fn weights_of(v: rhai::Dynamic) -> RhaiResult<Vec<(String, f64)>> {
+    let num = |name: &str, x: rhai::Dynamic| -> RhaiResult<f64> {
+        if let Ok(f) = x.as_float() {
+            return Ok(f);
+        }
+        x.as_int().map(|i| i as f64).map_err(|t| {
+            fail(format!(
+                "combine: the weight of '{name}' must be a number (got a {t})"
+            ))
+        })
+    };
+    if v.is_map() {
+        let map = v.cast::<Map>();
+        return map
+            .into_iter()
+            .map(|(k, x)| Ok((k.to_string(), num(&k, x)?)))
+            .collect();
+    }
+    let arr = v.into_array().map_err(|t| {
+        fail(format!(
+            "combine: weights must be a map #{{ name: weight }} or an array of [name, weight] pairs (got a {t})"
+        ))
+    })?;
+    arr.into_iter()
+        .map(|pair| {
+            let what = pair.to_string();
+            let p = pair
+                .into_array()
+                .ok()
+                .filter(|p| p.len() == 2)
+                .ok_or_else(|| {
+                    fail(format!(
+                        "combine: expected a [name, weight] pair, got {what}"
+                    ))
+                })?;
+            let name = p[0].clone().into_string().map_err(|t| {
+                fail(format!(
+                    "combine: an adapter name must be a string (got a {t})"
+                ))
+            })?;
+            let w = num(&name, p[1].clone())?;
+            Ok((name, w))
+        })
+        .collect()
 }
 
 /// Adapter names from a string or an array of strings.
@@ -296,6 +344,27 @@ pub fn register(engine: &mut Engine, _session: &Session) {
             Ok(handle(m, name))
         },
     );
+    bind(engine, "combine", ["m", "weights", "opts"], "
+        Builds a new LoRA adapter from weighted LoRA adapters, as PEFT's `add_weighted_adapter` (and matching
+        its tensors): `weights` is a map #{ name: weight } (taken in alphabetical order: the first adapter's
+        rsLoRA flag is inherited and `cat` stacks in that order) or an array of [name, weight] pairs (in that
+        order); a negative weight subtracts an update (AdaMergeX-style arithmetic). Options: method
+        (\"linear\": weighted sums of A and of B, equal ranks needed; \"cat\": the factors side by side, rank =
+        the sum; \"svd\", the default: the truncated SVD of Σ wᵢ·sᵢ·BᵢAᵢ), r (svd's rank; default the largest),
+        clamp (svd's quantile clamp), full_matrices (true), name (\"combined\"). The new adapter has
+        `lora_alpha = r`, is added inactive, and saves and exports as a plain LoRA.
+
+        ```rhai
+        let task_sw = m.combine(#{ task_en: 1.0, lang_sw: 1.0, lang_en: -1.0 }, #{ method: \"cat\", name: \"task_sw\" });
+        m.set_active(\"task_sw\");
+        let mix = m.combine([[\"a\", 0.7], [\"b\", 0.3]], #{ method: \"svd\", r: 8, name: \"mix\" });
+        ```", |m: &mut Handle<Model>, w: rhai::Dynamic, o: Map| -> RhaiResult<Handle<Adapter>> {
+        let opts: CombineOptions = parse_opts("combine", &o)?;
+        let how = opts.combination().ctx("combine")?;
+        let weights = weights_of(w)?;
+        m.borrow_mut("combine")?.combine(&weights, how, &opts.name).ctx("combine")?;
+        Ok(handle(m, &opts.name))
+    });
     bind(engine, "set_active", ["m", "names"], "
         Chooses the adapters whose updates take part in the forward pass (and in training): a name or an array
         of names; `[]` leaves the base model alone. The updates of several active adapters are added (as PEFT

@@ -19,9 +19,12 @@
 
 use super::Model;
 use crate::adapter::attach::{attach, replacement_weight};
+use crate::adapter::combine::{combine, Combination, Source};
+use crate::adapter::lora::{attach_factors, Lora};
 use crate::adapter::state::{AdapterState, DEFAULT_NAME};
 use crate::adapter::{
-    peft_io, AdapterError, AdapterOptions, LinearAdapter, LoraFactors, MethodKind,
+    peft_io, AdapterError, AdapterOptions, AnyMethod, LinearAdapter, LoraFactors, MethodKind,
+    Targets,
 };
 use crate::backend::LmBackend;
 use crate::model::linear::Parked;
@@ -601,6 +604,60 @@ impl Model {
         self.adapters.focus = None;
         self.drop_optimizer();
         self.sync_layers();
+        Ok(())
+    }
+
+    /// Builds a new LoRA adapter `name` from a weighted combination of LoRA adapters, as PEFT's
+    /// `add_weighted_adapter` (see [`crate::adapter::combine`]); it is added inactive and saves
+    /// and exports as a plain LoRA.
+    pub fn combine(
+        &mut self,
+        weights: &[(String, f64)],
+        how: Combination,
+        name: &str,
+    ) -> Result<(), AdapterError> {
+        self.check_unmerged("combine")?;
+        if weights.is_empty() {
+            return Err(AdapterError::Option(
+                "combine: no adapters to combine".into(),
+            ));
+        }
+        self.check_can_join(name, MethodKind::Lora)?;
+        let mut parts = Vec::new();
+        for (source, w) in weights {
+            let st = self.adapters.get(source)?;
+            if st.method.kind() != MethodKind::Lora {
+                return Err(AdapterError::Unsupported(format!(
+                    "combine: '{source}' is a {} adapter; PEFT's add_weighted_adapter combines \
+                     LoRA adapters only",
+                    st.method.name()
+                )));
+            }
+            let rslora = st.options.rslora;
+            parts.push((source.clone(), *w, rslora, self.lora_factors(source)?));
+        }
+        let sources: Vec<Source<'_>> = parts
+            .iter()
+            .map(|(n, w, rs, f)| Source {
+                name: n,
+                weight: *w,
+                use_rslora: *rs,
+                factors: f,
+            })
+            .collect();
+        let combined = combine(&sources, how)?;
+        self.focus_on(None);
+        let modules = with_lm!(&mut self.lm, lm => attach_factors(lm, &combined.factors))?;
+        let options = AdapterOptions {
+            method: "lora".into(),
+            r: Some(combined.r),
+            alpha: Some(combined.lora_alpha as f64),
+            rslora: combined.use_rslora,
+            targets: Some(Targets::Many(modules.clone())),
+            ..Default::default()
+        };
+        let st = AdapterState::new(options, AnyMethod::Lora(Lora), modules);
+        self.push_adapter(st, name);
         Ok(())
     }
 

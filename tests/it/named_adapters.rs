@@ -1,7 +1,8 @@
 //! Several named adapters on one model: activation, training only the active trainable ones,
 //! merge/unmerge, the multi-adapter directory layout, and the errors of each operation.
 
-use crate::common::{fixture, model, probe};
+use crate::common::{fixture, model, probe, rows, tensors};
+use peftlab::adapter::combine::CombineOptions;
 use peftlab::adapter::AdapterOptions;
 use peftlab::lab::Model;
 use peftlab::model::to_host;
@@ -312,4 +313,148 @@ fn named_adapter_operations_refuse_bad_requests_clearly() {
         m.remove_adapter(),
         Err(peftlab::adapter::AdapterError::NoAdapter)
     ));
+}
+
+/// The PEFT 0.21 multi-adapter fixture (tests/fixtures/adapters/multi, made by make_multi.py):
+/// tiny-llama with "default", "other" and "same" loaded from PEFT's save directory.
+fn peft_multi() -> (Model, Vec<Vec<u32>>) {
+    let mut m = model("tiny-llama");
+    let loaded = m.load_adapter(&fixture("adapters/multi/saved")).unwrap();
+    assert_eq!(loaded, names(&["default", "other", "same"]));
+    let r = tensors("adapters/multi/reference.safetensors");
+    let ids = rows(&r["input_ids"])
+        .into_iter()
+        .map(|row| row.into_iter().map(|t| t as u32).collect())
+        .collect();
+    (m, ids)
+}
+
+/// Max |a − b| of two logits tensors.
+fn logits_diff(m: &Model, ids: &[Vec<u32>], want: &peftlab::tensor::HostTensor) -> f64 {
+    let got = m.logits(ids).unwrap();
+    assert_eq!(got.shape, want.shape);
+    max_diff(&got.values_f32(), &want.values_f32())
+}
+
+#[test]
+fn named_adapters_active_together_match_peft() {
+    let (mut m, ids) = peft_multi();
+    let r = tensors("adapters/multi/reference.safetensors");
+    for (active, key) in [
+        (vec![], "logits.base"),
+        (vec!["default"], "logits.default"),
+        (vec!["other"], "logits.other"),
+        (vec!["same"], "logits.same"),
+        (vec!["default", "other"], "logits.default+other"),
+        (vec!["other", "default"], "logits.default+other"),
+    ] {
+        m.set_active(&names(&active)).unwrap();
+        let d = logits_diff(&m, &ids, &r[key]);
+        assert!(d <= 1e-4, "{active:?}: {d}");
+    }
+    // The two updates together are not either one alone.
+    assert!(logits_diff(&m, &ids, &r["logits.default"]) > 1e-3);
+}
+
+#[test]
+fn combine_matches_peft_add_weighted_adapter() {
+    let (mut m, ids) = peft_multi();
+    let cases: [(&str, Vec<(&str, f64)>, CombineOptions); 3] = [
+        (
+            "linear",
+            vec![("default", 1.0), ("same", -0.5)],
+            CombineOptions {
+                method: "linear".into(),
+                ..Default::default()
+            },
+        ),
+        (
+            "cat",
+            vec![("default", 1.0), ("other", 0.5)],
+            CombineOptions {
+                method: "cat".into(),
+                ..Default::default()
+            },
+        ),
+        (
+            "svd",
+            vec![("default", 0.7), ("other", -1.3)],
+            CombineOptions::default(),
+        ),
+    ];
+    for (kind, weights, opts) in cases {
+        let want = tensors(&format!("adapters/multi/combined_{kind}.safetensors"));
+        let weights: Vec<(String, f64)> = weights
+            .into_iter()
+            .map(|(n, w)| (n.to_string(), w))
+            .collect();
+        let name = format!("c_{kind}");
+        m.combine(&weights, opts.combination().unwrap(), &name)
+            .unwrap();
+        assert_eq!(
+            m.adapter_info(&name).unwrap()["active"],
+            serde_json::json!(false)
+        );
+        m.set_active(&names(&[name.as_str()])).unwrap();
+        let d = logits_diff(&m, &ids, &want["logits"]);
+        assert!(d <= 1e-4, "{kind}: logits differ by {d}");
+        let got = m.adapter_tensors(&name).unwrap();
+        let keys = |t: &std::collections::BTreeMap<String, _>| -> Vec<String> {
+            t.keys().filter(|k| k.contains("lora_")).cloned().collect()
+        };
+        assert_eq!(
+            keys(&got),
+            keys(&want),
+            "{kind}: the same modules and tensors"
+        );
+        if kind != "svd" {
+            // Linear and cat are sums and concatenations: the same tensors (svd's factors are
+            // defined up to a sign per component; the unit tests compare them that way).
+            for (k, t) in &got {
+                let (a, b) = (t.values_f32(), want[k].values_f32());
+                let scale = b.iter().fold(0f32, |s, x| s.max(x.abs())) as f64;
+                assert!(max_diff(&a, &b) <= 1e-5 * scale.max(1e-6), "{kind} {k}");
+            }
+        }
+        let cfg = &m.adapter_info(&name).unwrap();
+        let spec: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture("adapters/multi/combined.json")).unwrap(),
+        )
+        .unwrap();
+        let new = &spec["combinations"][kind];
+        assert_eq!(cfg["r"], new["r"], "{kind}: r");
+        assert_eq!(
+            cfg["alpha"].as_f64(),
+            new["lora_alpha"].as_f64(),
+            "{kind}: alpha"
+        );
+    }
+    // Saved, it is a plain PEFT LoRA that loads back with the same logits.
+    let dir = tempfile::tempdir().unwrap();
+    m.save_named_adapter(dir.path(), "c_cat").unwrap();
+    let mut back = model("tiny-llama");
+    back.load_named_adapter(&dir.path().join("c_cat"), "x")
+        .unwrap();
+    m.set_active(&names(&["c_cat"])).unwrap();
+    let (a, b) = (m.logits(&ids).unwrap(), back.logits(&ids).unwrap());
+    assert!(a.values_f32() == b.values_f32());
+    // Combining refuses what PEFT refuses, clearly.
+    let e = m
+        .combine(
+            &[("default".into(), 1.0), ("other".into(), 1.0)],
+            CombineOptions {
+                method: "linear".into(),
+                ..Default::default()
+            }
+            .combination()
+            .unwrap(),
+            "bad",
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("same r") || e.contains("rank"), "{e}");
+    assert!(
+        m.adapters.get("bad").is_err(),
+        "nothing attached on an error"
+    );
 }

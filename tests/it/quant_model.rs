@@ -183,7 +183,10 @@ fn merging_into_a_quantised_base_requantises_it() {
     let (kind, bytes, restored) = q_proj(&m);
     assert_eq!((kind, bytes), (QuantKind::Nf4, bytes0));
     assert!(
-        restored.iter().map(|x| x.to_bits()).eq(before.iter().map(|x| x.to_bits())),
+        restored
+            .iter()
+            .map(|x| x.to_bits())
+            .eq(before.iter().map(|x| x.to_bits())),
         "unmerge restores the quantised base exactly"
     );
 }
