@@ -9,6 +9,7 @@
 //! string and are scored with the metrics in [`metrics`]. Results are one row per language,
 //! `#{ task, lang, n, <metric>: value, ... }`, with metrics as fractions in [0, 1].
 
+pub mod examples;
 pub mod items;
 pub mod metrics;
 pub mod model;
@@ -16,6 +17,7 @@ pub mod prompt;
 pub mod runner;
 pub mod tasks;
 
+pub use examples::{task_examples, ExampleOptions};
 pub use items::{join_items, ItemsError, ItemsSource, JoinOptions};
 pub use metrics::MetricError;
 pub use model::{LanguageModel, LogLik};
