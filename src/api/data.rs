@@ -380,4 +380,30 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         let l = super::args::strings("ui_strings", "langs", &langs)?;
         Ok(Handle::new(crate::eval::ui_strings(split, Some(&l), None).ctx("ui_strings")?))
     });
+    let doc = "
+        An evaluation task's data as training rows #{ task, lang, id, prompt, output }: every document of `split` rendered
+        with the task's own prompt (as `evaluate` renders it) and paired with its gold answer, so `prompt + output` is the
+        text that `evaluate` scores for the right answer (multiple choice: context + target delimiter + gold choice;
+        generation: prompt + first reference answer). Train on them with the template \"{prompt}{output}\"; `task` and
+        `lang` can route FLix's feature adapters. Options: data, langs (default: those with rows in the split), split
+        (default: the task's few-shot split, `train` for xnli and tydiqa), prompt (\"alpaca\" | \"lm-eval\"), limit
+        (first n documents per language), seed (`ui_translate`'s distractors).
+
+        ```rhai
+        let nli = task_examples(\"xnli\", #{ data: \"data/xnli\", langs: [\"en\", \"sw\"], limit: 1000 });
+        let qa = task_examples(\"tydiqa\", #{ data: \"data/tydiqa\", langs: [\"en\", \"sw\"] });
+        m.train(nli.concat(qa), #{ template: \"{prompt}{output}\", epochs: 1 });
+        ```";
+    bind(
+        engine,
+        "task_examples",
+        ["task", "opts"],
+        doc,
+        |task: &str, o: Map| -> RhaiResult<D> {
+            let opts: crate::eval::ExampleOptions = parse_opts("task_examples", &o)?;
+            Ok(Handle::new(
+                crate::eval::task_examples(task, &opts).ctx("task_examples")?,
+            ))
+        },
+    );
 }

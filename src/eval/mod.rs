@@ -9,6 +9,7 @@
 //! string and are scored with the metrics in [`metrics`]. Results are one row per language,
 //! `#{ task, lang, n, <metric>: value, ... }`, with metrics as fractions in [0, 1].
 
+pub mod examples;
 pub mod items;
 pub mod metrics;
 pub mod model;
@@ -16,6 +17,7 @@ pub mod prompt;
 pub mod runner;
 pub mod tasks;
 
+pub use examples::{task_examples, ExampleOptions};
 pub use items::{join_items, ItemsError, ItemsSource, JoinOptions};
 pub use metrics::MetricError;
 pub use model::{LanguageModel, LogLik};
@@ -28,7 +30,8 @@ use serde::Deserialize;
 
 use crate::data::DataError;
 
-/// Errors of evaluation.
+/// Errors of evaluation. The messages do not name the script function: the binding that
+/// raised the error (`evaluate`, `task_examples`, `ui_strings`) prefixes its own name.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     /// The language model failed.
@@ -41,7 +44,7 @@ pub enum EvalError {
     #[error(transparent)]
     Metric(#[from] MetricError),
     /// No such task.
-    #[error("evaluate: unknown task '{name}' (expected one of: {known})")]
+    #[error("unknown task '{name}' (expected one of: {known})")]
     UnknownTask {
         /// The name given.
         name: String,
@@ -49,7 +52,7 @@ pub enum EvalError {
         known: String,
     },
     /// The task has no such language.
-    #[error("evaluate: task '{task}' has no language '{lang}' (expected one of: {known})")]
+    #[error("task '{task}' has no language '{lang}' (expected one of: {known})")]
     UnknownLang {
         /// The task.
         task: String,
@@ -59,7 +62,7 @@ pub enum EvalError {
         known: String,
     },
     /// A bad option value.
-    #[error("evaluate: option '{option}': {msg}")]
+    #[error("option '{option}': {msg}")]
     Option {
         /// The option.
         option: &'static str,
@@ -67,7 +70,7 @@ pub enum EvalError {
         msg: String,
     },
     /// No data files matched.
-    #[error("evaluate: {msg} (files found: {found})")]
+    #[error("{msg} (files found: {found})")]
     NoData {
         /// What was looked for.
         msg: String,

@@ -57,16 +57,17 @@ pub struct EvalOutput {
     pub items: Vec<Row>,
 }
 
-struct Resolved {
-    langs: Vec<Lang>,
-    explicit_langs: bool,
-    split: String,
+/// Evaluation options checked against a task (defaults filled in).
+pub(crate) struct Resolved {
+    pub(crate) langs: Vec<Lang>,
+    pub(crate) explicit_langs: bool,
+    pub(crate) split: String,
     shots: usize,
     shot_split: String,
-    limit: Option<usize>,
-    seed: u64,
+    pub(crate) limit: Option<usize>,
+    pub(crate) seed: u64,
     batch_size: usize,
-    family: Family,
+    pub(crate) family: Family,
     max_new_tokens: usize,
 }
 
@@ -79,7 +80,8 @@ fn non_negative(option: &'static str, v: Option<i64>, default: i64) -> Result<us
     usize::try_from(x).map_err(|_| opt_err(option, format!("must be >= 0, got {x}")))
 }
 
-fn resolve(t: &dyn Task, o: &EvalOptions) -> Result<Resolved, EvalError> {
+/// Checks the options against the task: prompt family, languages, sizes and the seed.
+pub(crate) fn resolve(t: &dyn Task, o: &EvalOptions) -> Result<Resolved, EvalError> {
     let family_name = o.prompt.clone().unwrap_or_else(|| "alpaca".to_string());
     let family = Family::parse(&family_name)
         .filter(|f| t.families().contains(&f.as_str()))

@@ -163,3 +163,36 @@ fn max_len_that_cuts_every_response_says_so() {
     );
     assert_eq!(line, 4);
 }
+
+/// `task_examples` errors name the function (not `evaluate`), the bad value and the position.
+#[test]
+fn task_examples_errors_name_the_function_and_the_value() {
+    let data = fixture("evaldata/multitask/xnli").display().to_string();
+    for (opts, want) in [
+        (
+            format!("#{{ data: {data:?}, langs: [\"de\"] }}"),
+            "task_examples: no data for language 'de' (looked for: de) and split 'train'",
+        ),
+        (
+            format!("#{{ data: {data:?}, langs: [\"xx\"] }}"),
+            "task_examples: task 'xnli' has no language 'xx' (expected one of: ar, bg, de",
+        ),
+        (
+            format!("#{{ data: {data:?}, limit: -3 }}"),
+            "task_examples: option 'limit': must be >= 0, got -3",
+        ),
+        (
+            format!("#{{ data: {data:?}, shots: 1 }}"),
+            "task_examples: unknown option 'shots' (expected one of: data, langs, split, prompt, limit, seed)",
+        ),
+    ] {
+        let (msg, line, col) = error_of(&format!("let x = 1;\nlet d = task_examples(\"xnli\", {opts});"));
+        assert!(msg.starts_with(want), "{msg}");
+        assert_eq!((line, col), (2, 9), "{msg}");
+    }
+    let (msg, _, _) = error_of("task_examples(\"xnlj\", #{})");
+    assert!(
+        msg.starts_with("task_examples: unknown task 'xnlj' (expected one of: xnli,"),
+        "{msg}"
+    );
+}

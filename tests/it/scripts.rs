@@ -197,3 +197,164 @@ fn which_lora_records_items_files_that_join() {
     let r = run(dir.path(), &["run", &join_s, "--out", &out_s]);
     assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
 }
+
+/// The FLix study on its offline defaults (tiny-llama, the hand-made XNLI + TyDiQA fixture in
+/// en, ar, sw, two held-out pairs, 3 methods × 3 seeds): budget-matched parameter counts, one
+/// result row per method × seed × (task, lang) with the held-out pairs marked, real task
+/// metrics, ANOVA / Tukey over the per-seed runs with finite numbers, and the files.
+#[test]
+fn flix_study_runs_on_the_offline_fixture() {
+    use peftlab::table::Table;
+    use peftlab::value::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out_s = out.display().to_string();
+    let r = run(
+        dir.path(),
+        &["run", &repo("scripts/flix.rhai"), "--out", &out_s],
+    );
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    // tiny-llama, all linear modules: Σ(d_in + d_out) = 2 layers × (q 128 + k 96 + v 96 +
+    // o 128 + gate 240 + up 240 + down 240) = 2336 parameters per unit of rank. FLix: 3 languages
+    // × rank 4 + 2 tasks × rank 4 = 20 units; active per example: 4 + 4 = 8 units; LoRA r = 20.
+    assert!(
+        r.stdout.contains(
+            "Trainable parameters: FLix 46720 in total (18688 active per example), LoRA r=20: 46720"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "Training rows (54): [\"xnli/en: 18\", \"xnli/sw: 18\", \"tydiqa/en: 9\", \"tydiqa/ar: 9\"]"
+        ),
+        "{}",
+        r.stdout
+    );
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let flag = |v: &Value| match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s == "true",
+        other => panic!("held_out is {other}"),
+    };
+    let results = Table::read_csv(out.join("results.csv")).unwrap();
+    assert_eq!(
+        results.columns(),
+        [
+            "method",
+            "seed",
+            "task",
+            "lang",
+            "pair",
+            "held_out",
+            "metric",
+            "score",
+            "n",
+            "trainable_params",
+            "final_loss"
+        ]
+    );
+    assert_eq!(results.len(), 3 * 3 * 6);
+    for method in ["lora", "flix", "flix_nodrop"] {
+        for seed in 1..=3 {
+            for (task, metric, n) in [("xnli", "acc", 9.0), ("tydiqa", "f1", 5.0)] {
+                for lang in ["en", "ar", "sw"] {
+                    let rows: Vec<_> = results
+                        .rows()
+                        .iter()
+                        .filter(|row| {
+                            row["method"] == method
+                                && num(&row["seed"]) == f64::from(seed)
+                                && row["task"] == task
+                                && row["lang"] == lang
+                        })
+                        .collect();
+                    assert_eq!(rows.len(), 1, "{method} seed {seed} {task}/{lang}");
+                    let row = rows[0];
+                    let held = (task, lang) == ("xnli", "ar") || (task, lang) == ("tydiqa", "sw");
+                    assert_eq!(flag(&row["held_out"]), held, "{row:?}");
+                    assert_eq!(row["metric"], metric);
+                    assert_eq!(num(&row["n"]), n);
+                    assert_eq!(num(&row["trainable_params"]), 46720.0);
+                    let s = num(&row["score"]);
+                    assert!((0.0..=1.0).contains(&s), "{row:?}");
+                    if task == "xnli" {
+                        // Accuracy over 9 items: a multiple of 1/9.
+                        assert!(((s * 9.0).round() - s * 9.0).abs() < 1e-9, "{row:?}");
+                    }
+                }
+            }
+        }
+    }
+    let runs = Table::read_csv(out.join("runs.csv")).unwrap();
+    assert_eq!(runs.len(), 9);
+    let losses: Vec<f64> = runs.rows().iter().map(|r| num(&r["final_loss"])).collect();
+    assert!(
+        losses.iter().all(|l| l.is_finite() && *l > 0.0),
+        "{losses:?}"
+    );
+    for (i, a) in losses.iter().enumerate() {
+        assert!(
+            losses[i + 1..].iter().all(|b| b != a),
+            "two runs ended with the same loss: {losses:?}"
+        );
+    }
+    // Each run's held-out mean is the mean of its two held-out rows.
+    for run_row in runs.rows() {
+        let mine: Vec<f64> = results
+            .rows()
+            .iter()
+            .filter(|r| {
+                r["method"] == run_row["method"]
+                    && num(&r["seed"]) == num(&run_row["seed"])
+                    && flag(&r["held_out"])
+            })
+            .map(|r| num(&r["score"]))
+            .collect();
+        assert_eq!(mine.len(), 2);
+        assert!((num(&run_row["held_out"]) - (mine[0] + mine[1]) / 2.0).abs() < 1e-12);
+    }
+    // ANOVA over the 9 runs (df 2, 6) and Tukey for both summaries, with finite numbers.
+    for summary in ["held_out", "seen"] {
+        let head = format!("One-way ANOVA of the mean {summary} score across methods: F(2, 6) = ");
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&head))
+            .unwrap_or_else(|| panic!("no {head:?} in\n{}", r.stdout));
+        let rest = &line[head.len()..];
+        let (f, p) = rest.split_once(", p = ").unwrap();
+        let (f, p): (f64, f64) = (f.parse().unwrap(), p.parse().unwrap());
+        assert!(
+            f.is_finite() && f >= 0.0 && (0.0..=1.0).contains(&p),
+            "{line}"
+        );
+        assert!(r
+            .stdout
+            .contains(&format!("Ranking by the mean {summary} score: ")));
+        let tk = Table::read_csv(out.join(format!("tukey_{summary}.csv"))).unwrap();
+        assert_eq!(tk.len(), 3);
+        for row in tk.rows() {
+            for k in ["meandiff", "p_adj", "lower", "upper"] {
+                assert!(num(&row[k]).is_finite(), "{summary}: {row:?}");
+            }
+        }
+    }
+    assert!(r
+        .stdout
+        .contains("Held-out pairs (zero-shot): [\"tydiqa/sw\", \"xnli/ar\"]"));
+    let svg = std::fs::read_to_string(out.join("scores.svg")).unwrap();
+    assert!(svg.contains("<svg"), "not an SVG");
+    // The first held-out pair of every FLix run, exported as a plain LoRA of rank 4 + 4.
+    for method in ["flix", "flix_nodrop"] {
+        for seed in 1..=3 {
+            let cfg = out.join(format!(
+                "export/{method}-seed{seed}-tydiqa-sw/adapter_config.json"
+            ));
+            let cfg: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+            assert_eq!(cfg["r"], 8, "{method} seed {seed}");
+        }
+    }
+    assert_eq!(std::fs::read_dir(out.join("flix")).unwrap().count(), 9);
+}

@@ -2,6 +2,7 @@
 //! Hugging Face schema (`tests/fixtures/evaldata/<task>/`, made by `make_task_fixtures.py`).
 
 mod choice;
+mod examples;
 mod generate;
 mod items;
 mod options;

@@ -27,7 +27,7 @@ fn errors_name_the_bad_value() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.starts_with("evaluate: unknown task 'xnlj' (expected one of: xnli, xcopa, belebele"),
+        e.starts_with("unknown task 'xnlj' (expected one of: xnli, xcopa, belebele"),
         "{e}"
     );
     let o = opts(json!({"data": fixture("xnli"), "langs": ["xx"]}));
