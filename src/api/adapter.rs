@@ -176,7 +176,8 @@ const LOAD_DOC: &str = "
         attaches it. `load_adapter(dir)` attaches the adapter at the top of `dir` as \"default\" and every
         subdirectory holding an `adapter_config.json` under the subdirectory's name (PEFT's multi-adapter
         layout; all of them or none), and returns the \"default\" one (else the first);
-        `load_adapter(dir, name)` attaches the adapter at the top of `dir` as `name`.
+        `load_adapter(dir, name)` attaches the adapter at the top of `dir` alone, as `name` (use it for a directory
+        whose subdirectories are not adapters of the same model, such as a Trainer's `checkpoint-N`).
         It also reads the `peftlab.json` that `save_adapter` writes, when present (a corrupt one is an error).
         The config is read strictly: a value of the wrong type (`lora_alpha: \"32\"`) is an error naming the
         file, key and value; saving a loaded adapter writes its PEFT config back unchanged (except the base
