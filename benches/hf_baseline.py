@@ -2,6 +2,7 @@
 
 Usage (CPU, matching peftlab's thread count):
     python benches/hf_baseline.py --config small --threads 2
+    python benches/hf_baseline.py --model /data/llama-3.2-1b-bf16 --dtype bf16 --threads 2   # a checkpoint
     python benches/hf_baseline.py --config small --quant nf4 --device cuda   # bitsandbytes NF4
 
 Reports, like `peftlab bench all`: forward (logits of batch×seq), score (summed log-probs of the
@@ -45,6 +46,25 @@ def build(name, dtype, device, quant):
     return model.to(device)
 
 
+def load(path, dtype, device, quant):
+    """A checkpoint directory (as `peftlab bench --model`), timed, with the peak RSS after loading."""
+    import resource
+    from transformers import AutoModelForCausalLM
+    kw = {}
+    if quant == "nf4":
+        from transformers import BitsAndBytesConfig
+        kw["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                       bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
+        kw["device_map"] = device
+    t = time.perf_counter()
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="eager", **kw)
+    if quant != "nf4":
+        model = model.to(device)
+    seconds = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    return model, seconds, rss
+
+
 def timed(fn, iters, device):
     out = []
     for k in range(iters + 1):
@@ -62,6 +82,7 @@ def timed(fn, iters, device):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="small")
+    ap.add_argument("--model", default=None, help="a checkpoint directory instead of random weights")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--iters", type=int, default=5)
@@ -75,12 +96,17 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dtype = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[a.dtype]
-    model = build(a.config, dtype, a.device, a.quant)
+    loaded = {}
+    if a.model:
+        model, loaded["load_seconds"], loaded["load_peak_rss_bytes"] = load(a.model, dtype, a.device, a.quant)
+    else:
+        model = build(a.config, dtype, a.device, a.quant)
     v = model.config.vocab_size
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(1, v, (a.batch, a.seq), generator=g).to(a.device)
     nparams = sum(p.numel() for p in model.parameters())
-    res = {"config": a.config, "params": nparams, "device": a.device, "threads": a.threads, "quant": a.quant}
+    res = {"config": a.model or a.config, "params": nparams, "device": a.device, "threads": a.threads,
+           "quant": a.quant, **loaded}
     model.eval()
     todo = a.only.split(",")
     if "forward" in todo:

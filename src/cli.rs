@@ -85,6 +85,12 @@ pub struct BenchArgs {
     /// Model shape: small, medium, smollm2-135m, llama-3.2-1b, llama-3.1-8b, or a config.json.
     #[arg(long, default_value = "small")]
     pub config: String,
+    /// A checkpoint to measure instead of random weights: a Hugging Face model directory or a
+    /// `.gguf` file (`--config` is then not used). Its load time and the peak RSS after loading
+    /// are the `load` row. `benches/make_checkpoint.py` writes random-weight checkpoints of real
+    /// shapes.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// Batch size.
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
@@ -408,27 +414,19 @@ fn cmd_doc(a: DocArgs) -> u8 {
     }
 }
 
-fn cmd_bench(a: BenchArgs) -> u8 {
-    let cfg = if std::path::Path::new(&a.config).is_file() {
-        match std::fs::read_to_string(&a.config)
+/// The model shape of `peftlab bench --config`: a preset name or a config.json file.
+fn bench_config(config: &str) -> Result<serde_json::Value, String> {
+    if std::path::Path::new(config).is_file() {
+        std::fs::read_to_string(config)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-        {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("peftlab bench: {}: {e}", a.config);
-                return EXIT_USAGE;
-            }
-        }
+            .map_err(|e| format!("{config}: {e}"))
     } else {
-        match crate::bench::preset(&a.config) {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("peftlab bench: {e}");
-                return EXIT_USAGE;
-            }
-        }
-    };
+        crate::bench::preset(config).map_err(|e| e.to_string())
+    }
+}
+
+fn cmd_bench(a: BenchArgs) -> u8 {
     let kinds: Vec<&str> = match a.kind.as_str() {
         "all" => vec!["forward", "score", "generate", "train"],
         k => vec![k],
@@ -440,7 +438,14 @@ fn cmd_bench(a: BenchArgs) -> u8 {
         progress: false,
         ..Default::default()
     };
-    let mut model = match crate::bench::random_model(&cfg, opts, 0) {
+    let t0 = std::time::Instant::now();
+    let loaded = match &a.model {
+        Some(path) => crate::lab::Model::load(path, opts).map_err(|e| e.to_string()),
+        None => bench_config(&a.config)
+            .and_then(|cfg| crate::bench::random_model(&cfg, opts, 0).map_err(|e| e.to_string())),
+    };
+    let load_seconds = t0.elapsed().as_secs_f64();
+    let mut model = match loaded {
         Ok(m) => m,
         Err(e) => {
             eprintln!("peftlab bench: {e}");
@@ -462,6 +467,23 @@ fn cmd_bench(a: BenchArgs) -> u8 {
             "{:<22} {:>12} {:>12} {:>8} {:>14}",
             "bench", "tokens/s", "s/iter", "MFU", "peak RSS"
         );
+    }
+    if a.model.is_some() {
+        let rss = crate::train::trainer::peak_rss();
+        if a.json {
+            let row =
+                serde_json::json!({ "bench": "load", "seconds": load_seconds, "peak_bytes": rss });
+            println!("{row}");
+        } else {
+            println!(
+                "{:<22} {:>12} {:>12.4} {:>8} {:>14}",
+                "load",
+                "-",
+                load_seconds,
+                "-",
+                rss.map_or("-".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+            );
+        }
     }
     for k in kinds {
         let spec = crate::bench::BenchSpec {

@@ -320,3 +320,49 @@ fn ctrl_c_stops_a_batch_run_with_exit_1() {
     );
     assert!(r.stderr.contains("loop.rhai:4:"), "{}", r.stderr);
 }
+
+#[test]
+fn bench_measures_a_checkpoint_given_with_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::fixture("models/tiny-llama");
+    let model = model.to_str().unwrap();
+    let args = [
+        "bench", "forward", "--model", model, "--iters", "1", "--batch", "1", "--seq", "8",
+        "--json",
+    ];
+    let r = run(dir.path(), &args);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let rows: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", r.stdout);
+    assert_eq!(rows[0]["bench"], "load");
+    assert!(rows[0]["seconds"].as_f64().is_some_and(f64::is_finite));
+    assert!(
+        rows[1]["bench"].as_str().unwrap().starts_with("forward"),
+        "{}",
+        rows[1]
+    );
+    // The real checkpoint was measured: tiny-llama's own parameter count, not a preset's.
+    let t = run(
+        dir.path(),
+        &[
+            "bench", "forward", "--model", model, "--iters", "1", "--batch", "1", "--seq", "8",
+        ],
+    );
+    let params = common::model("tiny-llama").info()["params"].clone();
+    assert!(
+        t.stdout.contains(&format!("{params} params")),
+        "{}",
+        t.stdout
+    );
+
+    let bad = run(
+        dir.path(),
+        &["bench", "forward", "--model", "no/such/model"],
+    );
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(bad.stderr.contains("no/such/model"), "{}", bad.stderr);
+}
