@@ -133,8 +133,26 @@ impl<'a, B: LmBackend> Loader<'a, B> {
         rows: usize,
         cols: usize,
     ) -> Result<Tensor<B, 2>, ModelError> {
+        if let Some(raw) = self.raw(name, &[rows, cols])? {
+            let data = TensorData::from_bytes_vec(raw, [rows, cols], self.dtype);
+            return Ok(Tensor::from_data(data, (&self.device, self.dtype)));
+        }
         let v = self.host(name, &[rows, cols])?;
         Ok(self.upload(v, [rows, cols], self.dtype))
+    }
+
+    /// The bytes of `name` as stored, when the file stores it in the model's dtype (no f32
+    /// copy); the shape is checked as by [`Loader::host`].
+    fn raw(&mut self, name: &str, expected: &[usize]) -> Result<Option<Vec<u8>>, ModelError> {
+        match self.src.shape(name) {
+            Some(found) if found == expected => {}
+            _ => return Ok(None),
+        }
+        let raw = self.src.read_raw(name, self.dtype)?;
+        if raw.is_some() {
+            (self.on_tensor)(name);
+        }
+        Ok(raw)
     }
 
     /// A linear layer `prefix.weight` `[out, in]` with an optional `prefix.bias`. With a quant

@@ -1,11 +1,15 @@
 //! Reading checkpoint weights one tensor at a time.
 //!
 //! Safetensors files are memory-mapped and parsed with the `safetensors` crate's header reader;
-//! a sharded checkpoint follows `model.safetensors.index.json`. Each read converts one tensor
-//! (f32, bf16 or f16 in the file) into an `f32` vector, so peak memory stays about one tensor
-//! beyond the model. Every offset is checked against the file length, so a truncated file gives
-//! an error rather than a crash. PyTorch pickles (`.bin`, `.pt`) are refused: unpickling runs
-//! arbitrary code.
+//! a sharded checkpoint follows `model.safetensors.index.json`. A read converts one tensor (f32,
+//! bf16 or f16 in the file) into an `f32` vector, or, when the model keeps the file's dtype,
+//! copies its bytes as they are ([`WeightSource::read_raw`]: no f32 copy of a half-precision
+//! tensor). Either way the tensor is read in chunks, and each chunk's pages of the mapping are
+//! handed back to the kernel once read (`madvise(MADV_DONTNEED)`; the file stays in the page
+//! cache), so the mapped file does not add up in the process's memory while a checkpoint loads:
+//! peak memory stays about one chunk beyond the model (plus one f32 tensor when converting).
+//! Every offset is checked against the file length, so a truncated file gives an error rather
+//! than a crash. PyTorch pickles (`.bin`, `.pt`) are refused: unpickling runs arbitrary code.
 
 use super::ModelError;
 use half::{bf16, f16};
@@ -23,6 +27,15 @@ pub trait WeightSource {
     fn shape(&self, name: &str) -> Option<Vec<usize>>;
     /// Reads one tensor, converted to f32, row-major.
     fn read_f32(&self, name: &str) -> Result<Vec<f32>, ModelError>;
+    /// Reads one tensor's bytes as stored (little-endian, row-major) when the file stores it as
+    /// `dtype` (f32, bf16 or f16); `None` when it is stored otherwise or the source cannot.
+    fn read_raw(
+        &self,
+        _name: &str,
+        _dtype: burn::tensor::DType,
+    ) -> Result<Option<Vec<u8>>, ModelError> {
+        Ok(None)
+    }
     /// A short description for error messages (the directory or file).
     fn describe(&self) -> String;
 }
@@ -36,6 +49,9 @@ struct Shard {
 
 /// A tensor's dtype, shape, bytes and file.
 type View<'a> = (Dtype, Vec<usize>, &'a [u8], &'a Path);
+
+/// Bytes read (and then released) at a time.
+const CHUNK: usize = 64 << 20;
 
 /// One or several memory-mapped safetensors files.
 pub struct SafetensorsSource {
@@ -197,6 +213,23 @@ impl SafetensorsSource {
         })
     }
 
+    /// Runs `f` on the bytes of tensor `name`, a chunk of whole elements (`elem` bytes) at a
+    /// time, releasing each chunk's pages of the mapping after `f` has read it.
+    fn chunks(&self, name: &str, elem: usize, mut f: impl FnMut(&[u8])) -> Result<(), ModelError> {
+        let (_, _, bytes, _) = self.view(name)?;
+        let shard = &self.shards[self.index[name]];
+        let base = bytes.as_ptr() as usize - shard.mmap.as_ptr() as usize;
+        let step = (CHUNK / elem.max(1)).max(1) * elem.max(1);
+        let mut at = 0;
+        while at < bytes.len() {
+            let end = (at + step).min(bytes.len());
+            f(&bytes[at..end]);
+            release(&shard.mmap, base + at, end - at);
+            at = end;
+        }
+        Ok(())
+    }
+
     fn view(&self, name: &str) -> Result<View<'_>, ModelError> {
         let i = *self
             .index
@@ -223,6 +256,23 @@ impl SafetensorsSource {
         })?;
         Ok((info.dtype, info.shape.clone(), bytes, &shard.path))
     }
+}
+
+/// Hands the pages of `mmap[offset..offset + len]` back to the kernel: this process has read
+/// them and does not need them mapped any more. The mapping is a read-only shared mapping of a
+/// file, so a later read of the range faults the same bytes in again from the page cache; the
+/// advice only lowers the resident memory. Failure is harmless (the pages stay) and ignored.
+fn release(mmap: &Mmap, offset: usize, len: usize) {
+    #[cfg(unix)]
+    {
+        // SAFETY: MADV_DONTNEED on a read-only, shared, file-backed mapping never changes the
+        // bytes a later read sees (they are reloaded from the file, which peftlab never
+        // writes while it is mapped); the range is within the mapping.
+        let _ =
+            unsafe { mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
+    }
+    #[cfg(not(unix))]
+    let _ = (mmap, offset, len);
 }
 
 /// Converts raw little-endian bytes of a float dtype into f32 values.
@@ -271,7 +321,44 @@ impl WeightSource for SafetensorsSource {
 
     fn read_f32(&self, name: &str) -> Result<Vec<f32>, ModelError> {
         let (dtype, _shape, bytes, path) = self.view(name)?;
-        bytes_to_f32(dtype, bytes, &format!("{} '{name}'", path.display()))
+        let what = format!("{} '{name}'", path.display());
+        let elem = dtype.bitsize() / 8;
+        let mut out = Vec::with_capacity(bytes.len() / elem.max(1));
+        let mut failed = None;
+        self.chunks(name, elem, |chunk| {
+            if failed.is_none() {
+                match bytes_to_f32(dtype, chunk, &what) {
+                    Ok(v) => out.extend_from_slice(&v),
+                    Err(e) => failed = Some(e),
+                }
+            }
+        })?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    fn read_raw(
+        &self,
+        name: &str,
+        dtype: burn::tensor::DType,
+    ) -> Result<Option<Vec<u8>>, ModelError> {
+        let (stored, _, bytes, _) = self.view(name)?;
+        let same = matches!(
+            (stored, dtype),
+            (Dtype::F32, burn::tensor::DType::F32)
+                | (Dtype::BF16, burn::tensor::DType::BF16)
+                | (Dtype::F16, burn::tensor::DType::F16)
+        );
+        if !same || cfg!(target_endian = "big") {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        self.chunks(name, stored.bitsize() / 8, |chunk| {
+            out.extend_from_slice(chunk)
+        })?;
+        Ok(Some(out))
     }
 
     fn describe(&self) -> String {

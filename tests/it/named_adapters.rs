@@ -356,10 +356,13 @@ fn named_adapters_active_together_match_peft() {
     assert!(logits_diff(&m, &ids, &r["logits.default"]) > 1e-3);
 }
 
+/// A combination: its fixture name, the weighted sources and the options.
+type Case = (&'static str, Vec<(&'static str, f64)>, CombineOptions);
+
 #[test]
 fn combine_matches_peft_add_weighted_adapter() {
     let (mut m, ids) = peft_multi();
-    let cases: [(&str, Vec<(&str, f64)>, CombineOptions); 3] = [
+    let cases: [Case; 3] = [
         (
             "linear",
             vec![("default", 1.0), ("same", -0.5)],
