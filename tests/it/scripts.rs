@@ -358,3 +358,321 @@ fn flix_study_runs_on_the_offline_fixture() {
     }
     assert_eq!(std::fs::read_dir(out.join("flix")).unwrap().count(), 9);
 }
+
+/// The LoRA update `(alpha / r) · B · A` of `module` in a saved PEFT adapter directory, as
+/// (rows, cols, row-major values).
+fn saved_delta(dir: &std::path::Path, module: &str) -> (usize, usize, Vec<f64>) {
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("adapter_config.json")).unwrap())
+            .unwrap();
+    let scale = cfg["lora_alpha"].as_f64().unwrap() / cfg["r"].as_f64().unwrap();
+    let t = peftlab::tensor::load_safetensors(&dir.join("adapter_model.safetensors")).unwrap();
+    let a = &t[&format!("base_model.model.{module}.lora_A.weight")];
+    let b = &t[&format!("base_model.model.{module}.lora_B.weight")];
+    let (r, cols) = (a.shape[0], a.shape[1]);
+    let rows = b.shape[0];
+    assert_eq!(b.shape[1], r, "{}", dir.display());
+    let (av, bv) = (a.values_f64(), b.values_f64());
+    let mut d = vec![0.0; rows * cols];
+    for i in 0..rows {
+        for k in 0..r {
+            let bik = bv[i * r + k] * scale;
+            for j in 0..cols {
+                d[i * cols + j] += bik * av[k * cols + j];
+            }
+        }
+    }
+    (rows, cols, d)
+}
+
+#[test]
+fn madx_study_runs_on_the_offline_fixture() {
+    use peftlab::table::Table;
+    use peftlab::value::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out_s = out.display().to_string();
+    let r = run(
+        dir.path(),
+        &["run", &repo("examples/madx.rhai"), "--out", &out_s],
+    );
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    // Language text: the 6 premises and 18 hypotheses of each XNLI train split; task rows: the 18
+    // English XNLI train rows.
+    assert!(
+        r.stdout.contains(
+            "Language text (sentences): [\"en: 24\", \"ar: 24\", \"sw: 24\"]; task rows (en): [\"xnli: 18\"]"
+        ),
+        "{}",
+        r.stdout
+    );
+    let names = [
+        "lang_en",
+        "lang_ar",
+        "lang_sw",
+        "task_xnli",
+        "solo_xnli",
+        "merge_xnli_ar",
+        "merge_xnli_sw",
+    ];
+    for seed in 1..=3 {
+        let line = format!("Seed {seed}: adapters {names:?}; final losses: ");
+        assert!(r.stdout.contains(&line), "no {line:?} in\n{}", r.stdout);
+    }
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let flag = |v: &Value| match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s == "true",
+        other => panic!("zero_shot is {other}"),
+    };
+    let variants = [
+        "base",
+        "task_only",
+        "madx_task",
+        "madx",
+        "madx_noswap",
+        "adamergex",
+    ];
+    let on_source = |v: &str| !matches!(v, "madx_noswap" | "adamergex");
+    let results = Table::read_csv(out.join("results.csv")).unwrap();
+    assert_eq!(
+        results.columns(),
+        [
+            "variant",
+            "seed",
+            "task",
+            "lang",
+            "zero_shot",
+            "metric",
+            "score",
+            "n"
+        ]
+    );
+    // 4 variants on en, ar, sw and 2 on ar, sw only, for 3 seeds.
+    assert_eq!(results.len(), 3 * (4 * 3 + 2 * 2), "{}", r.stdout);
+    let score = |variant: &str, seed: i32, lang: &str| -> Option<f64> {
+        let rows: Vec<_> = results
+            .rows()
+            .iter()
+            .filter(|row| {
+                row["variant"] == variant
+                    && num(&row["seed"]) == f64::from(seed)
+                    && row["lang"] == lang
+            })
+            .collect();
+        assert!(rows.len() <= 1, "{variant} {seed} {lang}: {rows:?}");
+        let row = rows.first()?;
+        assert_eq!(row["task"], "xnli");
+        assert_eq!(row["metric"], "acc");
+        assert_eq!(num(&row["n"]), 9.0);
+        assert_eq!(flag(&row["zero_shot"]), lang != "en", "{row:?}");
+        Some(num(&row["score"]))
+    };
+    let items = |seed: i32, variant: &str, lang: &str| -> Vec<serde_json::Value> {
+        let p = out.join(format!("items/seed{seed}/xnli-{variant}-{lang}.jsonl"));
+        std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    for variant in variants {
+        for seed in 1..=3 {
+            for lang in ["en", "ar", "sw"] {
+                let s = score(variant, seed, lang);
+                if lang == "en" && !on_source(variant) {
+                    assert!(s.is_none(), "{variant} is not defined on the source");
+                    continue;
+                }
+                let s = s.unwrap_or_else(|| panic!("no row {variant} seed {seed} {lang}"));
+                assert!((0.0..=1.0).contains(&s), "{variant} {seed} {lang}: {s}");
+                // Accuracy over 9 items, and the fraction correct in the cell's item log.
+                assert!(((s * 9.0).round() - s * 9.0).abs() < 1e-9, "{s}");
+                let it = items(seed, variant, lang);
+                assert_eq!(it.len(), 9);
+                let correct = it.iter().filter(|i| i["correct"] == true).count();
+                assert!(
+                    (s - correct as f64 / 9.0).abs() < 1e-12,
+                    "{variant} {seed} {lang}"
+                );
+                assert!(it.iter().all(|i| i["lang"] == lang));
+            }
+        }
+        // The base model does not depend on the seed (no adapter is active).
+        if variant == "base" {
+            for lang in ["en", "ar", "sw"] {
+                assert_eq!(score("base", 1, lang), score("base", 2, lang));
+                assert_eq!(score("base", 1, lang), score("base", 3, lang));
+            }
+        }
+    }
+    // The variants really ran different adapter sets: on each target, the per-item choice
+    // log-likelihoods of the swapped stack differ from the unswapped stack, from the task
+    // adapter alone and from the arithmetic adapter; the solo task adapter changes the base.
+    let lls = |seed: i32, variant: &str, lang: &str| -> Vec<f64> {
+        items(seed, variant, lang)
+            .iter()
+            .flat_map(|i| {
+                i["scores"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let differ = |a: &[f64], b: &[f64]| {
+        assert_eq!(a.len(), 27);
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+            > 1e-3
+    };
+    for seed in 1..=3 {
+        for lang in ["ar", "sw"] {
+            let madx = lls(seed, "madx", lang);
+            for other in ["madx_noswap", "madx_task", "adamergex", "task_only", "base"] {
+                assert!(
+                    differ(&madx, &lls(seed, other, lang)),
+                    "madx = {other} on {lang}, seed {seed}"
+                );
+            }
+            assert!(differ(
+                &lls(seed, "task_only", lang),
+                &lls(seed, "base", lang)
+            ));
+        }
+    }
+    // The saved adapters: every name of the cell, and AdaMergeX's adapter is the exact signed sum
+    // of the updates solo_xnli + lang_<L> − lang_en (rank 8 + 8 + 8, alpha = r).
+    for seed in 1..=3 {
+        let base = out.join(format!("adapters/seed{seed}"));
+        for name in names {
+            let cfg: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(base.join(name).join("adapter_config.json")).unwrap(),
+            )
+            .unwrap();
+            let r = if name.starts_with("merge_") { 24 } else { 8 };
+            assert_eq!(cfg["r"], r, "{name}");
+        }
+        for lang in ["ar", "sw"] {
+            for module in [
+                "model.layers.0.self_attn.q_proj",
+                "model.layers.1.mlp.down_proj",
+            ] {
+                let (rows, cols, merged) =
+                    saved_delta(&base.join(format!("merge_xnli_{lang}")), module);
+                let (_, _, solo) = saved_delta(&base.join("solo_xnli"), module);
+                let (_, _, tgt) = saved_delta(&base.join(format!("lang_{lang}")), module);
+                let (_, _, src) = saved_delta(&base.join("lang_en"), module);
+                assert_eq!(merged.len(), rows * cols);
+                let scale = merged.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+                assert!(scale > 1e-4, "{module}: the merged update is zero");
+                for i in 0..merged.len() {
+                    let want = solo[i] + tgt[i] - src[i];
+                    assert!(
+                        (merged[i] - want).abs() <= 1e-5 * scale,
+                        "seed {seed} {lang} {module}[{i}]: {} vs {want}",
+                        merged[i]
+                    );
+                }
+                // lang_<L> and lang_en are different adapters (the swap changes weights).
+                let diff = tgt
+                    .iter()
+                    .zip(&src)
+                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                assert!(diff > 1e-4, "{module}: lang_{lang} = lang_en");
+            }
+        }
+    }
+    // The frozen source language adapter did not move while the task adapter trained.
+    let cells: Vec<_> = std::fs::read_dir(out.join("madx"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(cells.len(), 3);
+    for c in cells {
+        let j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(c.path()).unwrap()).unwrap();
+        assert_eq!(j["metrics"]["frozen_drift"], 0.0, "{}", c.path().display());
+    }
+    // Runs: each run's targets_mean is the mean of its two target rows.
+    let runs = Table::read_csv(out.join("runs.csv")).unwrap();
+    assert_eq!(runs.columns(), ["variant", "seed", "task", "targets_mean"]);
+    assert_eq!(runs.len(), 6 * 3);
+    for row in runs.rows() {
+        let v = row["variant"].as_str().unwrap().to_string();
+        let seed = num(&row["seed"]) as i32;
+        let want = (score(&v, seed, "ar").unwrap() + score(&v, seed, "sw").unwrap()) / 2.0;
+        assert!((num(&row["targets_mean"]) - want).abs() < 1e-12, "{row:?}");
+    }
+    // The comparison table: variant × language, means over the seeds.
+    let table = Table::read_csv(out.join("table_xnli.csv")).unwrap();
+    assert_eq!(
+        table.columns(),
+        ["variant", "en", "ar", "sw", "targets_mean"]
+    );
+    assert_eq!(table.len(), variants.len());
+    for (row, variant) in table.rows().iter().zip(variants) {
+        assert_eq!(row["variant"], variant);
+        for lang in ["en", "ar", "sw", "targets_mean"] {
+            let per_seed: Vec<f64> = (1..=3)
+                .filter_map(|seed| {
+                    if lang == "targets_mean" {
+                        Some((score(variant, seed, "ar")? + score(variant, seed, "sw")?) / 2.0)
+                    } else {
+                        score(variant, seed, lang)
+                    }
+                })
+                .collect();
+            if per_seed.is_empty() {
+                assert_eq!(row[lang], Value::Null, "{variant} {lang}");
+            } else {
+                let mean = per_seed.iter().sum::<f64>() / 3.0;
+                assert_eq!(per_seed.len(), 3);
+                assert!((num(&row[lang]) - mean).abs() < 1e-9, "{variant} {lang}");
+            }
+        }
+    }
+    assert!(r
+        .stdout
+        .contains("variant          en      ar      sw  targets_mean"));
+    // One-way ANOVA across the 6 variants over 3 seeds each (df 5, 12) and Tukey HSD for the
+    // targets' mean and each target language; the two-way table over the targets.
+    let anovas = Table::read_csv(out.join("anova_xnli.csv")).unwrap();
+    assert_eq!(anovas.len(), 3);
+    for (row, scope) in anovas.rows().iter().zip(["targets_mean", "ar", "sw"]) {
+        assert_eq!(row["scope"], scope);
+        let (f, p) = (num(&row["F"]), num(&row["p"]));
+        assert!(
+            f.is_finite() && f >= 0.0 && (0.0..=1.0).contains(&p),
+            "{row:?}"
+        );
+        assert_eq!(
+            (num(&row["df_between"]), num(&row["df_within"])),
+            (5.0, 12.0)
+        );
+    }
+    assert!(r
+        .stdout
+        .contains("One-way ANOVA of xnli targets mean across variants: F(5, 12) = "));
+    assert!(r.stdout.contains("Ranking by xnli targets mean: "));
+    for name in ["tukey_xnli", "tukey_xnli_ar", "tukey_xnli_sw"] {
+        let tk = Table::read_csv(out.join(format!("{name}.csv"))).unwrap();
+        assert_eq!(tk.len(), 15, "{name}");
+        for row in tk.rows() {
+            for k in ["meandiff", "p_adj", "lower", "upper"] {
+                assert!(num(&row[k]).is_finite(), "{name}: {row:?}");
+            }
+        }
+    }
+    let two = Table::read_csv(out.join("anova2_xnli.csv")).unwrap();
+    let terms: Vec<_> = two.rows().iter().map(|r| r["term"].clone()).collect();
+    assert_eq!(terms, ["variant", "lang", "variant:lang", "residual"]);
+    assert!(num(&two.rows()[0]["F"]).is_finite());
+    let svg = std::fs::read_to_string(out.join("scores.svg")).unwrap();
+    assert!(svg.contains("<svg"), "not an SVG");
+}
