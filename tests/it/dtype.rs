@@ -44,3 +44,55 @@ fn bf16_and_f16_agree_with_f32_within_their_precision() {
         );
     }
 }
+
+/// tiny-llama's checkpoint rewritten with every tensor stored as bf16 (round to nearest even,
+/// as torch's `.to(torch.bfloat16)`), in a temporary directory.
+fn bf16_checkpoint() -> tempfile::TempDir {
+    use safetensors::tensor::{Dtype, TensorView};
+    let src = fixture("models/tiny-llama");
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let tensors = peftlab::tensor::load_safetensors(&src.join("model.safetensors")).unwrap();
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(k, t)| {
+            let b = t
+                .values_f32()
+                .iter()
+                .flat_map(|&x| half::bf16::from_f32(x).to_bits().to_le_bytes())
+                .collect();
+            (k.clone(), t.shape.clone(), b)
+        })
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = bytes
+        .iter()
+        .map(|(k, s, b)| {
+            (
+                k.clone(),
+                TensorView::new(Dtype::BF16, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::tensor::serialize_to_file(views, None, &dir.path().join("model.safetensors"))
+        .unwrap();
+    dir
+}
+
+#[test]
+fn a_bf16_checkpoint_loads_as_its_bytes_and_equals_the_converted_f32_one() {
+    // bf16 in the file and in the model: the bytes are taken as they are (no f32 copy). They
+    // must give bitwise the logits of the f32 checkpoint converted to bf16 on loading.
+    let dir = bf16_checkpoint();
+    let o = LoadOptions {
+        dtype: Some("bf16".into()),
+        ..Default::default()
+    };
+    let direct = Model::load(dir.path(), o.clone()).unwrap();
+    let converted = load("bf16");
+    let (rows, _) = probe("tiny-llama");
+    let a = direct.logits(&rows).unwrap().values_f32();
+    let b = converted.logits(&rows).unwrap().values_f32();
+    assert!(a == b, "the same bf16 weights give the same logits");
+}
