@@ -71,14 +71,16 @@ fn train(s: &Session, m: &Handle<Model>, data: &Dynamic, opts: &Map) -> RhaiResu
 }
 
 /// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
-pub const AREA_DOC: &str = r#"Training updates the attached adapter only (the base weights stay frozen). `m.train` is the
+pub const AREA_DOC: &str = r#"Training updates the adapters that are active and trainable (with one adapter: that adapter;
+see `set_active` and `set_trainable`); the base weights and every other adapter stay frozen, and the
+optimizer state is kept while the same adapters train. `m.train` is the
 whole recipe (templates, batching, schedule, checkpoints); `m.loss`, `m.train_step` and
 `m.gradients` are exact single steps for checks and hand-written loops."#;
 
 /// Registers the training bindings.
 pub fn register(engine: &mut Engine, session: &Session) {
     let doc = "
-        Trains the attached adapter on a Dataset (or array of maps) with the HF/PyTorch recipe. Keys: template (\"alpaca\" or a string
+        Trains the active, trainable adapters on a Dataset (or array of maps) with the HF/PyTorch recipe. Keys: template (\"alpaca\" or a string
         with {field} placeholders ending in {output}), lr, epochs, max_steps, batch_size, grad_accum, max_len, schedule
         (cosine | linear | constant), warmup_steps, warmup_ratio, weight_decay, betas, eps, max_grad_norm, seed, train_on_prompt,
         packing, checkpoint_dir, checkpoint_every, keep_checkpoints (newest checkpoints kept, default 2), resume (from the newest intact
@@ -116,7 +118,7 @@ pub fn register(engine: &mut Engine, session: &Session) {
             m.borrow("loss")?.loss(&b, &l).ctx("loss")
         },
     );
-    let doc_step = "One AdamW step on the adapter (torch semantics); returns the loss. Options: lr, betas, eps, weight_decay, max_grad_norm.\n\nExample: `let ids = m.encode(\"Hello world\"); let loss = m.train_step([ids], [ids], #{ lr: 1e-3, max_grad_norm: 1.0 });`";
+    let doc_step = "One AdamW step on the active, trainable adapters (torch semantics); returns the loss. Options: lr, betas, eps, weight_decay, max_grad_norm.\n\nExample: `let ids = m.encode(\"Hello world\"); let loss = m.train_step([ids], [ids], #{ lr: 1e-3, max_grad_norm: 1.0 });`";
     let step = |m: &Handle<Model>, b: &Array, l: &Array, o: &Map| -> RhaiResult<FLOAT> {
         let o: StepOptions = parse_opts("train_step", o)?;
         let (b, l) = (id_rows("train_step", b)?, label_rows("train_step", l)?);
@@ -142,7 +144,7 @@ pub fn register(engine: &mut Engine, session: &Session) {
         engine,
         "gradients",
         ["m", "batch", "labels"],
-        "Gradients of the loss for every trainable adapter tensor (keys `<module>.<param>`).\n\n```rhai\nlet ids = m.encode(\"Hello world\");\nlet g = m.gradients([ids], [ids]);\nfor k in g.keys() { print(`${k}: ${g[k].shape()}`); }\n```",
+        "Gradients of the loss for every trainable tensor of the active, trainable adapters (keys `<module>.<param>`; with several such adapters, all but the first carry `<adapter>/` in front).\n\n```rhai\nlet ids = m.encode(\"Hello world\");\nlet g = m.gradients([ids], [ids]);\nfor k in g.keys() { print(`${k}: ${g[k].shape()}`); }\n```",
         |m: &mut Handle<Model>, b: Array, l: Array| -> RhaiResult<Map> {
             let (b, l) = (id_rows("gradients", &b)?, label_rows("gradients", &l)?);
             let (_, g) = m
