@@ -133,17 +133,16 @@ impl<'a, B: LmBackend> Loader<'a, B> {
         rows: usize,
         cols: usize,
     ) -> Result<Tensor<B, 2>, ModelError> {
-        if let Some(raw) = self.raw(name, &[rows, cols])? {
-            let data = TensorData::from_bytes_vec(raw, [rows, cols], self.dtype);
+        if let Some(data) = self.raw(name, &[rows, cols])? {
             return Ok(Tensor::from_data(data, (&self.device, self.dtype)));
         }
         let v = self.host(name, &[rows, cols])?;
         Ok(self.upload(v, [rows, cols], self.dtype))
     }
 
-    /// The bytes of `name` as stored, when the file stores it in the model's dtype (no f32
+    /// The values of `name` as stored, when the file stores it in the model's dtype (no f32
     /// copy); the shape is checked as by [`Loader::host`].
-    fn raw(&mut self, name: &str, expected: &[usize]) -> Result<Option<Vec<u8>>, ModelError> {
+    fn raw(&mut self, name: &str, expected: &[usize]) -> Result<Option<TensorData>, ModelError> {
         match self.src.shape(name) {
             Some(found) if found == expected => {}
             _ => return Ok(None),

@@ -27,13 +27,14 @@ pub trait WeightSource {
     fn shape(&self, name: &str) -> Option<Vec<usize>>;
     /// Reads one tensor, converted to f32, row-major.
     fn read_f32(&self, name: &str) -> Result<Vec<f32>, ModelError>;
-    /// Reads one tensor's bytes as stored (little-endian, row-major) when the file stores it as
-    /// `dtype` (f32, bf16 or f16); `None` when it is stored otherwise or the source cannot.
+    /// Reads one tensor in the dtype it is stored in, when that is `dtype` (f32, bf16 or f16):
+    /// its values as they are, in a buffer of that element type (so a tensor takes it without
+    /// another copy); `None` when it is stored otherwise or the source cannot.
     fn read_raw(
         &self,
         _name: &str,
         _dtype: burn::tensor::DType,
-    ) -> Result<Option<Vec<u8>>, ModelError> {
+    ) -> Result<Option<burn::tensor::TensorData>, ModelError> {
         Ok(None)
     }
     /// A short description for error messages (the directory or file).
@@ -343,22 +344,39 @@ impl WeightSource for SafetensorsSource {
         &self,
         name: &str,
         dtype: burn::tensor::DType,
-    ) -> Result<Option<Vec<u8>>, ModelError> {
-        let (stored, _, bytes, _) = self.view(name)?;
-        let same = matches!(
-            (stored, dtype),
-            (Dtype::F32, burn::tensor::DType::F32)
-                | (Dtype::BF16, burn::tensor::DType::BF16)
-                | (Dtype::F16, burn::tensor::DType::F16)
-        );
-        if !same || cfg!(target_endian = "big") {
-            return Ok(None);
-        }
-        let mut out = Vec::with_capacity(bytes.len());
-        self.chunks(name, stored.bitsize() / 8, |chunk| {
-            out.extend_from_slice(chunk)
-        })?;
-        Ok(Some(out))
+    ) -> Result<Option<burn::tensor::TensorData>, ModelError> {
+        use burn::tensor::{DType, TensorData};
+        let (stored, shape, bytes, _) = self.view(name)?;
+        let n = bytes.len() / (stored.bitsize() / 8).max(1);
+        let le16 = |b: &[u8]| u16::from_le_bytes([b[0], b[1]]);
+        let data = match (stored, dtype) {
+            (Dtype::F32, DType::F32) => {
+                let mut out: Vec<f32> = Vec::with_capacity(n);
+                self.chunks(name, 4, |c| {
+                    out.extend(
+                        c.chunks_exact(4)
+                            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                    )
+                })?;
+                TensorData::new(out, shape)
+            }
+            (Dtype::BF16, DType::BF16) => {
+                let mut out: Vec<bf16> = Vec::with_capacity(n);
+                self.chunks(name, 2, |c| {
+                    out.extend(c.chunks_exact(2).map(|b| bf16::from_bits(le16(b))))
+                })?;
+                TensorData::new(out, shape)
+            }
+            (Dtype::F16, DType::F16) => {
+                let mut out: Vec<f16> = Vec::with_capacity(n);
+                self.chunks(name, 2, |c| {
+                    out.extend(c.chunks_exact(2).map(|b| f16::from_bits(le16(b))))
+                })?;
+                TensorData::new(out, shape)
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(data))
     }
 
     fn describe(&self) -> String {
