@@ -205,13 +205,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// What to benchmark.
 #[derive(Debug, Clone)]
 pub struct BenchSpec {
-    /// `forward` | `generate` | `train` | `score`.
+    /// `forward` | `generate` | `decode` | `train` | `score`.
     pub kind: String,
     /// Batch size.
     pub batch: usize,
     /// Sequence length (prompt length for generation).
     pub seq: usize,
-    /// Timed iterations (after one warm-up).
+    /// Timed iterations (after one warm-up); for `decode`, timed decode steps.
     pub iters: usize,
     /// LoRA rank for training (all-linear).
     pub rank: usize,
@@ -258,6 +258,33 @@ pub fn run(m: &mut Model, spec: &BenchSpec) -> Result<BenchResult, String> {
                 }
             }
             (spec.new_tokens, 2.0 * params)
+        }
+        "decode" => {
+            // One timestamp per generated token: the first after the prompt's forward pass,
+            // then one per single-token decode step. The interval after timestamp k is the step
+            // whose input sits at position `seq + k`; the first such step is the warm-up.
+            let settings = GenSettings {
+                max_new_tokens: spec.iters + 2,
+                sampler: Sampler {
+                    temperature: 0.0,
+                    top_k: 0,
+                    top_p: 1.0,
+                },
+                seed: 0,
+                stop_at_eos: false,
+            };
+            let mut stamps = Vec::with_capacity(settings.max_new_tokens);
+            m.generate_ids(&ids[0], &settings, |_| {
+                stamps.push(Instant::now());
+                Ok(false)
+            })
+            .map_err(|e| e.to_string())?;
+            times = stamps
+                .windows(2)
+                .skip(1)
+                .map(|w| (w[1] - w[0]).as_secs_f64())
+                .collect();
+            (1, 2.0 * params)
         }
         "train" => {
             if m.adapters.is_empty() {
@@ -311,14 +338,19 @@ pub fn run(m: &mut Model, spec: &BenchSpec) -> Result<BenchResult, String> {
         }
         other => {
             return Err(format!(
-                "unknown benchmark '{other}' (expected one of: forward, generate, train, score)"
+                "unknown benchmark '{other}' (expected one of: forward, generate, decode, train, score)"
             ))
         }
     };
     let s = median(times);
     let tps = tokens as f64 / s;
+    let name = if spec.kind == "decode" {
+        format!("decode @{}..{}", spec.seq + 1, spec.seq + spec.iters)
+    } else {
+        format!("{} b{}×{}", spec.kind, spec.batch, spec.seq)
+    };
     Ok(BenchResult {
-        name: format!("{} b{}×{}", spec.kind, spec.batch, spec.seq),
+        name,
         tokens_per_s: tps,
         seconds: s,
         mfu: spec.peak_flops.map(|p| flops_per_token * tps / p),

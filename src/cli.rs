@@ -80,7 +80,8 @@ pub enum Command {
 /// `peftlab bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// What to measure: forward, generate, train, score, or all.
+    /// What to measure: forward, generate, train, score, or all (those four); or decode (the
+    /// median time of one decode step after a prompt of --seq tokens, over --iters steps).
     pub kind: String,
     /// Model shape: small, medium, smollm2-135m, llama-3.2-1b, llama-3.1-8b, or a config.json.
     #[arg(long, default_value = "small")]
@@ -94,7 +95,7 @@ pub struct BenchArgs {
     /// Batch size.
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
-    /// Sequence length (prompt length for generate).
+    /// Sequence length (prompt length for generate and decode).
     #[arg(long, default_value_t = 128)]
     pub seq: usize,
     /// Timed iterations after one warm-up (the median is reported).

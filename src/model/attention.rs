@@ -10,6 +10,7 @@ use super::kv_cache::KvCache;
 use super::linear::AdapterCtx;
 use super::linear::Linear;
 use super::norm::RmsNorm;
+use super::ModelError;
 use crate::backend::LmBackend;
 use burn::tensor::{DType, Tensor, TensorData};
 
@@ -86,13 +87,17 @@ pub struct Attention<B: LmBackend> {
 
 impl<B: LmBackend> Attention<B> {
     /// Runs attention on `x: [B·T, hidden]` and returns `[B·T, hidden]`.
+    ///
+    /// With a cache (layer index given), the new keys and values are written into it and the
+    /// queries attend to its filled prefix; that path is inference-only (the attention product
+    /// is detached from autodiff, so no graph holds on to the cache's buffers).
     pub fn forward(
         &self,
         x: Tensor<B, 2>,
         inp: &AttnInputs<B>,
         cache: Option<(&mut KvCache<B>, usize)>,
         ctx: &AdapterCtx<B>,
-    ) -> Tensor<B, 2> {
+    ) -> Result<Tensor<B, 2>, ModelError> {
         let (b, t, d) = (inp.batch, inp.seq, self.head_dim);
         let (nh, nkv) = (self.num_heads, self.num_kv_heads);
         let q = self.q_proj.forward(x.clone(), ctx).reshape([b, t, nh, d]);
@@ -110,9 +115,12 @@ impl<B: LmBackend> Attention<B> {
         let q = B::rope(q, &inp.cos, &inp.sin);
         let k = B::rope(k, &inp.cos, &inp.sin);
         let v = v.swap_dims(1, 2);
-        let (k, v) = match cache {
-            Some((c, layer)) => c.append(layer, k, v),
-            None => (k, v),
+        let (q, k, v) = match cache {
+            Some((c, layer)) => {
+                let (k, v) = c.write(layer, k, v)?;
+                (q.detach(), k, v)
+            }
+            None => (q, k, v),
         };
         let s = k.dims()[2];
         // Grouped-query attention without repeating keys and values: transformers' `repeat_kv`
@@ -128,7 +136,7 @@ impl<B: LmBackend> Attention<B> {
             .reshape([b, nh, t, d])
             .swap_dims(1, 2)
             .reshape([b * t, nh * d]);
-        self.o_proj.forward(out, ctx)
+        Ok(self.o_proj.forward(out, ctx))
     }
 }
 

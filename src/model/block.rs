@@ -7,6 +7,7 @@ use super::kv_cache::KvCache;
 use super::linear::AdapterCtx;
 use super::linear::Linear;
 pub use super::norm::RmsNorm;
+use super::ModelError;
 use crate::backend::LmBackend;
 use burn::tensor::{activation::silu, Tensor};
 
@@ -49,15 +50,15 @@ impl<B: LmBackend> DecoderLayer<B> {
         inp: &AttnInputs<B>,
         cache: Option<(&mut KvCache<B>, usize)>,
         ctx: &AdapterCtx<B>,
-    ) -> Tensor<B, 2> {
+    ) -> Result<Tensor<B, 2>, ModelError> {
         let h = self
             .self_attn
-            .forward(self.input_layernorm.forward(x.clone()), inp, cache, ctx);
+            .forward(self.input_layernorm.forward(x.clone()), inp, cache, ctx)?;
         let x = x + h;
         let h = self
             .mlp
             .forward(self.post_attention_layernorm.forward(x.clone()), ctx);
-        x + h
+        Ok(x + h)
     }
 
     /// The layer's linear modules with their short names (`self_attn.q_proj`, ...).

@@ -1,8 +1,10 @@
 //! Autoregressive generation with a KV cache.
 //!
 //! The prompt is run once, then one token per step attends to the cache (transformers'
-//! `generate` with `use_cache=True`). Generation stops at `max_new_tokens`, at EOS when asked, or
-//! when the decoded continuation contains a stop string (which is cut from the returned text).
+//! `generate` with `use_cache=True`). The cache is allocated once for the prompt and every new
+//! token ([`KvCache`]), so a step's cost does not grow with copies of the cache. Generation
+//! stops at `max_new_tokens`, at EOS when asked, or when the decoded continuation contains a
+//! stop string (which is cut from the returned text).
 
 use super::kv_cache::KvCache;
 use super::linear::AdapterCtx;
@@ -38,8 +40,28 @@ pub fn generate_ids<B: LmBackend>(
             "generate: the prompt has no tokens".into(),
         ));
     }
+    if settings.max_new_tokens == 0 {
+        return Ok(Vec::new());
+    }
     let mut rng = crate::rng::derived(settings.seed, "generate");
-    let mut cache = KvCache::new(lm.layers.len());
+    // Every position that is ever an input: the prompt and all new tokens but the last.
+    let capacity = prompt
+        .len()
+        .checked_add(settings.max_new_tokens - 1)
+        .ok_or_else(|| {
+            ModelError::Input(format!(
+                "generate: a prompt of {} tokens plus max_new_tokens = {} overflows",
+                prompt.len(),
+                settings.max_new_tokens
+            ))
+        })?;
+    let c = &lm.config;
+    let mut cache = KvCache::new(
+        lm.layers.len(),
+        [1, c.num_kv_heads, capacity, c.head_dim],
+        lm.compute_dtype,
+        &lm.device,
+    )?;
     let mut out = Vec::new();
     let mut next_input = prompt.to_vec();
     for _ in 0..settings.max_new_tokens {

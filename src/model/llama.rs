@@ -133,7 +133,8 @@ impl<B: LmBackend> CausalLm<B> {
 
     /// Runs the decoder. With a cache, the batch holds only the new positions and attends to
     /// everything cached (`batch.valid` then covers only the new positions; cached ones count as
-    /// valid).
+    /// valid). A cache without room for the batch's rows and positions is an error, raised
+    /// before any work.
     pub fn forward(
         &self,
         batch: &Batch,
@@ -143,7 +144,13 @@ impl<B: LmBackend> CausalLm<B> {
     ) -> Result<Forward<B>, ModelError> {
         self.check_ids(batch)?;
         let (b, t) = (batch.batch(), batch.seq());
-        let offset = cache.as_ref().map_or(0, |c| c.len);
+        let offset = match &cache {
+            Some(c) => {
+                c.check_room(b, t)?;
+                c.len()
+            }
+            None => 0,
+        };
         self.check_activation_memory(b, t, offset + t)?;
         let (rows, positions): (usize, Vec<usize>) = match &batch.segments {
             None => (1, (offset..offset + t).collect()),
@@ -208,10 +215,10 @@ impl<B: LmBackend> CausalLm<B> {
                 all.push(x.clone());
             }
             let c = cache.as_deref_mut().map(|c| (c, i));
-            x = layer.forward(x, &inp, c, ctx);
+            x = layer.forward(x, &inp, c, ctx)?;
         }
         if let Some(c) = cache {
-            c.len += t;
+            c.advance(t)?;
         }
         let hidden = self.norm.forward(x);
         if collect_hidden {

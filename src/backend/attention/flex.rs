@@ -6,7 +6,7 @@
 //! and the softmax differs only by the rounding of `exp`.
 
 use burn::backend::Flex;
-use burn::tensor::{Bytes, DType, Shape, Tensor, TensorPrimitive};
+use burn::tensor::{bf16, f16, Bytes, DType, Shape, Tensor, TensorPrimitive};
 use burn_flex::{FlexTensor, Layout};
 use rayon::prelude::*;
 
@@ -176,4 +176,55 @@ pub fn masked_softmax_backward(
             }
         });
     Some(tensor(out, dims))
+}
+
+/// Writes `value: [B, H, T, d]` into `cache: [B, H, C, d]` at positions `at..at + T`, in the
+/// cache's own buffer when nothing else holds it (otherwise into a copy, once).
+///
+/// Returns the cache and whether the rows were written; it comes back unchanged when the fast
+/// path does not apply: a non-contiguous cache, mismatched dtypes or dims, or a write past the
+/// end.
+pub fn cache_write(
+    cache: Tensor<Flex, 4>,
+    value: &Tensor<Flex, 4>,
+    at: usize,
+) -> (Tensor<Flex, 4>, bool) {
+    let [b, h, c, d] = cache.dims();
+    let [vb, vh, t, vd] = value.dims();
+    let fits = (vb, vh, vd) == (b, h, d) && at.checked_add(t).is_some_and(|end| end <= c);
+    let dtype = cache.dtype();
+    if !fits || value.dtype() != dtype {
+        return (cache, false);
+    }
+    let mut dst = cache.into_primitive().tensor();
+    let whole = dst.is_contiguous()
+        && dst.layout().start_offset() == 0
+        && dst.bytes().len() == b * h * c * d * dst.dtype().size();
+    let src = value.clone().into_primitive().tensor().to_contiguous();
+    // Each of the B·H `[T, d]` blocks of the value goes to rows `at..at + T` of its `[C, d]`
+    // block of the cache. `storage_mut` copies the buffer only when it is shared.
+    macro_rules! write_rows {
+        ($e:ty) => {{
+            match src.as_slice::<$e>() {
+                Some(src) => {
+                    let dst = dst.storage_mut::<$e>();
+                    for (i, block) in src.chunks_exact(t * d).take(b * h).enumerate() {
+                        let start = (i * c + at) * d;
+                        dst[start..start + t * d].copy_from_slice(block);
+                    }
+                    true
+                }
+                None => false,
+            }
+        }};
+    }
+    let written = whole
+        && (t * d == 0
+            || match dtype {
+                DType::F32 => write_rows!(f32),
+                DType::BF16 => write_rows!(bf16),
+                DType::F16 => write_rows!(f16),
+                _ => false,
+            });
+    (Tensor::from_primitive(TensorPrimitive::Float(dst)), written)
 }

@@ -59,6 +59,17 @@ pub trait AttentionBackend: Backend {
         masked_softmax_ops(scores, mask, scale)
     }
 
+    /// Writes `value: [B, H, T, d]` into `cache: [B, H, C, d]` at positions `at..at + T` of the
+    /// third axis and returns the cache. The caller checks `at + T ≤ C` and the other dims.
+    ///
+    /// The default is `slice_assign`, which backends with in-place kernels (CubeCL) run without
+    /// copying a uniquely held buffer; `Flex` writes the rows into its own buffer (burn-flex's
+    /// `slice_assign` copies the whole tensor). Under `Autodiff` the write is not tracked: the
+    /// result is a constant, as a KV cache only serves inference.
+    fn cache_write(cache: Tensor<Self, 4>, value: Tensor<Self, 4>, at: usize) -> Tensor<Self, 4> {
+        cache_write_ops(cache, value, at)
+    }
+
     /// The gradient of the scores from the probabilities `p` and their gradient `g`:
     /// `scale · p ⊙ (g − Σ g ⊙ p)`, in `g`'s dtype.
     fn masked_softmax_backward(
@@ -104,6 +115,16 @@ pub fn rope_backward_ops<B: Backend>(
 ) -> Tensor<B, 4> {
     let gx = g.clone() * cos.clone() + rotate_half_adjoint(g * sin.clone());
     gx.swap_dims(1, 2)
+}
+
+/// [`AttentionBackend::cache_write`] with tensor ops.
+pub fn cache_write_ops<B: Backend>(
+    cache: Tensor<B, 4>,
+    value: Tensor<B, 4>,
+    at: usize,
+) -> Tensor<B, 4> {
+    let [b, h, t, d] = value.dims();
+    cache.slice_assign([0..b, 0..h, at..at + t, 0..d], value)
 }
 
 /// [`AttentionBackend::masked_softmax`] with tensor ops.
@@ -159,6 +180,13 @@ impl AttentionBackend for burn::backend::Flex {
         flex::masked_softmax_backward(&p, &g, scale)
             .unwrap_or_else(|| masked_softmax_backward_ops(p, g, scale))
     }
+
+    fn cache_write(cache: Tensor<Self, 4>, value: Tensor<Self, 4>, at: usize) -> Tensor<Self, 4> {
+        match flex::cache_write(cache, &value, at) {
+            (written, true) => written,
+            (cache, false) => cache_write_ops(cache, value, at),
+        }
+    }
 }
 
 crate::backend::impl_defaults_for_optional_backends!(crate::backend::attention::AttentionBackend);
@@ -203,6 +231,10 @@ impl<B: AttentionBackend> Backward<B, 1> for MaskedSoftmaxBackward {
 }
 
 impl<B: AttentionBackend, C: CheckpointStrategy> AttentionBackend for Autodiff<B, C> {
+    fn cache_write(cache: Tensor<Self, 4>, value: Tensor<Self, 4>, at: usize) -> Tensor<Self, 4> {
+        Tensor::from_inner(B::cache_write(cache.inner(), value.inner(), at))
+    }
+
     fn rope(x: Tensor<Self, 4>, cos: &Tensor<Self, 4>, sin: &Tensor<Self, 4>) -> Tensor<Self, 4> {
         let x = x.into_primitive().tensor();
         let node = x.node.clone();

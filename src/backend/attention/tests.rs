@@ -192,3 +192,74 @@ fn masked_softmax_gradient_equals_the_op_by_op_graph() {
     // + 5·2.25).
     assert!(max_diff(k, o) <= tol(s, 0.3 * 1.5 * (1.5 + 5.0 * 2.25)));
 }
+
+/// The data pointer of a Flex tensor's buffer.
+fn buffer_ptr(t: &Tensor<Flex, 4>) -> usize {
+    t.clone().into_primitive().tensor().bytes().as_ptr() as usize
+}
+
+#[test]
+fn cache_write_fills_rows_in_place_like_slice_assign() {
+    let shape = [2, 3, 7, 4];
+    let cache = t4::<Flex>(vals(2 * 3 * 7 * 4, 1), shape);
+    let value = t4::<Flex>(vals(2 * 3 * 2 * 4, 2), [2, 3, 2, 4]);
+    let expected = cache_write_ops(cache.clone(), value.clone(), 4);
+    let before = buffer_ptr(&cache);
+    let (written, fast) = flex::cache_write(cache, &value, 4);
+    assert!(fast);
+    // The same buffer, now holding the value at positions 4..6 and the old rows elsewhere.
+    assert_eq!(buffer_ptr(&written), before);
+    assert_eq!(
+        written.to_data().to_vec::<f32>().unwrap(),
+        expected.to_data().to_vec::<f32>().unwrap()
+    );
+    let rows = written.clone().slice([0..2, 0..3, 4..6, 0..4]);
+    assert_eq!(
+        rows.to_data().to_vec::<f32>().unwrap(),
+        value.to_data().to_vec::<f32>().unwrap()
+    );
+    // Through the backend trait, under autodiff too (the write is not tracked).
+    let a = t4::<A>(vals(2 * 3 * 7 * 4, 1), shape);
+    let v = t4::<A>(vals(2 * 3 * 2 * 4, 2), [2, 3, 2, 4]).require_grad();
+    let out = A::cache_write(a, v, 4);
+    assert!(!out.is_require_grad());
+    assert_eq!(
+        out.inner().to_data().to_vec::<f32>().unwrap(),
+        expected.to_data().to_vec::<f32>().unwrap()
+    );
+}
+
+#[test]
+fn cache_write_copies_a_shared_buffer_and_refuses_what_does_not_fit() {
+    let cache = t4::<Flex>(vals(3 * 5 * 2, 3), [1, 3, 5, 2]);
+    let old = cache.to_data().to_vec::<f32>().unwrap();
+    let held = cache.clone();
+    let value = t4::<Flex>(vec![9.0; 3 * 2], [1, 3, 1, 2]);
+    let (written, fast) = flex::cache_write(cache, &value, 0);
+    assert!(fast);
+    // A view held elsewhere keeps its contents: the write went to a copy.
+    assert_eq!(held.to_data().to_vec::<f32>().unwrap(), old);
+    assert_ne!(buffer_ptr(&written), buffer_ptr(&held));
+    let first = written.slice([0..1, 0..3, 0..1, 0..2]);
+    assert_eq!(first.to_data().to_vec::<f32>().unwrap(), vec![9.0; 6]);
+    // Past the end, or with other dims: the cache comes back untouched for the caller to handle.
+    assert!(!flex::cache_write(held.clone(), &value, 5).1);
+    let wrong = t4::<Flex>(vec![1.0; 4], [1, 2, 1, 2]);
+    let (back, fast) = flex::cache_write(held.clone(), &wrong, 0);
+    assert!(!fast);
+    assert_eq!(back.to_data().to_vec::<f32>().unwrap(), old);
+}
+
+#[test]
+fn cache_write_in_bf16_matches_the_tensor_ops() {
+    let cache = t4::<Flex>(vals(2 * 6 * 4, 4), [1, 2, 6, 4]).cast(DType::BF16);
+    let value = t4::<Flex>(vals(2 * 3 * 4, 5), [1, 2, 3, 4]).cast(DType::BF16);
+    let expected = cache_write_ops(cache.clone(), value.clone(), 3);
+    let (written, fast) = flex::cache_write(cache, &value, 3);
+    assert!(fast);
+    assert_eq!(written.dtype(), DType::BF16);
+    assert_eq!(
+        written.cast(DType::F32).to_data().to_vec::<f32>().unwrap(),
+        expected.cast(DType::F32).to_data().to_vec::<f32>().unwrap()
+    );
+}
