@@ -18,9 +18,36 @@
 
 use crate::backend::LmBackend;
 use crate::quant::QuantWeight;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use std::cell::RefCell;
 use std::collections::HashMap;
+
+/// Weights of more elements than this are multiplied in blocks of output rows when they are
+/// in half precision (see [`Linear::weight_forward`]).
+pub const HALF_BLOCK_ELEMS: usize = 1 << 26;
+
+/// `x Wᵀ`, in blocks of output rows of at most `block_elems` weight elements when `w` is in
+/// half precision and larger than that.
+pub fn matmul_t<B: LmBackend>(
+    x: Tensor<B, 2>,
+    w: Tensor<B, 2>,
+    block_elems: usize,
+) -> Tensor<B, 2> {
+    let [out, inp] = w.dims();
+    let half = matches!(w.dtype(), DType::BF16 | DType::F16);
+    if !half || out * inp <= block_elems || inp == 0 {
+        return x.matmul(w.transpose());
+    }
+    let rows = (block_elems / inp).max(1);
+    let parts: Vec<Tensor<B, 2>> = (0..out)
+        .step_by(rows)
+        .map(|r| {
+            let block = w.clone().slice([r..(r + rows).min(out), 0..inp]);
+            x.clone().matmul(block.transpose())
+        })
+        .collect();
+    Tensor::cat(parts, 1)
+}
 
 /// A linear layer `y = x Wᵀ + b` plus an optional adapter.
 pub struct Linear<B: LmBackend> {
@@ -112,12 +139,17 @@ impl<B: LmBackend> Linear<B> {
         }
     }
 
-    /// `x Wᵀ` (no bias, no adapter); `x` is `[N, in]`.
+    /// `x Wᵀ` (no bias, no adapter); `x` is `[N, in]`. A very large half-precision weight (an
+    /// output head of a big vocabulary) is multiplied in blocks of output rows: a backend that
+    /// computes half-precision products by widening its operands (the CPU's) then widens one
+    /// block at a time instead of the whole weight, so the transient memory stays bounded
+    /// (2 GB for Llama-3.1-8B's head otherwise). The blocks are views of the weight; the
+    /// result is the same product.
     pub fn weight_forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         match self.weight.as_dense() {
             Some(w) => {
                 let w = w.clone().cast(x.dtype());
-                x.matmul(w.transpose())
+                matmul_t(x, w, HALF_BLOCK_ELEMS)
             }
             None => self.weight.forward(x),
         }
@@ -321,5 +353,41 @@ pub trait LinearAdapter<B: LmBackend> {
         base: &Tensor<B, 2>,
     ) -> Tensor<B, 2> {
         self.forward(layer, x, ctx) - base.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matmul_t;
+    use crate::backend::Cpu;
+    use burn::tensor::{DType, Tensor, TensorData};
+
+    #[test]
+    fn blocked_half_products_equal_the_whole_product() {
+        let dev = Default::default();
+        let (n, out, inp) = (3, 37, 16);
+        let v = |len: usize, k: f32| (0..len).map(|i| ((i as f32 * k).sin())).collect::<Vec<_>>();
+        for dt in [DType::BF16, DType::F16] {
+            let x =
+                Tensor::<Cpu, 2>::from_data(TensorData::new(v(n * inp, 0.7), [n, inp]), (&dev, dt));
+            let w = Tensor::<Cpu, 2>::from_data(
+                TensorData::new(v(out * inp, 0.3), [out, inp]),
+                (&dev, dt),
+            );
+            let whole = x.clone().matmul(w.clone().transpose());
+            // Blocks of 5 rows (80 elements): 8 blocks, the last one of 2 rows.
+            let blocked = matmul_t(x.clone(), w.clone(), 5 * inp);
+            assert_eq!(blocked.dims(), [n, out]);
+            let (a, b) = (whole.into_data(), blocked.into_data());
+            assert_eq!(a.as_bytes(), b.as_bytes(), "{dt:?}: the same product");
+        }
+        // f32 weights are never split.
+        let x = Tensor::<Cpu, 2>::from_data(TensorData::new(v(n * inp, 0.7), [n, inp]), &dev);
+        let w = Tensor::<Cpu, 2>::from_data(TensorData::new(v(out * inp, 0.3), [out, inp]), &dev);
+        let y = matmul_t(x.clone(), w.clone(), 1);
+        assert_eq!(
+            y.into_data().as_bytes(),
+            x.matmul(w.transpose()).into_data().as_bytes()
+        );
     }
 }

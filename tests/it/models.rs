@@ -145,7 +145,8 @@ fn cached_greedy_decoding_equals_full_recompute_with_an_adapter() {
             lr: 1e-2,
             ..Default::default()
         };
-        m.train_step(std::slice::from_ref(&prompt), &labels, &opts).unwrap();
+        m.train_step(std::slice::from_ref(&prompt), &labels, &opts)
+            .unwrap();
         let settings = GenSettings {
             max_new_tokens: 20,
             sampler: Sampler {
