@@ -366,7 +366,7 @@ mod tests {
     fn blocked_half_products_equal_the_whole_product() {
         let dev = Default::default();
         let (n, out, inp) = (3, 37, 16);
-        let v = |len: usize, k: f32| (0..len).map(|i| ((i as f32 * k).sin())).collect::<Vec<_>>();
+        let v = |len: usize, k: f32| (0..len).map(|i| (i as f32 * k).sin()).collect::<Vec<_>>();
         for dt in [DType::BF16, DType::F16] {
             let x =
                 Tensor::<Cpu, 2>::from_data(TensorData::new(v(n * inp, 0.7), [n, inp]), (&dev, dt));
