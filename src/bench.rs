@@ -10,7 +10,6 @@ use crate::backend::DeviceSpec;
 use crate::lab::Model;
 use crate::model::generate::GenSettings;
 use crate::model::load::LoadOptions;
-use crate::model::sampling::Sampler;
 use crate::model::tokenizer::Tokenizer;
 use crate::model::weights::WeightSource;
 use crate::model::{ModelConfig, ModelError};
@@ -239,16 +238,7 @@ pub fn run(m: &mut Model, spec: &BenchSpec) -> Result<BenchResult, String> {
             (spec.batch * spec.seq, 2.0 * params)
         }
         "generate" => {
-            let settings = GenSettings {
-                max_new_tokens: spec.new_tokens,
-                sampler: Sampler {
-                    temperature: 0.0,
-                    top_k: 0,
-                    top_p: 1.0,
-                },
-                seed: 0,
-                stop_at_eos: false,
-            };
+            let settings = GenSettings::greedy(spec.new_tokens);
             for i in 0..=spec.iters {
                 let t = Instant::now();
                 m.generate_ids(&ids[0], &settings, |_| Ok(false))
@@ -263,16 +253,7 @@ pub fn run(m: &mut Model, spec: &BenchSpec) -> Result<BenchResult, String> {
             // One timestamp per generated token: the first after the prompt's forward pass,
             // then one per single-token decode step. The interval after timestamp k is the step
             // whose input sits at position `seq + k`; the first such step is the warm-up.
-            let settings = GenSettings {
-                max_new_tokens: spec.iters + 2,
-                sampler: Sampler {
-                    temperature: 0.0,
-                    top_k: 0,
-                    top_p: 1.0,
-                },
-                seed: 0,
-                stop_at_eos: false,
-            };
+            let settings = GenSettings::greedy(spec.iters + 2);
             let mut stamps = Vec::with_capacity(settings.max_new_tokens);
             m.generate_ids(&ids[0], &settings, |_| {
                 stamps.push(Instant::now());

@@ -26,6 +26,23 @@ pub struct GenSettings {
     pub stop_at_eos: bool,
 }
 
+impl GenSettings {
+    /// Exactly `max_new_tokens` greedy tokens (argmax, no stop at EOS): benchmarks and checks
+    /// against a reference's greedy ids.
+    pub fn greedy(max_new_tokens: usize) -> Self {
+        GenSettings {
+            max_new_tokens,
+            sampler: Sampler {
+                temperature: 0.0,
+                top_k: 0,
+                top_p: 1.0,
+            },
+            seed: 0,
+            stop_at_eos: false,
+        }
+    }
+}
+
 /// Generates new token ids after `prompt`; `should_stop` sees the new ids after every step.
 pub fn generate_ids<B: LmBackend>(
     lm: &CausalLm<B>,

@@ -11,7 +11,6 @@ use peftlab::adapter::{
 use peftlab::backend::LmBackend;
 use peftlab::lab::Model;
 use peftlab::model::linear::Linear;
-use peftlab::model::to_host;
 use peftlab::tensor::HostTensor;
 use peftlab::train::{StepOptions, TrainOptions};
 use peftlab::with_lm;
@@ -47,19 +46,6 @@ fn attached(m: &Model) -> Vec<String> {
         .into_iter()
         .filter(|(_, l)| l.has_adapter())
         .map(|(n, _)| n)
-        .collect())
-}
-
-/// Every linear layer's base weight and bias, as host values.
-fn base_weights(m: &Model) -> Vec<(String, Vec<f32>, Option<Vec<f32>>)> {
-    with_lm!(&m.lm, lm => lm
-        .linears()
-        .into_iter()
-        .map(|(n, l)| {
-            let w = to_host(l.dense_weight()).unwrap().1;
-            let b = l.bias.clone().map(|b| to_host(b).unwrap().1);
-            (n, w, b)
-        })
         .collect())
 }
 

@@ -207,3 +207,16 @@ pub fn wait_with_timeout(mut child: std::process::Child, limit: Duration) -> Run
         stderr: err_t.join().unwrap(),
     }
 }
+
+/// Every linear layer's base weight and bias, as host values.
+pub fn base_weights(m: &Model) -> Vec<(String, Vec<f32>, Option<Vec<f32>>)> {
+    peftlab::with_lm!(&m.lm, lm => lm
+        .linears()
+        .into_iter()
+        .map(|(n, l)| {
+            let w = peftlab::model::to_host(l.dense_weight()).unwrap().1;
+            let b = l.bias.clone().map(|b| peftlab::model::to_host(b).unwrap().1);
+            (n, w, b)
+        })
+        .collect())
+}

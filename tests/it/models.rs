@@ -4,7 +4,6 @@
 use crate::common;
 use common::{masked_diff, rows};
 use peftlab::model::generate::GenSettings;
-use peftlab::model::sampling::Sampler;
 use peftlab::tensor::{load_safetensors, HostTensor};
 use peftlab::{lab::Model, model::LoadOptions};
 use std::path::PathBuf;
@@ -68,16 +67,7 @@ fn check_model(name: &str) {
         .map(|&x| x as u32)
         .collect();
     let prompt = &unpadded[0];
-    let settings = GenSettings {
-        max_new_tokens: greedy.len() - prompt.len(),
-        sampler: Sampler {
-            temperature: 0.0,
-            top_k: 0,
-            top_p: 1.0,
-        },
-        seed: 0,
-        stop_at_eos: false,
-    };
+    let settings = GenSettings::greedy(greedy.len() - prompt.len());
     let new = m.generate_ids(prompt, &settings, |_| Ok(false)).unwrap();
     assert_eq!(
         &greedy[prompt.len()..],
@@ -147,16 +137,7 @@ fn cached_greedy_decoding_equals_full_recompute_with_an_adapter() {
         };
         m.train_step(std::slice::from_ref(&prompt), &labels, &opts)
             .unwrap();
-        let settings = GenSettings {
-            max_new_tokens: 20,
-            sampler: Sampler {
-                temperature: 0.0,
-                top_k: 0,
-                top_p: 1.0,
-            },
-            seed: 0,
-            stop_at_eos: false,
-        };
+        let settings = GenSettings::greedy(20);
         let cached = m.generate_ids(&prompt, &settings, |_| Ok(false)).unwrap();
         let mut seq = prompt.clone();
         for _ in 0..settings.max_new_tokens {

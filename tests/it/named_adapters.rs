@@ -1,26 +1,11 @@
 //! Several named adapters on one model: activation, training only the active trainable ones,
 //! merge/unmerge, the multi-adapter directory layout, and the errors of each operation.
 
-use crate::common::{fixture, model, probe, rows, tensors};
+use crate::common::{base_weights, fixture, model, probe, rows, tensors};
 use peftlab::adapter::combine::CombineOptions;
 use peftlab::adapter::AdapterOptions;
 use peftlab::lab::Model;
-use peftlab::model::to_host;
 use peftlab::train::StepOptions;
-use peftlab::with_lm;
-
-/// Every linear layer's base weight and bias, as host values.
-fn base_weights(m: &Model) -> Vec<(String, Vec<f32>, Option<Vec<f32>>)> {
-    with_lm!(&m.lm, lm => lm
-        .linears()
-        .into_iter()
-        .map(|(n, l)| {
-            let w = to_host(l.dense_weight()).unwrap().1;
-            let b = l.bias.clone().map(|b| to_host(b).unwrap().1);
-            (n, w, b)
-        })
-        .collect())
-}
 
 fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
