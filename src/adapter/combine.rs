@@ -294,9 +294,7 @@ pub fn combine(sources: &[Source<'_>], how: Combination) -> Result<Combined, Ada
     if let Combination::Svd(o) = how {
         if let Some(q) = o.clamp {
             if !(0.0..=1.0).contains(&q) {
-                return Err(bad(format!(
-                    "svd_clamp must be a quantile in [0, 1], got {q}"
-                )));
+                return Err(bad(format!("clamp must be a quantile in [0, 1], got {q}")));
             }
         }
         if o.full_matrices {
@@ -304,7 +302,7 @@ pub fn combine(sources: &[Source<'_>], how: Combination) -> Result<Combined, Ada
                 let (out_f, in_f) = dims[m];
                 if new_r > out_f.min(in_f) {
                     return Err(bad(format!(
-                        "svd rank {new_r} exceeds module '{m}' ([out, in] = [{out_f}, {in_f}]); PEFT's full-matrices SVD fails there (use a rank of at most {} or svd_full_matrices = false)",
+                        "svd rank {new_r} exceeds module '{m}' ([out, in] = [{out_f}, {in_f}]); PEFT's full-matrices SVD fails there (use a rank of at most {} or the option full_matrices: false)",
                         out_f.min(in_f)
                     )));
                 }
@@ -567,7 +565,7 @@ fn svd_factors(
 pub fn svd_clamp(b: &mut [f64], a: &mut [f64], quantile: f64) -> Result<(), AdapterError> {
     if !(0.0..=1.0).contains(&quantile) {
         return Err(bad(format!(
-            "svd_clamp must be a quantile in [0, 1], got {quantile}"
+            "clamp must be a quantile in [0, 1], got {quantile}"
         )));
     }
     let mut all: Vec<f64> = b.iter().chain(a.iter()).copied().collect();

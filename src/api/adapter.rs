@@ -74,6 +74,17 @@ fn sole(m: &Handle<Model>, fn_name: &str) -> RhaiResult<String> {
     m.borrow(fn_name)?.adapters.sole(fn_name).ctx(fn_name)
 }
 
+/// `m.combine(weights, opts)`.
+fn combine(m: &mut Handle<Model>, w: rhai::Dynamic, o: &Map) -> RhaiResult<Handle<Adapter>> {
+    let opts: CombineOptions = parse_opts("combine", o)?;
+    let how = opts.combination().ctx("combine")?;
+    let weights = weights_of(w)?;
+    m.borrow_mut("combine")?
+        .combine(&weights, how, &opts.name)
+        .ctx("combine")?;
+    Ok(handle(m, &opts.name))
+}
+
 /// `combine`'s weights: a map (alphabetical) or an array of `[name, weight]` pairs.
 fn weights_of(v: rhai::Dynamic) -> RhaiResult<Vec<(String, f64)>> {
     let num = |name: &str, x: rhai::Dynamic| -> RhaiResult<f64> {
@@ -174,8 +185,9 @@ const ADD_DOC: &str = "
 const LOAD_DOC: &str = "
         Reads a PEFT adapter directory (LoRA, rsLoRA, DoRA, VeRA, AdaLoRA, IA³, converted PiSSA, FLix) and
         attaches it. `load_adapter(dir)` attaches the adapter at the top of `dir` as \"default\" and every
-        subdirectory holding an `adapter_config.json` under the subdirectory's name (PEFT's multi-adapter
-        layout; all of them or none), and returns the \"default\" one (else the first);
+        subdirectory holding an `adapter_config.json` under the subdirectory's name, in alphabetical order
+        (PEFT's multi-adapter layout; all of them or none; the first one loaded is active if the model had no
+        adapter), and returns the \"default\" one (else the first);
         `load_adapter(dir, name)` attaches the adapter at the top of `dir` alone, as `name` (use it for a directory
         whose subdirectories are not adapters of the same model, such as a Trainer's `checkpoint-N`).
         It also reads the `peftlab.json` that `save_adapter` writes, when present (a corrupt one is an error).
@@ -216,6 +228,24 @@ const TENSORS_DOC: &str = "
 
         ```rhai
         for k in m.adapter_tensors().keys() { print(k); }
+        ```";
+
+/// `combine`'s documentation (both overloads).
+const COMBINE_DOC: &str = "
+        Builds a new LoRA adapter from weighted LoRA adapters, as PEFT's `add_weighted_adapter` (and matching
+        its tensors): `weights` is a map #{ name: weight } (taken in alphabetical order: the first adapter's
+        rsLoRA flag is inherited and `cat` stacks in that order; quote a name that is a Rhai keyword, as
+        `#{ \"default\": 1.0 }`) or an array of [name, weight] pairs (in that order); a negative weight
+        subtracts an update (AdaMergeX-style arithmetic). `opts` may be left out (all defaults). Options: method
+        (\"linear\": weighted sums of A and of B, equal ranks needed; \"cat\": the factors side by side, rank =
+        the sum; \"svd\", the default: the truncated SVD of Σ wᵢ·sᵢ·BᵢAᵢ), r (svd's rank; default the largest),
+        clamp (svd's quantile clamp), full_matrices (true), name (\"combined\"). The new adapter has
+        `lora_alpha = r`, is added inactive, and saves and exports as a plain LoRA.
+
+        ```rhai
+        let task_sw = m.combine(#{ task_en: 1.0, lang_sw: 1.0, lang_en: -1.0 }, #{ method: \"cat\", name: \"task_sw\" });
+        m.set_active(\"task_sw\");
+        let mix = m.combine([[\"a\", 0.7], [\"b\", 0.3]], #{ method: \"svd\", r: 8, name: \"mix\" });
         ```";
 
 /// Registers the adapter bindings.
@@ -345,27 +375,24 @@ pub fn register(engine: &mut Engine, _session: &Session) {
             Ok(handle(m, name))
         },
     );
-    bind(engine, "combine", ["m", "weights", "opts"], "
-        Builds a new LoRA adapter from weighted LoRA adapters, as PEFT's `add_weighted_adapter` (and matching
-        its tensors): `weights` is a map #{ name: weight } (taken in alphabetical order: the first adapter's
-        rsLoRA flag is inherited and `cat` stacks in that order) or an array of [name, weight] pairs (in that
-        order); a negative weight subtracts an update (AdaMergeX-style arithmetic). Options: method
-        (\"linear\": weighted sums of A and of B, equal ranks needed; \"cat\": the factors side by side, rank =
-        the sum; \"svd\", the default: the truncated SVD of Σ wᵢ·sᵢ·BᵢAᵢ), r (svd's rank; default the largest),
-        clamp (svd's quantile clamp), full_matrices (true), name (\"combined\"). The new adapter has
-        `lora_alpha = r`, is added inactive, and saves and exports as a plain LoRA.
-
-        ```rhai
-        let task_sw = m.combine(#{ task_en: 1.0, lang_sw: 1.0, lang_en: -1.0 }, #{ method: \"cat\", name: \"task_sw\" });
-        m.set_active(\"task_sw\");
-        let mix = m.combine([[\"a\", 0.7], [\"b\", 0.3]], #{ method: \"svd\", r: 8, name: \"mix\" });
-        ```", |m: &mut Handle<Model>, w: rhai::Dynamic, o: Map| -> RhaiResult<Handle<Adapter>> {
-        let opts: CombineOptions = parse_opts("combine", &o)?;
-        let how = opts.combination().ctx("combine")?;
-        let weights = weights_of(w)?;
-        m.borrow_mut("combine")?.combine(&weights, how, &opts.name).ctx("combine")?;
-        Ok(handle(m, &opts.name))
-    });
+    bind(
+        engine,
+        "combine",
+        ["m", "weights", "opts"],
+        COMBINE_DOC,
+        |m: &mut Handle<Model>, w: rhai::Dynamic, o: Map| -> RhaiResult<Handle<Adapter>> {
+            combine(m, w, &o)
+        },
+    );
+    bind(
+        engine,
+        "combine",
+        ["m", "weights"],
+        COMBINE_DOC,
+        |m: &mut Handle<Model>, w: rhai::Dynamic| -> RhaiResult<Handle<Adapter>> {
+            combine(m, w, &Map::new())
+        },
+    );
     bind(engine, "set_active", ["m", "names"], "
         Chooses the adapters whose updates take part in the forward pass (and in training): a name or an array
         of names; `[]` leaves the base model alone. The updates of several active adapters are added (as PEFT
@@ -501,7 +528,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         engine,
         "trainable_params",
         ["a"],
-        "Number of trainable adapter parameters.\n\nExample: `print(m.add_adapter(#{ r: 8 }).trainable_params());`",
+        "Number of the adapter's trainable parameters: the values of its tensors that training updates while it is active and trainable (frozen projections, such as VeRA's, are not counted; `set_trainable(name, false)` does not change the count).\n\nExample: `print(m.add_adapter(#{ r: 8 }).trainable_params());`",
         |a: &mut Handle<Adapter>| -> RhaiResult<INT> {
             with_model(a, "trainable_params", |m, n| Ok(m.trainable_params(n).ctx("trainable_params")? as INT))
         },

@@ -366,3 +366,25 @@ fn bench_measures_a_checkpoint_given_with_model() {
     assert_eq!(bad.code, Some(2), "{}", bad.stderr);
     assert!(bad.stderr.contains("no/such/model"), "{}", bad.stderr);
 }
+
+#[test]
+fn combine_takes_quoted_keyword_names_and_default_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = common::fixture("");
+    let script = format!(
+        "let m = load_model(\"{0}/models/tiny-llama\", #{{ progress: false }});\n\
+         m.load_adapter(\"{0}/adapters/multi/saved\");\n\
+         let c = m.combine(#{{ \"default\": 1.0, other: 0.5 }});\n\
+         print(`${{c.info().name}} r=${{c.info().r}} active=${{c.info().active}}`);\n",
+        fx.display()
+    );
+    write(dir.path(), "c.rhai", &script);
+    let r = run(dir.path(), &["run", "c.rhai"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    // PEFT's default combination is svd with the largest source rank (default r=4, other r=2).
+    assert!(
+        r.stdout.contains("combined r=4 active=false"),
+        "{}",
+        r.stdout
+    );
+}
