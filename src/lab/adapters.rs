@@ -243,9 +243,8 @@ impl Model {
         Ok(())
     }
 
-    /// Checks that an adapter of `method` may join the model's adapters: PiSSA rewrites the
-    /// base weights, so it shares the model with no other adapter.
-    fn check_can_join(&self, name: &str, method: MethodKind) -> Result<(), AdapterError> {
+    /// Checks that `name` is a valid adapter name that no adapter of the model has yet.
+    fn check_new_name(&self, name: &str) -> Result<(), AdapterError> {
         check_name(name)?;
         if self.adapters.get(name).is_ok() {
             return Err(AdapterError::Option(format!(
@@ -254,6 +253,13 @@ impl Model {
                 self.adapters.names().join(", ")
             )));
         }
+        Ok(())
+    }
+
+    /// Checks that an adapter `name` of `method` may join the model's adapters: a new name, and
+    /// PiSSA, which rewrites the base weights, shares the model with no other adapter.
+    fn check_can_join(&self, name: &str, method: MethodKind) -> Result<(), AdapterError> {
+        self.check_new_name(name)?;
         let pissa = |m: MethodKind| m == MethodKind::Pissa;
         if !self.adapters.is_empty()
             && (pissa(method) || self.adapters.list.iter().any(|s| pissa(s.method.kind())))
@@ -267,8 +273,8 @@ impl Model {
         Ok(())
     }
 
-    /// Adds a newly attached adapter: active if it is the first, inactive otherwise (as PEFT's
-    /// `add_adapter`); the optimizer state goes if it trained adapters that are now changed.
+    /// Adds a newly attached adapter, which sits in the working slots: active if it is the
+    /// first, inactive otherwise (as PEFT's `add_adapter`).
     fn push_adapter(&mut self, mut st: AdapterState, name: &str) {
         st.name = name.to_string();
         st.active = self.adapters.is_empty();
@@ -344,10 +350,7 @@ impl Model {
     /// Loads the PEFT adapter in `dir` (its top level only) as `name`.
     pub fn load_named_adapter(&mut self, dir: &Path, name: &str) -> Result<(), AdapterError> {
         self.check_unmerged("load_adapter")?;
-        check_name(name)?;
-        if self.adapters.get(name).is_ok() {
-            return self.check_can_join(name, MethodKind::Lora);
-        }
+        self.check_new_name(name)?;
         self.focus_on(None);
         // peft_io::load attaches nothing until every tensor has been read and checked.
         let st = with_lm!(&mut self.lm, lm => peft_io::load(lm, dir))?;

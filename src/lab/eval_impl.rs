@@ -3,7 +3,6 @@
 use super::Model;
 use crate::eval::{EvalError, LanguageModel, LogLik};
 use crate::model::generate::GenSettings;
-use crate::model::sampling::Sampler;
 
 fn err(e: impl std::fmt::Display) -> EvalError {
     EvalError::Model(e.to_string())
@@ -38,14 +37,8 @@ impl LanguageModel for Model {
         _batch_size: usize,
     ) -> Result<Vec<String>, EvalError> {
         let settings = GenSettings {
-            max_new_tokens,
-            sampler: Sampler {
-                temperature: 0.0,
-                top_k: 0,
-                top_p: 1.0,
-            },
-            seed: 0,
             stop_at_eos: true,
+            ..GenSettings::greedy(max_new_tokens)
         };
         let tok = self.tokenizer.clone();
         prompts
