@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use super::sampling::{choose, largest_remainder, permutation};
+use super::sampling::{choose, largest_remainder, largest_remainder_counts, permutation};
 use super::{DataError, Dataset};
 use crate::rng;
 use crate::value::{Row, Value};
@@ -259,7 +259,8 @@ pub fn bactrian_partition(
 impl Dataset {
     /// `n` rows sampled proportionally to the groups of `field` (string values without quotes
     /// as group keys; missing field is an error). Group `g` gets `n·|g|/N` rows rounded by largest
-    /// remainder (ties to the group seen first), drawn without replacement with
+    /// remainder in exact integer arithmetic ([`largest_remainder_counts`]; ties to the group
+    /// seen first), drawn without replacement with
     /// `rng::derived(seed, "stratified_sample")` group by group in order of first appearance;
     /// the result keeps the dataset's row order.
     pub fn stratified_sample(
@@ -286,11 +287,12 @@ impl Dataset {
         if self.is_empty() {
             return Ok(self.take(0));
         }
-        let sizes: Vec<f64> = keys
+        let sizes: Vec<usize> = keys
             .iter()
-            .map(|k| groups.get(k).map_or(0.0, |g| g.len() as f64))
+            .map(|k| groups.get(k).map_or(0, Vec::len))
             .collect();
-        let alloc = largest_remainder(&sizes, n).map_err(|m| invalid("stratified_sample", m))?;
+        let alloc =
+            largest_remainder_counts(&sizes, n).map_err(|m| invalid("stratified_sample", m))?;
         let mut r = rng::derived(seed, "stratified_sample");
         let mut chosen: Vec<usize> = Vec::with_capacity(n);
         for (k, &m) in keys.iter().zip(&alloc) {

@@ -94,6 +94,44 @@ pub fn largest_remainder(weights: &[f64], total: usize) -> Result<Vec<usize>, St
     Ok(parts)
 }
 
+/// Largest-remainder apportionment of `total` units over integer `counts` (stratum sizes), in
+/// exact integer arithmetic: part `i` gets `floor(c_i · total / N)` with `N = Σ c`, and the
+/// units still missing go, one each, to the parts with the largest remainders
+/// `c_i · total mod N` (ties to the lower index). Unlike [`largest_remainder`] on floats, equal
+/// fractions are equal here: counts 1, 1, 7 of total 3 give 1, 0, 2 (remainders 1/3 each, the
+/// tie goes to the first stratum), where the rounded quotients would favour the third. The
+/// parts sum to `total`; `total` may not exceed `N`, so no part exceeds its count.
+pub fn largest_remainder_counts(counts: &[usize], total: usize) -> Result<Vec<usize>, String> {
+    let n: u128 = counts.iter().map(|&c| c as u128).sum();
+    if n == 0 {
+        return Err("no rows to apportion (all strata are empty)".into());
+    }
+    if total as u128 > n {
+        return Err(format!("n = {total} exceeds the {n} rows of the strata"));
+    }
+    let t = total as u128;
+    let mut parts: Vec<usize> = Vec::with_capacity(counts.len());
+    let mut rems: Vec<u128> = Vec::with_capacity(counts.len());
+    for &c in counts {
+        let prod = c as u128 * t;
+        // prod / n <= c, so it fits in usize.
+        parts.push(usize::try_from(prod / n).unwrap_or(c));
+        rems.push(prod % n);
+    }
+    let assigned: usize = parts.iter().sum();
+    let missing = total.saturating_sub(assigned);
+    let mut order: Vec<usize> = (0..counts.len()).collect();
+    // Largest remainder first; the sort is stable, so ties keep the lower index first. At most
+    // one unit goes to a part (missing < number of parts with a non-zero remainder).
+    order.sort_by(|&a, &b| rems[b].cmp(&rems[a]));
+    for &i in order.iter().take(missing) {
+        if let Some(p) = parts.get_mut(i) {
+            *p += 1;
+        }
+    }
+    Ok(parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +194,38 @@ mod tests {
         assert!(largest_remainder(&[0.0, 0.0], 3).is_err());
         assert!(largest_remainder(&[f64::NAN, 1.0], 3).is_err());
         assert!(largest_remainder(&[-1.0, 2.0], 3).is_err());
+    }
+
+    #[test]
+    fn largest_remainder_counts_is_exact() {
+        // Counts 1, 1, 7 (N = 9), total 3: exact quotas 1/3, 1/3, 7/3; floors 0, 0, 2 and three
+        // equal remainders 1/3, so the missing unit goes to the first stratum. Rounded float
+        // quotients (7/9·3 = 2.3333333333333335 > 2 + 1/9·3) would give it to the third.
+        assert_eq!(
+            largest_remainder_counts(&[1, 1, 7], 3).unwrap(),
+            vec![1, 0, 2]
+        );
+        assert_eq!(
+            largest_remainder(&[1.0, 1.0, 7.0], 3).unwrap(),
+            vec![0, 0, 3]
+        );
+        // Three nearly equal labels of N = 392,702 rows (XNLI's train size), 5,000 of them: quotas 1666.64.., 1666.65.., 1666.69..; floors sum to
+        // 4,998, and the two missing units go to labels 2 and 1 (largest remainders).
+        assert_eq!(
+            largest_remainder_counts(&[130_899, 130_900, 130_903], 5000).unwrap(),
+            vec![1666, 1667, 1667]
+        );
+        // Proportions kept exactly when they divide: 300 of 6,000 in 1:2:3.
+        assert_eq!(
+            largest_remainder_counts(&[1000, 2000, 3000], 300).unwrap(),
+            vec![50, 100, 150]
+        );
+        assert_eq!(
+            largest_remainder_counts(&[4, 0, 2], 6).unwrap(),
+            vec![4, 0, 2]
+        );
+        assert!(largest_remainder_counts(&[0, 0], 1).is_err());
+        assert!(largest_remainder_counts(&[2, 3], 6).is_err());
+        assert_eq!(largest_remainder_counts(&[2, 3], 0).unwrap(), vec![0, 0]);
     }
 }

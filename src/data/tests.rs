@@ -452,6 +452,18 @@ fn stratified_sample_is_proportional() {
     let count = |g: &str| s.rows().iter().filter(|r| r["g"] == json!(g)).count();
     assert_eq!((count("a"), count("b"), count("c")), (3, 2, 0));
     assert_eq!(s, d.stratified_sample(5, "g", 9).unwrap());
+    // Exact integer remainders: strata of 1, 1 and 7 rows, n = 3. The quotas 1/3, 1/3, 7/3
+    // leave three equal remainders of 1/3 and the missing unit goes to the stratum seen first.
+    let mut rows = Vec::new();
+    for (g, k) in [("x", 1), ("y", 1), ("z", 7)] {
+        for i in 0..k {
+            rows.push(row(json!({"g": g, "i": i})));
+        }
+    }
+    let d2 = Dataset::new(rows);
+    let s2 = d2.stratified_sample(3, "g", 4).unwrap();
+    let count2 = |g: &str| s2.rows().iter().filter(|r| r["g"] == json!(g)).count();
+    assert_eq!((count2("x"), count2("y"), count2("z")), (1, 0, 2));
     assert!(d.stratified_sample(11, "g", 9).is_err());
     let err = d.stratified_sample(2, "lang", 9).unwrap_err().to_string();
     assert!(
