@@ -159,7 +159,7 @@ fn evaluate(m: &Handle<Model>, task: &str, o: &Map) -> RhaiResult<T> {
 /// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
 pub const AREA_DOC: &str = r#"Built-in tasks: xnli, xcopa, belebele, mlqa, xquad, tydiqa, xlsum, plus the offline demo task
 ui_translate (`tasks()` lists them). Tasks report `acc`, `acc_norm`, `acc_bytes` (multiple
-choice; XNLI also `f1_macro`), `exact_match`, `f1` (QA) and `rouge1`, `rouge2`, `rougeL`
+choice; XNLI also `f1_micro`, which equals `acc`, and `f1_macro`), `exact_match`, `f1` (QA) and `rouge1`, `rouge2`, `rougeL`
 (XL-Sum). The metric functions are usable on their own (custom tasks, checks). Per-item logs
 (`items_file`) of several evaluations are joined with `join_items` for the paired tests
 `mcnemar` and `permutation_test`."#;

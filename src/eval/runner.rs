@@ -463,14 +463,19 @@ fn aggregate(
         row.insert("lang".into(), lang.label.clone().into());
         row.insert("n".into(), recs.len().into());
         for &m in t.metrics() {
-            let value = if m == "f1_macro" {
+            let average = match m {
+                "f1_macro" => Some(Average::Macro),
+                "f1_micro" => Some(Average::Micro),
+                _ => None,
+            };
+            let value = if let Some(average) = average {
                 let key = |r: &Row, k: &str| r.get(k).map(as_key).unwrap_or_default();
                 let preds: Vec<String> = recs.iter().map(|r| key(r, "prediction")).collect();
                 let golds: Vec<String> = recs.iter().map(|r| key(r, "gold")).collect();
                 if recs.is_empty() {
                     f64::NAN
                 } else {
-                    f1_score(&preds, &golds, Average::Macro)?
+                    f1_score(&preds, &golds, average)?
                 }
             } else {
                 let vals: Vec<f64> = recs

@@ -13,7 +13,9 @@
 //! * `alpaca`: English instruction, input `Premise: …\nHypothesis: …`, choices the label words
 //!   `entailment`, `neutral`, `contradiction`.
 //!
-//! Metrics: acc, acc_norm, acc_bytes, and macro-F1 over the three labels.
+//! Metrics: acc, acc_norm, acc_bytes, and micro- and macro-F1 over the three labels. For
+//! single-label three-way classification micro-F1 equals accuracy; it is reported under its
+//! own name because the "Which LoRA?" study reports XNLI as micro-F1.
 
 use super::{Doc, Gold, Kind, Lang, Prompted, Task};
 use crate::eval::prompt::{alpaca_prompt, Family};
@@ -63,7 +65,7 @@ impl Task for Xnli {
             .map(|w| Lang::simple(w.0))
     }
     fn metrics(&self) -> &'static [&'static str] {
-        &["acc", "acc_norm", "acc_bytes", "f1_macro"]
+        &["acc", "acc_norm", "acc_bytes", "f1_micro", "f1_macro"]
     }
     fn default_split(&self) -> &'static str {
         "validation"

@@ -17,7 +17,7 @@ fn xnli_lm_eval_rows_requests_and_metrics() {
     let rows = evaluate(&mut m, "xnli", &o).unwrap();
     assert_eq!(rows.len(), 2);
     for r in &rows {
-        assert_row_shape(r, &["acc", "acc_norm", "acc_bytes", "f1_macro"]);
+        assert_row_shape(r, &["acc", "acc_norm", "acc_bytes", "f1_micro", "f1_macro"]);
         assert_eq!(r["task"], json!("xnli"));
     }
     // lm-eval's request: empty context, " " + the whole localized sentence.
@@ -50,6 +50,8 @@ fn xnli_lm_eval_rows_requests_and_metrics() {
     assert!(close(f(de, "acc_bytes"), 2.0 / 3.0));
     // Macro-F1: predictions 0,0,0 vs gold 0,2,1: class 0 TP1 FP2 -> 1/2, others 0: 1/6.
     assert!(close(f(de, "f1_macro"), 1.0 / 6.0));
+    // Micro-F1 of single-label predictions is the accuracy: 1 of 3.
+    assert!(close(f(de, "f1_micro"), 1.0 / 3.0));
 
     // en: labels 0, 2, 1, 2. acc picks "No" (2): 2/4. acc_norm picks "Also" (1): 1/4.
     let en = &rows[1];
@@ -59,6 +61,7 @@ fn xnli_lm_eval_rows_requests_and_metrics() {
     assert!(close(f(en, "acc_bytes"), 0.25));
     // Predictions all 2 vs 0,2,1,2: class 2 TP2 FP2 -> 2/3, classes 0, 1 -> 0: 2/9.
     assert!(close(f(en, "f1_macro"), 2.0 / 9.0));
+    assert!(close(f(en, "f1_micro"), 0.5));
 }
 
 #[test]
