@@ -158,7 +158,12 @@ pub fn twoway_anova(
     let (rss_ab_add, _) = model(&[&da, &db]);
     let (rss_full, rank_full) = model(&[&da, &db, &dab]);
     let df_res = n - rank_full;
-    if rss_full <= 0.0 {
+    // The least-squares residual of data without within-cell variation is rounding noise (of
+    // the order of (n·ε)²·Σy², e.g. 1e-61 for 48 equal scores of 1/3), not zero: treat anything
+    // at that level as zero rather than divide noise by noise into a meaningless F.
+    let sum_y2: f64 = y.iter().map(|v| v * v).sum();
+    let noise = sum_y2 * (n as f64 * f64::EPSILON).powi(2);
+    if rss_full <= noise {
         return Err(StatsError::Degenerate {
             func: FN,
             reason: "the residual sum of squares is zero (no variation within cells)".into(),
@@ -221,6 +226,37 @@ mod tests {
         y2[3] = f64::NAN;
         let e = twoway_anova(&a, &b, &y2, "m", "l").unwrap_err().to_string();
         assert!(e.contains("non-finite") && e.contains("position 3"), "{e}");
+    }
+
+    #[test]
+    fn constant_scores_are_degenerate_not_noise() {
+        // 6 variants × 4 shares × 2 seeds, every score 1/3 (a model that always predicts one of
+        // three balanced labels): the least-squares residual is rounding noise, and without the
+        // noise floor F would be noise over noise (it printed F = -0.63 once).
+        let (mut a, mut b, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for v in 0..6 {
+            for sh in 0..4 {
+                for _ in 0..2 {
+                    a.push(format!("v{v}"));
+                    b.push(format!("s{sh}"));
+                    y.push(1.0 / 3.0);
+                }
+            }
+        }
+        let e = twoway_anova(&a, &b, &y, "variant", "share")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no variation within cells"), "{e}");
+        // Cell means that differ with no variation inside the cells: also no residual.
+        let y2: Vec<f64> = a
+            .iter()
+            .zip(&b)
+            .map(|(x, s)| if x == "v0" && s == "s1" { 0.5 } else { 0.25 })
+            .collect();
+        let e = twoway_anova(&a, &b, &y2, "variant", "share")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no variation within cells"), "{e}");
     }
 
     #[test]
