@@ -28,6 +28,9 @@ const FN: &str = "run_cells";
 struct CellOpts {
     /// Recompute cells even when their result file exists (this shard's cells only).
     rerun: bool,
+    /// `--set` keys that do not change a cell's result (e.g. which phase of a study runs):
+    /// a stored result made under another value of these is reused.
+    ignore_settings: Vec<String>,
 }
 
 const DOC: &str = "
@@ -81,7 +84,12 @@ pub fn register(engine: &mut Engine, session: &Session) {
         },
     );
     let s = session.clone();
-    let doc_opts = format!("{DOC}\n\n    Options: `rerun` (bool, default false): recompute this shard's cells even if stored.");
+    let doc_opts = format!(
+        "{DOC}\n\n    Options: `rerun` (bool, default false): recompute this shard's cells even if stored;\n    \
+         `ignore_settings` (array of `--set` keys, default []): settings that do not change a cell's\n    \
+         result (e.g. which phase of a study runs), so a result stored under another value of them is reused.\n\n    \
+         Example: `run_cells(\"grid\", cells, |c| #{{ acc: 0.5 }}, #{{ ignore_settings: [\"phase\"] }})`"
+    );
     bind(
         engine,
         FN,
@@ -285,9 +293,12 @@ fn check_settings(
     cell: &Cell,
     rec: &CellRecord,
     now: &BTreeMap<String, String>,
+    ignore: &[String],
     path: &std::path::Path,
 ) -> RhaiResult<()> {
-    let diff = settings_diff(&rec.stored_settings(), now, same_setting);
+    let mut stored = rec.stored_settings();
+    stored.retain(|k, _| !ignore.contains(k));
+    let diff = settings_diff(&stored, now, same_setting);
     if diff.is_empty() {
         return Ok(());
     }
@@ -317,7 +328,8 @@ fn run_cells(
     let (shard, collect, rep) = (s.shard(), s.collect(), s.reporter());
     let n = cells.len();
     let mut records: Vec<Option<CellRecord>> = Vec::with_capacity(n);
-    let settings_now = current_settings(s);
+    let mut settings_now = current_settings(s);
+    settings_now.retain(|k, _| !o.ignore_settings.contains(k));
     let script_now = script_sha256(s);
     let mut other_script = 0usize;
     for (i, c) in cells.iter().enumerate() {
@@ -328,7 +340,16 @@ fn run_cells(
             store.load(&c.key, &c.json).ctx(FN)?
         };
         if let Some(rec) = &stored {
-            check_settings(name, i, n, c, rec, &settings_now, &store.path(&c.key))?;
+            check_settings(
+                name,
+                i,
+                n,
+                c,
+                rec,
+                &settings_now,
+                &o.ignore_settings,
+                &store.path(&c.key),
+            )?;
             if let (Some(a), Some(b)) = (&rec.script_sha256, &script_now) {
                 other_script += usize::from(a != b);
             }
