@@ -100,13 +100,17 @@ fn which_lora_records_items_files_that_join() {
             "--set",
             "variants=[\"lora\",\"vera\"]",
             "--set",
+            "tls=[\"ur\"]",
+            "--set",
             "shares=[0.5]",
             "--set",
             "seeds=[1]",
             "--set",
-            "total=16",
+            "train_n=20",
             "--set",
-            "limit=8",
+            "epochs=1",
+            "--set",
+            "lrs={\"lora\": 0.01, \"vera\": 0.01}",
         ];
         args.extend_from_slice(extra);
         let script = repo("scripts/which_lora.rhai");
@@ -122,14 +126,14 @@ fn which_lora_records_items_files_that_join() {
     for row in results.rows() {
         let v = row["variant"].as_str().unwrap();
         let rel = row["items_file"].as_str().unwrap();
-        assert_eq!(rel, format!("items/{v}-0.5-seed1.jsonl"));
+        assert_eq!(rel, format!("items/{v}-0.5-ur-seed1.jsonl"));
         let bytes = std::fs::read(out.join(rel)).unwrap();
         assert_eq!(
             row["items_sha256"].as_str().unwrap(),
             peftlab::host::files::sha256_bytes(&bytes)
         );
-        // 8 items in each of the two languages (fr, then de).
-        assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), 16, "{rel}");
+        // The 12 test items of each of the two languages (en, then ur).
+        assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), 24, "{rel}");
         lines.push(String::from_utf8(bytes).unwrap());
     }
     // The join script a report would use: labels from the cells, paths and hashes from the
@@ -151,19 +155,19 @@ fn which_lora_records_items_files_that_join() {
         joined.columns(),
         ["task", "lang", "id", "lora/seed1", "vera/seed1"]
     );
-    assert_eq!(joined.len(), 16);
-    // Each column's mean per language is the cell's accuracy: f1_en on fr, f1_target on de.
+    assert_eq!(joined.len(), 24);
+    // Each column's mean per language is the run's micro-F1 (= accuracy): f1_en on en, f1_tl on ur.
     for row in results.rows() {
         let label = format!("{}/seed1", row["variant"].as_str().unwrap());
-        for (lang, metric) in [("fr", "f1_en"), ("de", "f1_target")] {
+        for (lang, metric) in [("en", "f1_en"), ("ur", "f1_tl")] {
             let v: Vec<f64> = joined
                 .rows()
                 .iter()
                 .filter(|r| r["lang"] == lang)
                 .map(|r| r[&label].as_f64().unwrap())
                 .collect();
-            assert_eq!(v.len(), 8);
-            let mean = v.iter().sum::<f64>() / 8.0;
+            assert_eq!(v.len(), 12);
+            let mean = v.iter().sum::<f64>() / 12.0;
             let want = row[metric].as_f64().unwrap();
             assert!(
                 (mean - want).abs() < 1e-12,
@@ -172,7 +176,7 @@ fn which_lora_records_items_files_that_join() {
         }
     }
     // A stale file (as an interrupted --rerun would leave): the first item flipped.
-    let lora = out.join("items/lora-0.5-seed1.jsonl");
+    let lora = out.join("items/lora-0.5-ur-seed1.jsonl");
     let stale = if lines[0].contains("\"correct\":false") {
         lines[0].replacen("\"correct\":false", "\"correct\":true", 1)
     } else {
@@ -183,7 +187,7 @@ fn which_lora_records_items_files_that_join() {
     assert_eq!(r.code, Some(1));
     assert!(
         r.stderr.contains("join_items: ")
-            && r.stderr.contains("lora-0.5-seed1.jsonl: its sha256 is")
+            && r.stderr.contains("lora-0.5-ur-seed1.jsonl: its sha256 is")
             && r.stderr.contains("recompute the cell")
             && r.stderr.contains("join.rhai:5:12"),
         "{}",
@@ -675,4 +679,291 @@ fn madx_study_runs_on_the_offline_fixture() {
     assert!(num(&two.rows()[0]["F"]).is_finite());
     let svg = std::fs::read_to_string(out.join("scores.svg")).unwrap();
     assert!(svg.contains("<svg"), "not an SVG");
+}
+
+fn rel_close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * a.abs().max(b.abs()).max(f64::MIN_POSITIVE)
+}
+
+/// The Which-LoRA study's whole design on the offline fixtures (tiny-llama, the hand-made XNLI
+/// samples in en, ur, sw, hi): the learning-rate search (Table 10), every variant × TL × share
+/// × seed with the 0 % model trained once per seed and scored on every TL, the layer-subset
+/// LoRA (Table 13), Tables 1/2/3, both ANOVAs and Tukey (or the reason they cannot run: the
+/// random tiny model scores every run alike), the logit lens in English and each TL per variant
+/// (Figs. 1–3) and the per-layer correlations (Fig. 4's CSV). Small because the data are small:
+/// 20 training examples, one epoch, two seeds, two learning rates.
+#[test]
+fn which_lora_runs_the_whole_design_offline() {
+    use peftlab::table::Table;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out_s = out.display().to_string();
+    let script = repo("scripts/which_lora.rhai");
+    let settings = [
+        "--set",
+        "seeds=[1,2]",
+        "--set",
+        "lr_grid=[0.01,0.05]",
+        "--set",
+        "train_n=20",
+        "--set",
+        "epochs=1",
+        "--set",
+        "layers=[1]",
+    ];
+    // The search alone first (as the Slurm job does), then the rest: the search runs are
+    // reused although `phase` differs (run_cells' ignore_settings).
+    let mut args = vec!["run", &script, "--out", &out_s, "--set", "phase=search"];
+    args.extend_from_slice(&settings);
+    let r = run(dir.path(), &args);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("phase=search: done") && !r.stdout.contains("Main grid"));
+    let mut args = vec!["run", &script, "--out", &out_s];
+    args.extend_from_slice(&settings);
+    let r = run(dir.path(), &args);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("run_cells 'search': 12 cells, 12 done, 0 to run"),
+        "{}",
+        r.stdout
+    );
+    for needle in [
+        "Table 1:",
+        "Table 10:",
+        "Table 2:",
+        "Table 3:",
+        "Table 13:",
+        "TL ur (shares pooled), f1_tl:",
+        "TL sw (shares pooled), f1_tl:",
+        "TL hi (shares pooled), f1_en:",
+        "Pooled over TLs and shares, f1_tl:",
+        "Two-way ANOVA of TL F1 (variant × share):",
+        "TL examples per run of 20: [\"0.0 % → 0\", \"1.0 % → 1\", \"10.0 % → 2\", \"50.0 % → 10\"]",
+    ] {
+        assert!(r.stdout.contains(needle), "missing {needle:?} in\n{}", r.stdout);
+    }
+    let csv = |f: &str| Table::read_csv(out.join(f)).unwrap();
+    let s = |v: &peftlab::value::Value| v.as_str().unwrap_or_default().to_string();
+    let num = |v: &peftlab::value::Value| v.as_f64().unwrap();
+
+    // Table 1: tiny-llama has 2 layers, hidden 64, KV width 32, MLP width 176. LoRA r 8 on the
+    // seven projections: q, o 8·(64+64), k, v 8·(64+32), gate, up, down 8·(64+176) = 9,344 per
+    // layer. DoRA r 16 on q, k, v, up, down: 16·(128+96+96+240+240) = 12,800 plus magnitudes
+    // 64+32+32+176+64 = 368. DoRA* adds the 608 magnitudes of the seven projections to LoRA.
+    // LoRA on layer 1 only: one layer's 9,344.
+    let t1 = csv("table1.csv");
+    let params = |v: &str| {
+        t1.rows()
+            .iter()
+            .find(|r| r["variant"] == v)
+            .map(|r| num(&r["trainable_params"]))
+            .unwrap()
+    };
+    assert_eq!(params("lora"), 18_688.0);
+    assert_eq!(params("dora"), 2.0 * (12_800.0 + 368.0));
+    assert_eq!(params("dora*"), 18_688.0 + 2.0 * 608.0);
+    assert_eq!(params("lora_layers"), 9_344.0);
+    assert_eq!(t1.len(), 7);
+
+    // Table 10: 6 variants × 2 learning rates, one chosen per variant.
+    let t10 = csv("table10_search.csv");
+    assert_eq!(t10.len(), 12);
+    for v in ["lora", "dora", "dora*", "vera", "adalora", "pissa"] {
+        let chosen = t10
+            .rows()
+            .iter()
+            .filter(|r| r["variant"] == v && s(&r["chosen"]) == "*")
+            .count();
+        assert_eq!(chosen, 1, "{v}");
+    }
+
+    // One row per variant × TL × share × seed (+ the layer-subset LoRA at 1 %).
+    let res = csv("results.csv");
+    assert_eq!(res.len(), (6 * 3 * 4 + 3) * 2);
+    // The 0 % run is one training per variant and seed, scored on every TL: the three rows
+    // share its items file and English F1.
+    let zero: Vec<_> = res
+        .rows()
+        .iter()
+        .filter(|r| r["variant"] == "lora" && r["seed"] == 1 && num(&r["share"]) == 0.0)
+        .collect();
+    assert_eq!(zero.len(), 3);
+    assert!(zero
+        .iter()
+        .all(|r| r["items_file"] == "items/lora-0.0-all-seed1.jsonl"));
+    assert!(zero.iter().all(|r| r["f1_en"] == zero[0]["f1_en"]));
+    let items = std::fs::read_to_string(out.join("items/lora-0.0-all-seed1.jsonl")).unwrap();
+    assert_eq!(
+        items.lines().count(),
+        4 * 12,
+        "en + three TLs, 12 test items each"
+    );
+    for r in res.rows() {
+        for m in ["f1_en", "f1_tl"] {
+            let v = num(&r[m]);
+            assert!(
+                (0.0..=1.0).contains(&v) && (v * 12.0).fract().abs() < 1e-9,
+                "{m} = {v}"
+            );
+        }
+    }
+
+    assert_eq!(csv("table2.csv").len(), 3 * 4 * 6);
+    let t2 = std::fs::read_to_string(out.join("table2.txt")).unwrap();
+    for row in ["ur  0 ", "sw  1 ", "hi  10", "hi  50"] {
+        assert!(t2.lines().any(|l| l.starts_with(row)), "{row:?} in\n{t2}");
+    }
+    assert_eq!(csv("table3.csv").len(), 7);
+    assert_eq!(csv("table13_layers.csv").len(), 2 * 3);
+    assert_eq!(csv("anova_oneway.csv").len(), 4 * 2);
+
+    // Figs. 1–3: English and TL curves per variant, one figure per TL; 3 hidden states.
+    for (i, tl) in ["ur", "sw", "hi"].iter().enumerate() {
+        let svg = std::fs::read_to_string(out.join(format!("fig{}_lens_{tl}.svg", i + 1))).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains(&format!("dora* {tl}")),
+            "fig for {tl}"
+        );
+    }
+    let curves = csv("lens_curves.csv");
+    assert_eq!(curves.len(), 3 * 6 * 3);
+    for r in curves.rows() {
+        let (en, tl) = (num(&r["en"]), num(&r["tl_share"]));
+        assert!((0.0..=1.0).contains(&en) && (0.0..=1.0).contains(&tl) && en + tl <= 1.0 + 1e-12);
+    }
+    assert_eq!(csv("fig4_correlations.csv").len(), 3 * 2);
+}
+
+/// The analysis half of the Which-LoRA study on synthetic per-run results with real variation
+/// (tests/fixtures/which_lora, made by make_synthetic.py with scipy and statsmodels): the
+/// one-way ANOVAs per TL and pooled, the two-way ANOVA (type II), Tukey's decisions, the
+/// ranking strings, Table 2's marks and the per-layer Pearson correlations of Fig. 4.
+#[test]
+fn which_lora_analysis_matches_scipy_and_statsmodels() {
+    use peftlab::table::Table;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out_s = out.display().to_string();
+    let input = fixture("which_lora/synthetic_results.json")
+        .display()
+        .to_string();
+    let r = run(
+        dir.path(),
+        &[
+            "run",
+            &repo("scripts/which_lora.rhai"),
+            "--out",
+            &out_s,
+            "--set",
+            &format!("results={input}"),
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("which_lora/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let csv = |f: &str| Table::read_csv(out.join(f)).unwrap();
+    let num = |v: &peftlab::value::Value| v.as_f64().unwrap();
+
+    let oneway = csv("anova_oneway.csv");
+    for e in expected["oneway"].as_array().unwrap() {
+        let row = oneway
+            .rows()
+            .iter()
+            .find(|r| {
+                r["scope"] == e["scope"].as_str().unwrap()
+                    && r["metric"] == e["metric"].as_str().unwrap()
+            })
+            .unwrap();
+        let (f, p) = (num(&row["F"]), num(&row["p"]));
+        assert!(rel_close(f, e["F"].as_f64().unwrap(), 1e-9), "{e}: F {f}");
+        assert!(rel_close(p, e["p"].as_f64().unwrap(), 1e-8), "{e}: p {p}");
+        assert_eq!(num(&row["df_between"]), 2.0);
+    }
+    let rank = |scope: &str, metric: &str| {
+        oneway
+            .rows()
+            .iter()
+            .find(|r| r["scope"] == scope && r["metric"] == metric)
+            .map(|r| r["ranking"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(rank("pooled", "f1_tl"), "dora = lora > vera");
+    assert_eq!(rank("pooled", "f1_en"), "lora > dora > vera");
+
+    let two = csv("anova_variant_share.csv");
+    for e in expected["twoway"].as_array().unwrap() {
+        let row = two
+            .rows()
+            .iter()
+            .find(|r| r["term"] == e["term"].as_str().unwrap())
+            .unwrap();
+        assert!(
+            rel_close(num(&row["ss"]), e["ss"].as_f64().unwrap(), 1e-8),
+            "{e}"
+        );
+        assert!(
+            rel_close(num(&row["F"]), e["F"].as_f64().unwrap(), 1e-8),
+            "{e}"
+        );
+        assert!(
+            rel_close(num(&row["p"]), e["p"].as_f64().unwrap(), 1e-7),
+            "{e}"
+        );
+    }
+
+    let tukey = csv("tukey_pooled_f1_tl.csv");
+    for e in expected["tukey_pooled_f1_tl"].as_array().unwrap() {
+        let (a, b) = (e["a"].as_str().unwrap(), e["b"].as_str().unwrap());
+        let row = tukey
+            .rows()
+            .iter()
+            .find(|r| (r["a"] == a && r["b"] == b) || (r["a"] == b && r["b"] == a))
+            .unwrap();
+        let reject = row["reject"]
+            .as_bool()
+            .or_else(|| row["reject"].as_str().map(|x| x == "true"));
+        assert_eq!(reject, e["reject"].as_bool(), "{a} vs {b}");
+    }
+
+    let corr = csv("fig4_correlations.csv");
+    for e in expected["pearson"].as_array().unwrap() {
+        let row = corr
+            .rows()
+            .iter()
+            .find(|r| {
+                num(&r["layer"]) == e["layer"].as_f64().unwrap()
+                    && r["share_of"] == e["share_of"].as_str().unwrap()
+            })
+            .unwrap();
+        assert!(
+            (num(&row["r"]) - e["r"].as_f64().unwrap()).abs() < 1e-12,
+            "{e}"
+        );
+        assert!(
+            rel_close(num(&row["p"]), e["p"].as_f64().unwrap(), 1e-8),
+            "{e}"
+        );
+    }
+    // Layer 0 is 0 in every run: no correlation, and the heatmap draws the others.
+    assert!(corr
+        .rows()
+        .iter()
+        .filter(|r| num(&r["layer"]) == 0.0)
+        .all(|r| r["r"].is_null() || r["r"] == ""));
+    let svg = std::fs::read_to_string(out.join("fig4_correlation.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("English share"));
+
+    // Table 2, row ur × 1 %: means over 3 seeds; lora has the best En F1 and the second TL F1,
+    // dora the second En F1 and the best TL F1 (hand-computed from the fixture rows).
+    let t2 = std::fs::read_to_string(out.join("table2.txt")).unwrap();
+    let row = t2.lines().find(|l| l.starts_with("ur  1 ")).unwrap();
+    assert!(
+        row.contains("**80.0** / _51.0_")
+            && row.contains("_79.1_ / **51.9**")
+            && row.contains("70.0 / 41.0"),
+        "{row}"
+    );
 }
