@@ -336,9 +336,12 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     bind(engine, "layer_languages", ["m", "texts", "opts"], "
         Logit lens per layer: the proportion of top-k decoded tokens identified as each of `langs` and \"other\", averaged over texts.
         Options: langs, top_k (1), positions (\"all\" | \"last\"). Returns a Table with one row per hidden state (0 = embeddings): `layer`, one column per language, `other`, `n_texts`.
+        Tokens are identified with lingua restricted to `langs` (ISO 639-1 or 639-3 codes, e.g. \"sw\", \"urd\", \"zh_CN\"; each language once). Supported: ar bg bn de el en es et fi fr hi id it ja ko ru sw ta te th tr ur vi zh; other codes are an error that lists these.
+        Tokens without letters, in a script none of `langs` uses, or that lingua cannot decide between `langs` count as `other`. Give at least two languages: with one, lingua counts only tokens carrying that language's distinctive n-grams.
 
         ```rhai
-        let lens = m.layer_languages([\"Open the file\", \"فائل کھولیں\"], #{ langs: [\"en\", \"ur\"] });
+        let lens = m.layer_languages([\"Open the file\", \"Fungua faili\", \"فائل کھولیں\"], #{ langs: [\"en\", \"sw\", \"ur\"], top_k: 3 });
+        print(lens.to_text());
         ```", |m: &mut Handle<Model>, texts: Array, o: Map| -> RhaiResult<T> {
         let o: LensOpts = parse_opts("layer_languages", &o)?;
         let texts = strings("layer_languages", "texts", &texts)?;

@@ -12,6 +12,39 @@ use crate::tensor::HostTensor;
 use crate::value::{num, Row, Value};
 use crate::with_lm;
 use burn::tensor::{Tensor, TensorData};
+use std::collections::HashMap;
+
+/// Token languages of one `layer_languages` call: each distinct decoded string is identified
+/// once (the same tokens recur across layers, positions and texts, and identification is the
+/// costly part of the analysis).
+pub struct TokenLangs<'a> {
+    id: &'a LangId,
+    seen: HashMap<String, Option<usize>>,
+}
+
+impl<'a> TokenLangs<'a> {
+    /// An empty cache over `id`.
+    pub fn new(id: &'a LangId) -> Self {
+        TokenLangs {
+            id,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// The language index of `token` (see [`LangId::identify`]), identified on first sight.
+    pub fn identify(&mut self, token: String) -> Option<usize> {
+        let id = self.id;
+        *self
+            .seen
+            .entry(token)
+            .or_insert_with_key(|t| id.identify(t))
+    }
+
+    /// How many distinct strings were identified.
+    pub fn distinct(&self) -> usize {
+        self.seen.len()
+    }
+}
 
 /// Indices of the `k` largest values (descending; ties by lower index).
 pub fn top_k(v: &[f32], k: usize) -> Vec<u32> {
@@ -81,6 +114,7 @@ impl Model {
                 "layer_languages: needs at least one text and top_k >= 1".into(),
             ));
         }
+        let mut cache = TokenLangs::new(&id);
         let n_states = self.config().num_layers + 1;
         let mut sums = vec![vec![0f64; langs.len() + 1]; n_states];
         for text in texts {
@@ -114,7 +148,7 @@ impl Model {
                 for row in toks {
                     for &t in row {
                         let s = self.tokenizer.decode(&[t])?;
-                        found.push(id.identify(&s));
+                        found.push(cache.identify(s));
                     }
                 }
                 for (j, p) in proportions(&found, langs.len()).into_iter().enumerate() {
@@ -137,5 +171,23 @@ impl Model {
                 r
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_languages_are_identified_once_per_string() {
+        let id = LangId::new(&["en".into(), "ur".into()]).unwrap();
+        let mut c = TokenLangs::new(&id);
+        let toks = [" the", "ہے", " the", "42", "ہے", " the", "نہیں"];
+        let got: Vec<_> = toks.iter().map(|t| c.identify(t.to_string())).collect();
+        assert_eq!(
+            got,
+            vec![Some(0), Some(1), Some(0), None, Some(1), Some(0), Some(1)]
+        );
+        assert_eq!(c.distinct(), 4);
     }
 }

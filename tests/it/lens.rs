@@ -47,8 +47,31 @@ fn layer_languages_is_a_well_formed_table_with_and_without_adapter() {
     m.load_adapter(&fixture("adapters/lora")).unwrap();
     let with = m.layer_languages(&texts, &langs, 3, "last").unwrap();
     assert_eq!(with.len(), 3);
-    assert!(m
-        .layer_languages(&texts, &["sw".to_string()], 1, "all")
-        .is_err());
     assert!(m.layer_languages(&texts, &langs, 1, "first").is_err());
+}
+
+/// Swahili (issue 21: whatlang had none) is accepted; an unsupported code is an error naming it
+/// and listing the supported codes.
+#[test]
+fn layer_languages_covers_swahili_and_names_unsupported_codes() {
+    let m = model("tiny-llama");
+    let texts = vec!["Habari ya asubuhi, rafiki yangu".to_string()];
+    let langs = vec!["en".to_string(), "sw".to_string()];
+    let rows = m.layer_languages(&texts, &langs, 5, "all").unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        let total: f64 = ["en", "sw", "other"]
+            .iter()
+            .map(|k| r[*k].as_f64().unwrap())
+            .sum();
+        assert!((total - 1.0).abs() < 1e-12, "proportions sum to 1: {total}");
+    }
+    let e = m
+        .layer_languages(&texts, &["en".to_string(), "am".to_string()], 1, "all")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("layer_languages") && e.contains("'am'") && e.contains("sw, ta, te"),
+        "{e}"
+    );
 }
