@@ -158,6 +158,24 @@ fn degenerate_inputs_give_clear_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("zero residual variance"), "{e}");
+    // every score the same (a random model that always predicts one of three balanced labels):
+    // the least-squares residual is rounding noise, not data, and once gave a "significant"
+    // variant effect of 7e-16
+    let mut v = Vec::new();
+    for variant in ["lora", "vera"] {
+        for share in ["0.0", "0.01"] {
+            for seed in 1..=3 {
+                v.push(json!({"y": 1.0 / 3.0, "variant": variant, "share": share, "seed": seed}));
+            }
+        }
+    }
+    let e = mixed_lm(&rows(v), "y ~ variant * C(share) + (1 | seed)", &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("fit the response exactly (zero residual variance"),
+        "{e}"
+    );
     // too few observations
     let t = rows(vec![
         json!({"y": 1.0, "v": "a", "g": 1}),
