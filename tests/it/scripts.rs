@@ -723,7 +723,7 @@ fn which_lora_runs_the_whole_design_offline() {
     let r = run(dir.path(), &args);
     assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
     assert!(
-        r.stdout
+        r.stderr
             .contains("run_cells 'search': 12 cells, 12 done, 0 to run"),
         "{}",
         r.stdout
