@@ -285,20 +285,18 @@ fn script_sha256(s: &Session) -> Option<String> {
     Some(crate::host::files::sha256_bytes(&text))
 }
 
-/// Refuses a stored result made under other `--set` settings.
+/// Refuses a stored result made under other `--set` settings. `stored` and `now` leave out the
+/// settings the caller ignores.
 fn check_settings(
     name: &str,
     index: usize,
     n: usize,
     cell: &Cell,
-    rec: &CellRecord,
+    stored: &BTreeMap<String, String>,
     now: &BTreeMap<String, String>,
-    ignore: &[String],
     path: &std::path::Path,
 ) -> RhaiResult<()> {
-    let mut stored = rec.stored_settings();
-    stored.retain(|k, _| !ignore.contains(k));
-    let diff = settings_diff(&stored, now, same_setting);
+    let diff = settings_diff(stored, now, same_setting);
     if diff.is_empty() {
         return Ok(());
     }
@@ -340,14 +338,15 @@ fn run_cells(
             store.load(&c.key, &c.json).ctx(FN)?
         };
         if let Some(rec) = &stored {
+            let mut stored_settings = rec.stored_settings();
+            stored_settings.retain(|k, _| !o.ignore_settings.contains(k));
             check_settings(
                 name,
                 i,
                 n,
                 c,
-                rec,
+                &stored_settings,
                 &settings_now,
-                &o.ignore_settings,
                 &store.path(&c.key),
             )?;
             if let (Some(a), Some(b)) = (&rec.script_sha256, &script_now) {
