@@ -437,33 +437,39 @@ fn mixture_by_tokens() {
     );
 }
 
+/// A dataset with `k` rows `{g, i}` for each stratum `(g, k)`, strata in order.
+fn strata(sizes: &[(&str, usize)]) -> Dataset {
+    let mut rows = Vec::new();
+    for &(g, k) in sizes {
+        for i in 0..k {
+            rows.push(row(json!({"g": g, "i": i})));
+        }
+    }
+    Dataset::new(rows)
+}
+
+/// Rows of each stratum in `d`.
+fn stratum_counts(d: &Dataset, groups: &[&str]) -> Vec<usize> {
+    groups
+        .iter()
+        .map(|g| d.rows().iter().filter(|r| r["g"] == json!(g)).count())
+        .collect()
+}
+
 #[test]
 fn stratified_sample_is_proportional() {
     // Groups a: 6 rows, b: 3, c: 1 (N = 10). n = 5: quotas 3.0, 1.5, 0.5; floors 3, 1, 0 (4);
     // the missing unit goes to b (remainder .5 ties with c, b was seen first).
-    let mut rows = Vec::new();
-    for (g, k) in [("a", 6), ("b", 3), ("c", 1)] {
-        for i in 0..k {
-            rows.push(row(json!({"g": g, "i": i})));
-        }
-    }
-    let d = Dataset::new(rows);
+    let d = strata(&[("a", 6), ("b", 3), ("c", 1)]);
     let s = d.stratified_sample(5, "g", 9).unwrap();
-    let count = |g: &str| s.rows().iter().filter(|r| r["g"] == json!(g)).count();
-    assert_eq!((count("a"), count("b"), count("c")), (3, 2, 0));
+    assert_eq!(stratum_counts(&s, &["a", "b", "c"]), [3, 2, 0]);
     assert_eq!(s, d.stratified_sample(5, "g", 9).unwrap());
     // Exact integer remainders: strata of 1, 1 and 7 rows, n = 3. The quotas 1/3, 1/3, 7/3
     // leave three equal remainders of 1/3 and the missing unit goes to the stratum seen first.
-    let mut rows = Vec::new();
-    for (g, k) in [("x", 1), ("y", 1), ("z", 7)] {
-        for i in 0..k {
-            rows.push(row(json!({"g": g, "i": i})));
-        }
-    }
-    let d2 = Dataset::new(rows);
-    let s2 = d2.stratified_sample(3, "g", 4).unwrap();
-    let count2 = |g: &str| s2.rows().iter().filter(|r| r["g"] == json!(g)).count();
-    assert_eq!((count2("x"), count2("y"), count2("z")), (1, 0, 2));
+    let s2 = strata(&[("x", 1), ("y", 1), ("z", 7)])
+        .stratified_sample(3, "g", 4)
+        .unwrap();
+    assert_eq!(stratum_counts(&s2, &["x", "y", "z"]), [1, 0, 2]);
     assert!(d.stratified_sample(11, "g", 9).is_err());
     let err = d.stratified_sample(2, "lang", 9).unwrap_err().to_string();
     assert!(
