@@ -32,7 +32,7 @@ pub fn check_source(
     let mut blanked = Vec::new();
     loop {
         let joined = work.join("\n");
-        let Err(mut pe) = engine.compile_with_scope(scope, &joined) else {
+        let Err(mut pe) = engine.compile_with_scope(&super::compile_scope(scope), &joined) else {
             break;
         };
         super::error::adjust_parse_error(&joined, &mut pe);

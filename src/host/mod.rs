@@ -235,7 +235,7 @@ impl Host {
         self.sources.insert(name.to_string(), code.to_string());
         let mut ast = self
             .engine
-            .compile_with_scope(&self.scope, code)
+            .compile_with_scope(&compile_scope(&self.scope), code)
             .map_err(|mut e| {
                 error::adjust_parse_error(code, &mut e);
                 self.render_error(e.into(), name)
@@ -331,6 +331,19 @@ impl Host {
     pub fn summarize(&self, v: &Dynamic) -> String {
         summarize(&self.engine, v, 0)
     }
+}
+
+/// The scope to compile against: the same names, every one a variable. Rhai's optimizer
+/// propagates the *constants* of the compile scope into `fn` bodies and closures without
+/// regard to their parameters, so with the settings as constants `--set bits=[4, 16]` replaced
+/// the parameter `bits` of `fn load_opts(bits, device)`. Variables are not propagated; the
+/// names are still known to strict-variables mode, and the settings stay constants at run time.
+pub(crate) fn compile_scope(scope: &Scope) -> Scope<'static> {
+    let mut s = Scope::new();
+    for (name, _constant, value) in scope.iter_raw() {
+        s.push_dynamic(name.to_string(), value.clone());
+    }
+    s
 }
 
 fn io_error(name: &str, e: &std::io::Error) -> ScriptError {

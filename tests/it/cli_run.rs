@@ -178,6 +178,35 @@ print(settings().len());
     assert!(!r.stderr.contains("--set r=..."), "{}", r.stderr);
 }
 
+/// A setting never replaces a parameter or a local of the same name inside a function or a
+/// closure (Rhai's optimizer propagated the settings' constants into function bodies, so
+/// `--set bits=[4,16]` became the value of `fn load_opts(bits, ...)`'s parameter), and a
+/// setting stays a constant at the top level.
+#[test]
+fn a_setting_does_not_shadow_parameters_or_locals() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+fn twice(bits) { bits * 2 }
+fn local() { let bits = 5; bits }
+fn from_settings() { settings::bits.len() }
+let g = |bits| bits + 1;
+print(`${twice(8)} ${local()} ${g.call(3)} ${from_settings()} ${bits}`);
+"#;
+    write(dir.path(), "s.rhai", script);
+    let r = run(dir.path(), &["run", "s.rhai", "--set", "bits=[4,16]"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "16 5 4 2 [4, 16]");
+    write(dir.path(), "c.rhai", "bits = 3;\n");
+    let r = run(dir.path(), &["run", "c.rhai", "--set", "bits=[4,16]"]);
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr.contains("Cannot modify constant bits"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("c.rhai:1:1"), "{}", r.stderr);
+}
+
 #[test]
 fn usage_and_io_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
