@@ -386,7 +386,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         text that `evaluate` scores for the right answer (multiple choice: context + target delimiter + gold choice;
         generation: prompt + first reference answer). Train on them with the template \"{prompt}{output}\"; `task` and
         `lang` can route FLix's feature adapters. Options: data, langs (default: those with rows in the split), split
-        (default: the task's few-shot split, `train` for xnli and tydiqa), prompt (\"alpaca\" | \"lm-eval\"), limit
+        (default: the task's few-shot split, `train` for xnli and tydiqa), prompt (\"alpaca\" | \"lm-eval\" | \"plain\" | \"rank_quant\"), limit
         (first n documents per language), seed (`ui_translate`'s distractors).
 
         ```rhai

@@ -180,7 +180,11 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     );
     let doc = "
         Evaluates the model (with its adapter) on a task; returns a Table with one row per language #{ task, lang, n, <metrics> }.
-        Options: data, langs, split, shots, shot_split, limit, seed, batch_size, prompt (\"alpaca\" | \"lm-eval\"), max_new_tokens, items_file.
+        Options: data, langs, split, shots, shot_split, limit, seed, batch_size, prompt (\"alpaca\" | \"lm-eval\" |
+        \"plain\" for ui_translate | \"rank_quant\"), max_new_tokens, items_file. `rank_quant` is the rank×quantisation
+        study's appendix-C prompts verbatim (xnli, xcopa, belebele, mlqa, xquad, xlsum): the Alpaca system prompt, then
+        the task's instruction with the item inside it; few-shot examples go after the instruction text, before the
+        item (README, \"Evaluation prompts of the rank×quantisation study\").
 
         The `items_file` holds one JSON object per line and item, in evaluation order, written
         atomically (a new evaluation replaces the whole file): `task`, `lang`, `id` (the document's
@@ -194,6 +198,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ```rhai
         let r = m.evaluate(\"xnli\", #{ data: \"data/xnli\", langs: [\"en\", \"ur\"], prompt: \"lm-eval\" });
         let demo = m.evaluate(\"ui_translate\", #{ langs: [\"ur\"], limit: 50 });
+        let paper = m.evaluate(\"xnli\", #{ data: \"data/xnli\", split: \"test\", shots: 4, shot_split: \"validation\", prompt: \"rank_quant\" });
         ```";
     bind(
         engine,

@@ -14,6 +14,7 @@ pub mod items;
 pub mod metrics;
 pub mod model;
 pub mod prompt;
+pub mod rank_quant;
 pub mod runner;
 pub mod tasks;
 

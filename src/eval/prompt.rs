@@ -1,9 +1,12 @@
 //! Prompt families and the Alpaca template.
 //!
 //! The Alpaca format is the one of Stanford Alpaca (Taori et al. 2023, `train.py`
-//! `PROMPT_DICT`), which the rank×quantisation study uses for its instruction data and its
-//! evaluation prompts. Training code should build its prompts with [`alpaca_prompt`] so that
-//! training and evaluation agree byte for byte.
+//! `PROMPT_DICT`) with a newline after `### Response:` (the alpaca-lora layout), the format of
+//! the rank×quantisation study's instruction data. The `alpaca` family's evaluation prompts put
+//! peftlab's own English instructions in that format; they are *not* the study's evaluation
+//! prompts, which are the `rank_quant` family ([`crate::eval::rank_quant`], appendix C verbatim).
+//! Training code should build its prompts with [`alpaca_prompt`] so that training and
+//! evaluation agree byte for byte.
 
 use std::fmt;
 
@@ -35,6 +38,8 @@ pub enum Family {
     LmEval,
     /// A plain completion prompt (tasks without an lm-eval template).
     Plain,
+    /// The rank×quantisation study's prompts (appendix C), verbatim.
+    RankQuant,
 }
 
 impl Family {
@@ -44,6 +49,7 @@ impl Family {
             Family::Alpaca => "alpaca",
             Family::LmEval => "lm-eval",
             Family::Plain => "plain",
+            Family::RankQuant => "rank_quant",
         }
     }
 
@@ -53,15 +59,16 @@ impl Family {
             "alpaca" => Some(Family::Alpaca),
             "lm-eval" | "lm_eval" | "lmeval" => Some(Family::LmEval),
             "plain" => Some(Family::Plain),
+            "rank_quant" | "rank-quant" => Some(Family::RankQuant),
             _ => None,
         }
     }
 
     /// Text between a query and its answer: lm-eval's `target_delimiter` (" ") for completion
-    /// prompts; nothing after the Alpaca `### Response:\n`.
+    /// prompts; nothing after the Alpaca `### Response:\n` (also in `rank_quant`).
     pub fn target_delimiter(self) -> &'static str {
         match self {
-            Family::Alpaca => "",
+            Family::Alpaca | Family::RankQuant => "",
             Family::LmEval | Family::Plain => " ",
         }
     }

@@ -215,14 +215,23 @@ fn build_items(
                 {
                     if let Some(sd) = pool_docs.get(j) {
                         let sp = t.prompt(sd, lang, r.family)?;
-                        examples.push((sp.query, sp.target));
+                        // A framed example contributes its item block, not its whole prompt.
+                        let q = match (&p.frame, sp.frame) {
+                            (Some(_), Some(f)) => f.block,
+                            _ => sp.query,
+                        };
+                        examples.push((q, sp.target));
                     }
                 }
             }
+            let context = match &p.frame {
+                Some(f) => f.render(&examples),
+                None => with_shots(&examples, &p.query, delim),
+            };
             items.push(Item {
                 lang: lang_index,
                 id: t.doc_id(doc, lang, &r.split),
-                context: with_shots(&examples, &p.query, delim),
+                context,
                 choices: p.choices,
                 gold: p.gold,
             });

@@ -90,11 +90,11 @@ fn quickstart_runs_on_a_small_grid() {
 }
 
 /// The quickstart's claim on SmolLM2-135M-Instruct: the Urdu share effect is significant.
-/// Minutes in a release build, so it is ignored by default; run it with
-/// `cargo test --release --test it -- --ignored quickstart_on_smollm2` after
+/// Minutes of training, so it is ignored by default; run it with
+/// `cargo test --test it -- --ignored quickstart_on_smollm2` after
 /// `scripts/get-smollm2.sh`.
 #[test]
-#[ignore = "runs the full quickstart on SmolLM2 (about 8 minutes in a release build)"]
+#[ignore = "runs the full quickstart on SmolLM2 (about 8 minutes)"]
 fn quickstart_on_smollm2_shows_the_share_effect() {
     let Some(model) = peftlab::gguf::find_smollm2() else {
         eprintln!("SKIPPED: SmolLM2 GGUF not found (run scripts/get-smollm2.sh)");

@@ -19,6 +19,7 @@
 use super::{Doc, Gold, Kind, Lang, Prompted, Task};
 use crate::eval::metrics::text::is_py_space;
 use crate::eval::prompt::{alpaca_prompt, Family};
+use crate::eval::rank_quant;
 use crate::eval::EvalError;
 use crate::value::{as_key, Row};
 
@@ -65,6 +66,9 @@ impl Task for Belebele {
     fn metrics(&self) -> &'static [&'static str] {
         &["acc", "acc_norm", "acc_bytes"]
     }
+    fn families(&self) -> &'static [&'static str] {
+        &["alpaca", "lm-eval", "rank_quant"]
+    }
     fn default_split(&self) -> &'static str {
         "test"
     }
@@ -103,7 +107,17 @@ impl Task for Belebele {
             .zip(&answers)
             .map(|(l, a)| format!("\n{l}: {a}"))
             .collect();
+        let frame = (family == Family::RankQuant).then(|| {
+            // The fields as they are (the other families strip the question).
+            let raw = doc.str("question").unwrap_or(question);
+            rank_quant::belebele(
+                passage,
+                raw,
+                [answers[0], answers[1], answers[2], answers[3]],
+            )
+        });
         let query = match family {
+            Family::RankQuant => frame.as_ref().map(|f| f.render(&[])).unwrap_or_default(),
             Family::Alpaca => alpaca_prompt(
                 INSTRUCTION,
                 &format!("Passage: {passage}\nQuestion: {question}{options}"),
@@ -117,6 +131,7 @@ impl Task for Belebele {
             choices,
             target,
             gold: Gold::Choice(gold),
+            frame,
         })
     }
 }

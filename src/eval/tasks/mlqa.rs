@@ -76,6 +76,9 @@ impl Task for Mlqa {
     fn metrics(&self) -> &'static [&'static str] {
         &["exact_match", "f1"]
     }
+    fn families(&self) -> &'static [&'static str] {
+        &["alpaca", "lm-eval", "rank_quant"]
+    }
     fn default_split(&self) -> &'static str {
         "test"
     }

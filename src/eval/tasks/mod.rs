@@ -179,6 +179,9 @@ pub struct Prompted {
     pub target: String,
     /// The gold answer.
     pub gold: Gold,
+    /// The prompt in parts (`rank_quant` family), so that few-shot examples go inside the
+    /// instruction; `None`: examples precede `query` (lm-eval's layout).
+    pub frame: Option<crate::eval::rank_quant::Framed>,
 }
 
 /// Summary of a task for `tasks()`.
@@ -383,7 +386,9 @@ pub(crate) fn qa_prompt(
     let context = doc.str("context")?;
     let question = doc.str("question")?;
     let answers = doc.answers("answers")?;
+    let frame = (family == Family::RankQuant).then(|| super::rank_quant::qa(context, question));
     let query = match family {
+        Family::RankQuant => frame.as_ref().map(|f| f.render(&[])).unwrap_or_default(),
         Family::Alpaca => super::prompt::alpaca_prompt(
             QA_INSTRUCTION,
             &format!("Context: {context}\nQuestion: {question}"),
@@ -399,6 +404,7 @@ pub(crate) fn qa_prompt(
         choices: Vec::new(),
         target,
         gold: Gold::Texts(answers),
+        frame,
     })
 }
 

@@ -333,6 +333,7 @@ impl Task for UiTranslate {
             choices,
             target,
             gold: Gold::Choice(label),
+            frame: None,
         })
     }
 }

@@ -18,6 +18,7 @@
 use super::{Doc, Gold, Kind, Lang, Prompted, Task};
 use crate::eval::metrics::text::is_py_space;
 use crate::eval::prompt::{alpaca_prompt, Family};
+use crate::eval::rank_quant;
 use crate::eval::EvalError;
 
 /// (code, cause connector, effect connector) from lm-eval's `xcopa/utils.py`.
@@ -74,6 +75,9 @@ impl Task for Xcopa {
     fn metrics(&self) -> &'static [&'static str] {
         &["acc", "acc_norm", "acc_bytes"]
     }
+    fn families(&self) -> &'static [&'static str] {
+        &["alpaca", "lm-eval", "rank_quant"]
+    }
     fn default_split(&self) -> &'static str {
         "test"
     }
@@ -100,7 +104,14 @@ impl Task for Xcopa {
                 ))
             }
         };
+        let frame =
+            (family == Family::RankQuant).then(|| rank_quant::xcopa(premise, c1, c2, is_cause));
         let (query, choices) = match family {
+            // The answer is the text of the alternative (the paper does not say).
+            Family::RankQuant => (
+                frame.as_ref().map(|f| f.render(&[])).unwrap_or_default(),
+                vec![c1.to_string(), c2.to_string()],
+            ),
             Family::Alpaca => {
                 let what = if is_cause { "cause" } else { "effect" };
                 let instruction = format!(
@@ -136,6 +147,7 @@ impl Task for Xcopa {
             choices,
             target,
             gold: Gold::Choice(gold),
+            frame,
         })
     }
 }

@@ -19,6 +19,7 @@
 use super::{resolve_in, Doc, Gold, Kind, Lang, Prompted, Task};
 use crate::eval::metrics::rouge::rouge;
 use crate::eval::prompt::{alpaca_prompt, Family};
+use crate::eval::rank_quant;
 use crate::eval::EvalError;
 
 /// (code, HF config name, language name).
@@ -96,6 +97,9 @@ impl Task for Xlsum {
     fn metrics(&self) -> &'static [&'static str] {
         &["rouge1", "rouge2", "rougeL"]
     }
+    fn families(&self) -> &'static [&'static str] {
+        &["alpaca", "lm-eval", "rank_quant"]
+    }
     fn default_split(&self) -> &'static str {
         "test"
     }
@@ -108,7 +112,9 @@ impl Task for Xlsum {
     fn prompt(&self, doc: &Doc, lang: &Lang, family: Family) -> Result<Prompted, EvalError> {
         let text = doc.str("text")?;
         let summary = doc.str("summary")?;
+        let frame = (family == Family::RankQuant).then(|| rank_quant::xlsum(text));
         let query = match family {
+            Family::RankQuant => frame.as_ref().map(|f| f.render(&[])).unwrap_or_default(),
             Family::Alpaca => {
                 let name = LANGS
                     .iter()
@@ -128,6 +134,7 @@ impl Task for Xlsum {
             choices: Vec::new(),
             target: summary.to_string(),
             gold: Gold::Texts(vec![summary.to_string()]),
+            frame,
         })
     }
     fn score_generation(

@@ -19,6 +19,7 @@
 
 use super::{Doc, Gold, Kind, Lang, Prompted, Task};
 use crate::eval::prompt::{alpaca_prompt, Family};
+use crate::eval::rank_quant;
 use crate::eval::EvalError;
 
 /// (code, question word, entailment, neutral, contradiction) from lm-eval's `xnli/utils.py`.
@@ -67,6 +68,9 @@ impl Task for Xnli {
     fn metrics(&self) -> &'static [&'static str] {
         &["acc", "acc_norm", "acc_bytes", "f1_micro", "f1_macro"]
     }
+    fn families(&self) -> &'static [&'static str] {
+        &["alpaca", "lm-eval", "rank_quant"]
+    }
     fn default_split(&self) -> &'static str {
         "validation"
     }
@@ -94,6 +98,8 @@ impl Task for Xnli {
             Family::Alpaca => ["entailment", "neutral", "contradiction"]
                 .map(String::from)
                 .to_vec(),
+            // The options the study's prompt names, in label order.
+            Family::RankQuant => ["True", "Neither", "False"].map(String::from).to_vec(),
             _ => {
                 let w = WORDS
                     .iter()
@@ -106,11 +112,13 @@ impl Task for Xnli {
                     .collect()
             }
         };
+        let frame = (family == Family::RankQuant).then(|| rank_quant::xnli(premise, hypothesis));
         let query = match family {
             Family::Alpaca => alpaca_prompt(
                 INSTRUCTION,
                 &format!("Premise: {premise}\nHypothesis: {hypothesis}"),
             ),
+            Family::RankQuant => frame.as_ref().map(|f| f.render(&[])).unwrap_or_default(),
             _ => String::new(),
         };
         let target = choices.get(gold).cloned().unwrap_or_default();
@@ -119,6 +127,7 @@ impl Task for Xnli {
             choices,
             target,
             gold: Gold::Choice(gold),
+            frame,
         })
     }
 }

@@ -63,6 +63,9 @@ impl Task for Xquad {
     fn metrics(&self) -> &'static [&'static str] {
         &["exact_match", "f1"]
     }
+    fn families(&self) -> &'static [&'static str] {
+        &["alpaca", "lm-eval", "rank_quant"]
+    }
     fn default_split(&self) -> &'static str {
         "validation"
     }

@@ -6,6 +6,7 @@ mod examples;
 mod generate;
 mod items;
 mod options;
+mod rank_quant;
 mod ui;
 
 use std::path::PathBuf;
