@@ -180,7 +180,9 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     );
     let doc = "
         Evaluates the model (with its adapter) on a task; returns a Table with one row per language #{ task, lang, n, <metrics> }.
-        Options: data, langs, split, shots, shot_split, limit, seed, batch_size, prompt (\"alpaca\" | \"lm-eval\" |
+        Options: data, langs, split, shots, shot_split, limit (at most N documents per language), fraction (ceil(fraction × n)
+        of the n documents, e.g. 0.3 for 30 % of Belebele; 7 % of 100 is 7), sample (\"first\", the default as in lm-eval,
+        or \"random\": drawn with the seed, in dataset order), seed, batch_size, prompt (\"alpaca\" | \"lm-eval\" |
         \"plain\" for ui_translate | \"rank_quant\"), max_new_tokens, items_file. `rank_quant` is the rank×quantisation
         study's appendix-C prompts verbatim (xnli, xcopa, belebele, mlqa, xquad, xlsum): the Alpaca system prompt, then
         the task's instruction with the item inside it; few-shot examples go after the instruction text, before the
@@ -198,6 +200,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ```rhai
         let r = m.evaluate(\"xnli\", #{ data: \"data/xnli\", langs: [\"en\", \"ur\"], prompt: \"lm-eval\" });
         let demo = m.evaluate(\"ui_translate\", #{ langs: [\"ur\"], limit: 50 });
+        let belebele30 = m.evaluate(\"belebele\", #{ data: \"data/belebele\", fraction: 0.3, sample: \"random\", seed: 1 });
         let paper = m.evaluate(\"xnli\", #{ data: \"data/xnli\", split: \"test\", shots: 4, shot_split: \"validation\", prompt: \"rank_quant\" });
         ```";
     bind(

@@ -107,8 +107,16 @@ pub struct EvalOptions {
     pub shots: Option<i64>,
     /// Split the few-shot examples come from (default: the task's).
     pub shot_split: Option<String>,
-    /// Evaluate only the first `limit` documents of each language.
+    /// Evaluate at most `limit` documents of each language (the first ones, or a seeded random
+    /// subset with `sample: "random"`).
     pub limit: Option<i64>,
+    /// Evaluate `ceil(fraction × n)` of the n documents of each language (lm-eval's fractional
+    /// limit, without its floating-point overshoot: 7 % of 100 is 7), 0 < fraction ≤ 1; with
+    /// `limit`, the smaller count.
+    pub fraction: Option<f64>,
+    /// Which documents `limit`/`fraction` keep: `"first"` (default, as lm-eval) or `"random"`
+    /// (drawn with the seed, kept in dataset order).
+    pub sample: Option<String>,
     /// Seed of few-shot sampling and of `ui_translate`'s distractors (default 1234).
     pub seed: Option<i64>,
     /// Requests per model call (default 8); never changes a score.
@@ -123,13 +131,15 @@ pub struct EvalOptions {
 
 impl EvalOptions {
     /// The option keys, for "unknown option" messages.
-    pub const KEYS: [&'static str; 11] = [
+    pub const KEYS: [&'static str; 13] = [
         "data",
         "langs",
         "split",
         "shots",
         "shot_split",
         "limit",
+        "fraction",
+        "sample",
         "seed",
         "batch_size",
         "prompt",

@@ -65,6 +65,8 @@ pub(crate) struct Resolved {
     shots: usize,
     shot_split: String,
     pub(crate) limit: Option<usize>,
+    fraction: Option<f64>,
+    random_sample: bool,
     pub(crate) seed: u64,
     batch_size: usize,
     pub(crate) family: Family,
@@ -125,6 +127,22 @@ pub(crate) fn resolve(t: &dyn Task, o: &EvalOptions) -> Result<Resolved, EvalErr
         o.max_new_tokens,
         t.default_max_new_tokens() as i64,
     )?;
+    let fraction = match o.fraction {
+        Some(f) if !(f.is_finite() && f > 0.0 && f <= 1.0) => {
+            return Err(opt_err("fraction", format!("must be in (0, 1], got {f}")))
+        }
+        f => f,
+    };
+    let random_sample = match o.sample.as_deref() {
+        None | Some("first") => false,
+        Some("random") => true,
+        Some(other) => {
+            return Err(opt_err(
+                "sample",
+                format!("unknown value '{other}' (expected one of: first, random)"),
+            ))
+        }
+    };
     let seed = o.seed.unwrap_or(1234);
     let seed =
         u64::try_from(seed).map_err(|_| opt_err("seed", format!("must be >= 0, got {seed}")))?;
@@ -144,6 +162,8 @@ pub(crate) fn resolve(t: &dyn Task, o: &EvalOptions) -> Result<Resolved, EvalErr
             Some(l) => Some(non_negative("limit", Some(l), 0)?),
             None => None,
         },
+        fraction,
+        random_sample,
         seed,
         batch_size,
         family,
@@ -198,9 +218,8 @@ fn build_items(
                 ),
             ));
         }
-        let n = r.limit.map_or(docs.len(), |l| l.min(docs.len()));
         let lang_index = langs.len();
-        for doc in docs.iter().take(n) {
+        for doc in subset(&docs, r, &format!("{}/{}", t.name(), lang.code)) {
             let p = t.prompt(doc, lang, r.family)?;
             let delim = r.family.target_delimiter();
             let mut examples = Vec::with_capacity(r.shots);
@@ -248,6 +267,36 @@ fn build_items(
         return Err(EvalError::NoData { msg, found });
     }
     Ok((langs, items))
+}
+
+/// How many of `n` documents `limit` and `fraction` keep: `ceil(fraction × n)` (lm-eval's
+/// fractional limit), capped by `limit`. A product within 1e-9 of an integer counts as that
+/// integer: 7 % of 100 is 7, where lm-eval's plain `ceil` of 0.07 × 100 = 7.000000000000001
+/// gives 8.
+pub(crate) fn subset_size(n: usize, limit: Option<usize>, fraction: Option<f64>) -> usize {
+    let by_fraction = fraction.map_or(n, |f| {
+        let x = f * n as f64;
+        let k = if (x - x.round()).abs() < 1e-9 {
+            x.round()
+        } else {
+            x.ceil()
+        };
+        (k as usize).min(n)
+    });
+    limit.map_or(by_fraction, |l| l.min(by_fraction))
+}
+
+/// The documents evaluated: all, the first `subset_size`, or (`sample: "random"`) that many
+/// drawn with `rng::derived(seed, "sample/<task>/<lang>")`, in dataset order.
+fn subset<'a>(docs: &'a [Doc], r: &Resolved, purpose: &str) -> Vec<&'a Doc> {
+    let k = subset_size(docs.len(), r.limit, r.fraction);
+    if !r.random_sample || k == docs.len() {
+        return docs.iter().take(k).collect();
+    }
+    let mut g = rng::derived(r.seed, &format!("sample/{purpose}"));
+    let mut picks = choose(&mut g, docs.len(), k);
+    picks.sort_unstable();
+    picks.into_iter().filter_map(|i| docs.get(i)).collect()
 }
 
 /// Sends `requests` to `call` in chunks of `batch_size`, in order: the interrupt hook runs

@@ -17,7 +17,7 @@ fn options_reject_unknown_keys_and_accept_null() {
     let o = opts(json!({"limit": null, "langs": null, "seed": 5, "items_file": null}));
     assert_eq!(o.seed, Some(5));
     assert_eq!(o.limit, None);
-    assert_eq!(EvalOptions::KEYS.len(), 11);
+    assert_eq!(EvalOptions::KEYS.len(), 13);
 }
 
 #[test]
@@ -175,4 +175,101 @@ fn task_listing() {
     assert_eq!(row["metrics"], json!(["exact_match", "f1"]));
     assert_eq!(row["split"], json!("test"));
     assert_eq!(ts[7].to_row()["prompts"], json!(["alpaca", "plain"]));
+}
+
+/// The English strings of the `ui_translate` items the mock was asked about, in order.
+fn asked(m: &Mock) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (ctx, _) in m.requests() {
+        let en = ctx
+            .strip_prefix("English: ")
+            .and_then(|r| r.split('\n').next())
+            .unwrap()
+            .to_string();
+        if out.last() != Some(&en) {
+            out.push(en);
+        }
+    }
+    out
+}
+
+fn ask(extra: serde_json::Value) -> Vec<String> {
+    let mut o = json!({"langs": ["ur"], "prompt": "plain", "seed": 7});
+    for (k, v) in extra.as_object().unwrap() {
+        o[k] = v.clone();
+    }
+    let mut m = Mock::new();
+    evaluate(&mut m, "ui_translate", &opts(o)).unwrap();
+    asked(&m)
+}
+
+#[test]
+fn subset_sizes_follow_lm_evals_fractional_limit() {
+    use crate::eval::runner::subset_size;
+    // 30 % of Belebele's 900 questions.
+    assert_eq!(subset_size(900, None, Some(0.3)), 270);
+    // Products a rounding error off an integer are that integer: 0.07 × 100 is
+    // 7.000000000000001 in f64 (lm-eval's plain ceil evaluates 8), 0.29 × 100 is
+    // 28.999999999999996.
+    assert_eq!(subset_size(100, None, Some(0.07)), 7);
+    assert_eq!(subset_size(100, None, Some(0.29)), 29);
+    assert_eq!(subset_size(10, None, Some(0.25)), 3); // ceil(2.5)
+    assert_eq!(subset_size(10, None, Some(0.01)), 1); // ceil(0.1)
+    assert_eq!(subset_size(10, Some(2), Some(0.5)), 2);
+    assert_eq!(subset_size(10, Some(7), Some(0.5)), 5);
+    assert_eq!(subset_size(5, None, Some(1.0)), 5);
+    assert_eq!(subset_size(3, Some(10), None), 3);
+    assert_eq!(subset_size(3, None, None), 3);
+}
+
+#[test]
+fn limit_takes_the_first_or_a_seeded_random_subset_and_fraction_a_share() {
+    let all = ask(json!({}));
+    assert_eq!(all.len(), 55, "the Urdu test split of the built-in corpus");
+    // limit: the first N, as lm-eval.
+    let first = ask(json!({"limit": 5}));
+    assert_eq!(first, all[..5].to_vec());
+    assert_eq!(ask(json!({"limit": 5, "sample": "first"})), first);
+    // sample random: N documents drawn with the seed, in dataset order, the same every time.
+    let r7 = ask(json!({"limit": 5, "sample": "random"}));
+    assert_eq!(r7.len(), 5);
+    let pos: Vec<usize> = r7
+        .iter()
+        .map(|e| all.iter().position(|a| a == e).unwrap())
+        .collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "{pos:?}");
+    assert_ne!(r7, first);
+    assert_eq!(ask(json!({"limit": 5, "sample": "random"})), r7);
+    let r8 = ask(json!({"limit": 5, "sample": "random", "seed": 8}));
+    assert_ne!(r8, r7);
+    // fraction: ceil(0.1 × 55) = 6 documents; with limit, the smaller count.
+    assert_eq!(ask(json!({"fraction": 0.1})), all[..6].to_vec());
+    assert_eq!(ask(json!({"fraction": 0.1, "limit": 4})), all[..4].to_vec());
+    assert_eq!(ask(json!({"fraction": 0.1, "sample": "random"})).len(), 6);
+    assert_eq!(ask(json!({"fraction": 1.0, "sample": "random"})), all);
+    // Bad values name the option and the value.
+    let mut m = Mock::new();
+    for (o, want) in [
+        (
+            json!({"fraction": 0.0}),
+            "option 'fraction': must be in (0, 1], got 0",
+        ),
+        (
+            json!({"fraction": 1.5}),
+            "option 'fraction': must be in (0, 1], got 1.5",
+        ),
+        (
+            json!({"sample": "last"}),
+            "option 'sample': unknown value 'last' (expected one of: first, random)",
+        ),
+    ] {
+        let mut full = json!({"langs": ["ur"]});
+        for (k, v) in o.as_object().unwrap() {
+            full[k] = v.clone();
+        }
+        let e = evaluate(&mut m, "ui_translate", &opts(full))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, want);
+    }
 }
