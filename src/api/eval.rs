@@ -183,7 +183,13 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         Options: data, langs, split, shots, shot_split, limit (at most N documents per language), fraction (ceil(fraction × n)
         of the n documents, e.g. 0.3 for 30 % of Belebele; 7 % of 100 is 7), sample (\"first\", the default as in lm-eval,
         or \"random\": drawn with the seed, in dataset order), seed, batch_size, prompt (\"alpaca\" | \"lm-eval\" |
-        \"plain\" for ui_translate | \"rank_quant\"), max_new_tokens, items_file. `rank_quant` is the rank×quantisation
+        \"plain\" for ui_translate | \"rank_quant\"), template, choices, delimiter, max_new_tokens, items_file.
+        `template` is a prompt of one's own for any task: a string with `{field}` placeholders filled from each
+        document's fields as the dataset stores them (`{{`/`}}` for literal braces); it replaces the family's prompt
+        and keeps the task's gold answer. With it, `choices` gives a multiple-choice task's answer strings, one per
+        choice in the task's order, each a template (`[\"{choice1}\", \"{choice2}\"]`), and `delimiter` the text
+        between the prompt and the answer (default \" \"); few-shot examples use the same template and are joined as
+        lm-eval joins them. `rank_quant` is the rank×quantisation
         study's appendix-C prompts verbatim (xnli, xcopa, belebele, mlqa, xquad, xlsum): the Alpaca system prompt, then
         the task's instruction with the item inside it; few-shot examples go after the instruction text, before the
         item (README, \"Evaluation prompts of the rank×quantisation study\").
@@ -200,6 +206,8 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         ```rhai
         let r = m.evaluate(\"xnli\", #{ data: \"data/xnli\", langs: [\"en\", \"ur\"], prompt: \"lm-eval\" });
         let demo = m.evaluate(\"ui_translate\", #{ langs: [\"ur\"], limit: 50 });
+        let mega = m.evaluate(\"xnli\", #{ data: \"data/xnli\", template: \"{premise}\\nQuestion: {hypothesis} True, False, or Neither?\\nAnswer:\",
+                                        choices: [\"True\", \"Neither\", \"False\"] });
         let belebele30 = m.evaluate(\"belebele\", #{ data: \"data/belebele\", fraction: 0.3, sample: \"random\", seed: 1 });
         let paper = m.evaluate(\"xnli\", #{ data: \"data/xnli\", split: \"test\", shots: 4, shot_split: \"validation\", prompt: \"rank_quant\" });
         ```";

@@ -17,6 +17,7 @@ pub mod prompt;
 pub mod rank_quant;
 pub mod runner;
 pub mod tasks;
+pub mod template;
 
 pub use examples::{task_examples, ExampleOptions};
 pub use items::{join_items, ItemsError, ItemsSource, JoinOptions};
@@ -123,6 +124,14 @@ pub struct EvalOptions {
     pub batch_size: Option<i64>,
     /// Prompt family: `"alpaca"` (default), `"lm-eval"`, or `"plain"` for `ui_translate`.
     pub prompt: Option<String>,
+    /// A prompt of one's own: `{field}` placeholders filled from each document's fields
+    /// (replaces the prompt family's query; see [`template`]).
+    pub template: Option<String>,
+    /// With `template`, the answer strings of a multiple-choice task, one per choice in the
+    /// task's order, each a template.
+    pub choices: Option<Vec<String>>,
+    /// With `template`, the text between the prompt and the answer (default `" "`).
+    pub delimiter: Option<String>,
     /// Generation length limit (default: the task's, 32 for QA, 64 for XL-Sum).
     pub max_new_tokens: Option<i64>,
     /// Where to write one JSON line per item.
@@ -131,7 +140,7 @@ pub struct EvalOptions {
 
 impl EvalOptions {
     /// The option keys, for "unknown option" messages.
-    pub const KEYS: [&'static str; 13] = [
+    pub const KEYS: [&'static str; 16] = [
         "data",
         "langs",
         "split",
@@ -143,6 +152,9 @@ impl EvalOptions {
         "seed",
         "batch_size",
         "prompt",
+        "template",
+        "choices",
+        "delimiter",
         "max_new_tokens",
         "items_file",
     ];

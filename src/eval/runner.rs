@@ -20,7 +20,8 @@ use super::metrics::classify::{choice_predictions, f1_score, Average};
 use super::metrics::text::is_py_space;
 use super::model::LanguageModel;
 use super::prompt::{with_shots, Family};
-use super::tasks::{self, Doc, Gold, Kind, Lang, Task};
+use super::tasks::{self, Doc, Gold, Kind, Lang, Prompted, Task};
+use super::template::UserPrompt;
 use super::{EvalError, EvalOptions};
 use crate::data::hex;
 use crate::data::sampling::choose;
@@ -71,6 +72,55 @@ pub(crate) struct Resolved {
     batch_size: usize,
     pub(crate) family: Family,
     max_new_tokens: usize,
+    user: Option<UserPrompt>,
+}
+
+impl Resolved {
+    /// Between a prompt and its answer: the user's `delimiter` with a template, else the
+    /// family's.
+    fn delimiter(&self) -> &str {
+        self.user
+            .as_ref()
+            .map_or(self.family.target_delimiter(), |u| u.delimiter.as_str())
+    }
+}
+
+/// The task's prompt of `doc` with the user's template applied (query, answers).
+fn prompt_of(t: &dyn Task, doc: &Doc, lang: &Lang, r: &Resolved) -> Result<Prompted, EvalError> {
+    let mut p = t.prompt(doc, lang, r.family)?;
+    let Some(u) = &r.user else {
+        return Ok(p);
+    };
+    let ctx = doc.context();
+    p.query = u.query.render(&doc.row, &ctx)?;
+    p.frame = None;
+    if let Some(cs) = &u.choices {
+        if p.choices.is_empty() {
+            return Err(opt_err(
+                "choices",
+                format!("task '{}' is not multiple choice", t.name()),
+            ));
+        }
+        if cs.len() != p.choices.len() {
+            return Err(opt_err(
+                "choices",
+                format!(
+                    "{} given, but task '{}' has {} choices per item",
+                    cs.len(),
+                    t.name(),
+                    p.choices.len()
+                ),
+            ));
+        }
+        p.choices = cs
+            .iter()
+            .map(|c| c.render(&doc.row, &ctx))
+            .collect::<Result<_, _>>()?;
+        if let Gold::Choice(g) = p.gold {
+            p.target = p.choices.get(g).cloned().unwrap_or_default();
+        }
+    }
+    Ok(p)
 }
 
 fn opt_err(option: &'static str, msg: String) -> EvalError {
@@ -168,6 +218,11 @@ pub(crate) fn resolve(t: &dyn Task, o: &EvalOptions) -> Result<Resolved, EvalErr
         batch_size,
         family,
         max_new_tokens,
+        user: UserPrompt::from_options(
+            o.template.as_deref(),
+            o.choices.as_deref(),
+            o.delimiter.as_deref(),
+        )?,
     })
 }
 
@@ -220,8 +275,8 @@ fn build_items(
         }
         let lang_index = langs.len();
         for doc in subset(&docs, r, &format!("{}/{}", t.name(), lang.code)) {
-            let p = t.prompt(doc, lang, r.family)?;
-            let delim = r.family.target_delimiter();
+            let p = prompt_of(t, doc, lang, r)?;
+            let delim = r.delimiter();
             let mut examples = Vec::with_capacity(r.shots);
             if r.shots > 0 {
                 let purpose = format!("{}/{}/{}", t.name(), lang.code, doc.index);
@@ -233,7 +288,7 @@ fn build_items(
                     .take(r.shots)
                 {
                     if let Some(sd) = pool_docs.get(j) {
-                        let sp = t.prompt(sd, lang, r.family)?;
+                        let sp = prompt_of(t, sd, lang, r)?;
                         // A framed example contributes its item block, not its whole prompt.
                         let q = match (&p.frame, sp.frame) {
                             (Some(_), Some(f)) => f.block,
@@ -395,7 +450,7 @@ fn run_choice(
     items: &[Item],
     hooks: &mut EvalHooks<'_>,
 ) -> Result<Vec<Row>, EvalError> {
-    let delim = r.family.target_delimiter();
+    let delim = r.delimiter();
     let requests: Vec<(String, String)> = items
         .iter()
         .flat_map(|it| {

@@ -75,7 +75,8 @@ pub struct Doc {
 }
 
 impl Doc {
-    fn context(&self) -> String {
+    /// "<origin> row <n>", for error messages.
+    pub(crate) fn context(&self) -> String {
         format!("{} row {}", self.origin, self.index + 1)
     }
 

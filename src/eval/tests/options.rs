@@ -17,7 +17,7 @@ fn options_reject_unknown_keys_and_accept_null() {
     let o = opts(json!({"limit": null, "langs": null, "seed": 5, "items_file": null}));
     assert_eq!(o.seed, Some(5));
     assert_eq!(o.limit, None);
-    assert_eq!(EvalOptions::KEYS.len(), 13);
+    assert_eq!(EvalOptions::KEYS.len(), 16);
 }
 
 #[test]
@@ -271,5 +271,111 @@ fn limit_takes_the_first_or_a_seeded_random_subset_and_fraction_a_share() {
             .unwrap_err()
             .to_string();
         assert_eq!(e, want);
+    }
+}
+
+#[test]
+fn a_template_string_replaces_the_prompt_and_choices_map_the_answers() {
+    // XNLI (en validation, 4 items) with a MEGA-style prompt and answers; 2 shots from train.
+    let mut m = Mock::new();
+    let o = opts(json!({
+        "data": fixture("xnli"), "langs": ["en"], "limit": 1, "shots": 2,
+        "template": "{premise}\nQuestion: {hypothesis} True, False, or Neither? {{label {label}}}\nAnswer:",
+        "choices": ["True", "Neither", "False"],
+    }));
+    evaluate(&mut m, "xnli", &o).unwrap();
+    let req = m.requests();
+    assert_eq!(req.len(), 3);
+    let shot1 = "Train premise one\nQuestion: Train hypothesis one True, False, or Neither? {label 0}\nAnswer: True\n\n";
+    let shot2 = "Train premise two\nQuestion: Train hypothesis two True, False, or Neither? {label 1}\nAnswer: Neither\n\n";
+    let item =
+        "The cat sat\nQuestion: A cat is sitting True, False, or Neither? {label 0}\nAnswer:";
+    let ctx = &req[0].0;
+    assert!(
+        *ctx == format!("{shot1}{shot2}{item}") || *ctx == format!("{shot2}{shot1}{item}"),
+        "{ctx:?}"
+    );
+    let conts: Vec<&str> = req.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(conts, [" True", " Neither", " False"]);
+
+    // Answers from the document's fields, and another delimiter.
+    let mut m = Mock::new();
+    let o = opts(json!({
+        "data": fixture("xcopa"), "langs": ["et"], "limit": 1,
+        "template": "{premise} ({question})", "choices": ["{choice1}", "{choice2}"],
+        "delimiter": " => ",
+    }));
+    evaluate(&mut m, "xcopa", &o).unwrap();
+    assert_eq!(
+        m.requests(),
+        vec![
+            (
+                "Mees keeras kraani lahti. (effect)".to_string(),
+                " => Tualett täitus veega.".to_string()
+            ),
+            (
+                "Mees keeras kraani lahti. (effect)".to_string(),
+                " => Vesi voolas kraanist välja.".to_string()
+            ),
+        ]
+    );
+
+    // A generation task: the template is the whole prompt; the gold stays the task's.
+    let mut m = Mock::with_answers(&[("Hauptstadt", "Berlin")]);
+    let o = opts(json!({
+        "data": fixture("xquad"), "langs": ["de"], "limit": 1,
+        "template": "Kontext: {context}\nFrage: {question}\nAntwort:",
+    }));
+    let rows = evaluate(&mut m, "xquad", &o).unwrap();
+    assert_eq!(
+        m.gen_calls[0].0,
+        vec![
+            "Kontext: Die Hauptstadt ist Berlin.\nFrage: Was ist die Hauptstadt?\nAntwort:"
+                .to_string()
+        ]
+    );
+    assert_eq!(rows[0]["exact_match"], json!(1.0));
+
+    // Errors name the option, the document and the value.
+    for (task, data, extra, want) in [
+        (
+            "xnli",
+            "xnli",
+            json!({"template": "{premise} {hypo}"}),
+            "no field 'hypo' (fields: hypothesis, label, premise)",
+        ),
+        (
+            "xnli",
+            "xnli",
+            json!({"template": "{premise}", "choices": ["yes", "no"]}),
+            "option 'choices': 2 given, but task 'xnli' has 3 choices per item",
+        ),
+        (
+            "xquad",
+            "xquad",
+            json!({"template": "{context}", "choices": ["a"]}),
+            "option 'choices': task 'xquad' is not multiple choice",
+        ),
+        (
+            "xnli",
+            "xnli",
+            json!({"choices": ["a", "b", "c"]}),
+            "option 'choices': needs a template",
+        ),
+        (
+            "xnli",
+            "xnli",
+            json!({"template": "{premise"}),
+            "option 'template': '{' at byte 0 does not start a {field} placeholder",
+        ),
+    ] {
+        let mut o = json!({"data": fixture(data), "langs": [if task == "xquad" { "de" } else { "en" }], "limit": 1});
+        for (k, v) in extra.as_object().unwrap() {
+            o[k] = v.clone();
+        }
+        let e = evaluate(&mut Mock::new(), task, &opts(o))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{e}");
     }
 }
