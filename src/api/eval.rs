@@ -1,19 +1,25 @@
 //! Bindings of the "Evaluation" section of docs/API.md, the metric functions, and the
 //! layer-wise language analysis.
 
-use rhai::{Array, Dynamic, Engine, Map, FLOAT};
+use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext, FLOAT};
 use serde::Deserialize;
 
 use super::args::strings;
 use super::table::{table_of, T};
 use crate::eval::metrics::{f1_score, mlqa_em, mlqa_f1, rouge, squad_em, squad_f1, Average};
+use crate::eval::tasks::Lang;
 use crate::eval::{
     evaluate_with, join_items, EvalError, EvalHooks, EvalOptions, ItemsSource, JoinOptions,
+    TemplateFn,
 };
 use crate::host::convert::row_to_map;
-use crate::host::{bind, fail, from_value, parse_opts, Handle, ResultExt, RhaiResult, Session};
+use crate::host::{
+    bind, call_closure, closure_params, fail, from_value, parse_opts, Handle, ResultExt,
+    RhaiResult, Session,
+};
 use crate::lab::Model;
 use crate::progress::Progress;
+use crate::value::Row;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -132,8 +138,45 @@ fn join(files: &Dynamic, o: &Map) -> RhaiResult<T> {
     Ok(Handle::new(join_items(&sources, &opts).ctx("join_items")?))
 }
 
-fn evaluate(m: &Handle<Model>, task: &str, o: &Map) -> RhaiResult<T> {
-    let opts: EvalOptions = parse_opts("evaluate", o)?;
+fn evaluate(
+    ctx: Option<&NativeCallContext>,
+    m: &Handle<Model>,
+    task: &str,
+    o: &Map,
+) -> RhaiResult<T> {
+    // A closure `template` goes to the hooks; the other options are parsed as usual.
+    let mut o = o.clone();
+    let closure = match o
+        .get("template")
+        .and_then(|v| v.clone().try_cast::<FnPtr>())
+    {
+        Some(f) => {
+            o.remove("template");
+            let ctx = ctx.ok_or_else(|| fail("evaluate: a template closure needs a script"))?;
+            let arity = closure_params(ctx, &f).unwrap_or(1);
+            if !(1..=2).contains(&arity) {
+                return Err(fail(format!(
+                    "evaluate: the template closure takes {arity} parameters; expected |doc| or |doc, lang|"
+                )));
+            }
+            Some((f, arity))
+        }
+        None => None,
+    };
+    let opts: EvalOptions = parse_opts("evaluate", &o)?;
+    let call = |row: &Row, lang: &Lang| -> Result<String, String> {
+        let (Some((f, arity)), Some(ctx)) = (&closure, ctx) else {
+            return Err("no closure".into());
+        };
+        let mut args = vec![Dynamic::from_map(row_to_map(row))];
+        if *arity == 2 {
+            args.push(lang.label.clone().into());
+        }
+        let v = call_closure(ctx, "evaluate", f, args).map_err(|e| e.to_string())?;
+        let tn = v.type_name();
+        v.into_string()
+            .map_err(|_| format!("it returned a {tn}, not a string"))
+    };
     let mut model = m.borrow_mut("evaluate")?;
     let mut bar: Option<Progress> = None;
     let mut progress = |p: crate::eval::Progress<'_>| {
@@ -146,6 +189,7 @@ fn evaluate(m: &Handle<Model>, task: &str, o: &Map) -> RhaiResult<T> {
     let mut hooks = EvalHooks {
         progress: Some(&mut progress),
         interrupt: Some(&interrupt),
+        template: closure.as_ref().map(|_| &call as &TemplateFn<'_>),
     };
     let out = evaluate_with(&mut *model, task, &opts, &mut hooks);
     if let Some(b) = bar.as_mut() {
@@ -180,7 +224,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     );
     let doc = "
         Evaluates the model (with its adapter) on a task; returns a Table with one row per language #{ task, lang, n, <metrics> }.
-        Options: data, langs, split, shots, shot_split, limit (at most N documents per language), fraction (ceil(fraction × n)
+        Options: data, langs, split, shots, shot_split, shots_file, limit (at most N documents per language), fraction (ceil(fraction × n)
         of the n documents, e.g. 0.3 for 30 % of Belebele; 7 % of 100 is 7), sample (\"first\", the default as in lm-eval,
         or \"random\": drawn with the seed, in dataset order), seed, batch_size, prompt (\"alpaca\" | \"lm-eval\" |
         \"plain\" for ui_translate | \"rank_quant\"), template, choices, delimiter, max_new_tokens, items_file.
@@ -189,7 +233,11 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         and keeps the task's gold answer. With it, `choices` gives a multiple-choice task's answer strings, one per
         choice in the task's order, each a template (`[\"{choice1}\", \"{choice2}\"]`), and `delimiter` the text
         between the prompt and the answer (default \" \"); few-shot examples use the same template and are joined as
-        lm-eval joins them. `rank_quant` is the rank×quantisation
+        lm-eval joins them. `template` may also be a closure `|doc|` or `|doc, lang|` (the document's fields as a map,
+        the language's name) that returns the prompt string; `choices` and `delimiter` work with it as with a string.
+        Few-shot examples come from `shot_split` or, with `shots_file`, from a data file in the task's schema (a
+        `lang` column, where present, selects the language); an evaluated item is never its own example, even when
+        two split names resolve to one file (Belebele) or the file repeats the item. `rank_quant` is the rank×quantisation
         study's appendix-C prompts verbatim (xnli, xcopa, belebele, mlqa, xquad, xlsum): the Alpaca system prompt, then
         the task's instruction with the item inside it; few-shot examples go after the instruction text, before the
         item (README, \"Evaluation prompts of the rank×quantisation study\").
@@ -208,6 +256,8 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         let demo = m.evaluate(\"ui_translate\", #{ langs: [\"ur\"], limit: 50 });
         let mega = m.evaluate(\"xnli\", #{ data: \"data/xnli\", template: \"{premise}\\nQuestion: {hypothesis} True, False, or Neither?\\nAnswer:\",
                                         choices: [\"True\", \"Neither\", \"False\"] });
+        let native = m.evaluate(\"xnli\", #{ data: \"data/xnli\", langs: [\"de\"], template: |doc| doc.premise + \"\\nFrage: \" + doc.hypothesis + \"\\nAntwort:\",
+                                          choices: [\"Ja\", \"Vielleicht\", \"Nein\"], shots: 4, shots_file: \"data/xnli_de_shots.jsonl\" });
         let belebele30 = m.evaluate(\"belebele\", #{ data: \"data/belebele\", fraction: 0.3, sample: \"random\", seed: 1 });
         let paper = m.evaluate(\"xnli\", #{ data: \"data/xnli\", split: \"test\", shots: 4, shot_split: \"validation\", prompt: \"rank_quant\" });
         ```";
@@ -216,14 +266,16 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         "evaluate",
         ["m", "task"],
         doc,
-        |m: &mut Handle<Model>, t: &str| evaluate(m, t, &Map::new()),
+        |m: &mut Handle<Model>, t: &str| evaluate(None, m, t, &Map::new()),
     );
     bind(
         engine,
         "evaluate",
         ["m", "task", "opts"],
         doc,
-        |m: &mut Handle<Model>, t: &str, o: Map| evaluate(m, t, &o),
+        |ctx: NativeCallContext, m: &mut Handle<Model>, t: &str, o: Map| {
+            evaluate(Some(&ctx), m, t, &o)
+        },
     );
     let doc_j = "
         Joins the items files of several evaluations (`evaluate(..., #{ items_file })`) on the item

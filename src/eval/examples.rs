@@ -65,7 +65,7 @@ pub fn task_examples(task: &str, o: &ExampleOptions) -> Result<Dataset, EvalErro
         seed: o.seed,
         ..Default::default()
     };
-    let r = resolve(t, &eval)?;
+    let r = resolve(t, &eval, false)?;
     let delim = r.family.target_delimiter();
     let mut rows = Vec::new();
     let mut missing = None;

@@ -24,7 +24,9 @@ pub use items::{join_items, ItemsError, ItemsSource, JoinOptions};
 pub use metrics::MetricError;
 pub use model::{LanguageModel, LogLik};
 pub use prompt::{alpaca_prompt, Family};
-pub use runner::{evaluate, evaluate_with, write_items, EvalHooks, EvalOutput, Progress};
+pub use runner::{
+    evaluate, evaluate_with, write_items, EvalHooks, EvalOutput, Progress, TemplateFn,
+};
 pub use tasks::ui_translate::ui_strings;
 pub use tasks::{tasks, Kind, TaskInfo};
 
@@ -108,6 +110,9 @@ pub struct EvalOptions {
     pub shots: Option<i64>,
     /// Split the few-shot examples come from (default: the task's).
     pub shot_split: Option<String>,
+    /// A data file the few-shot examples come from instead of a split (the task's schema; a
+    /// `lang` column, where present, selects the language).
+    pub shots_file: Option<String>,
     /// Evaluate at most `limit` documents of each language (the first ones, or a seeded random
     /// subset with `sample: "random"`).
     pub limit: Option<i64>,
@@ -140,12 +145,13 @@ pub struct EvalOptions {
 
 impl EvalOptions {
     /// The option keys, for "unknown option" messages.
-    pub const KEYS: [&'static str; 16] = [
+    pub const KEYS: [&'static str; 17] = [
         "data",
         "langs",
         "split",
         "shots",
         "shot_split",
+        "shots_file",
         "limit",
         "fraction",
         "sample",

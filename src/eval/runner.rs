@@ -47,7 +47,13 @@ pub struct EvalHooks<'a> {
     pub progress: Option<&'a mut dyn FnMut(Progress<'_>)>,
     /// Called before every batch.
     pub interrupt: Option<&'a dyn Fn() -> Result<(), EvalError>>,
+    /// The `template` closure: writes the query of a document (its fields as the dataset
+    /// stores them) in a language; an `Err` is the closure's own error message.
+    pub template: Option<&'a TemplateFn<'a>>,
 }
+
+/// A script's prompt function: `(document fields, language) -> query`.
+pub type TemplateFn<'a> = dyn Fn(&Row, &Lang) -> Result<String, String> + 'a;
 
 /// Result rows and per-item records.
 #[derive(Debug, Clone, Default)]
@@ -86,13 +92,24 @@ impl Resolved {
 }
 
 /// The task's prompt of `doc` with the user's template applied (query, answers).
-fn prompt_of(t: &dyn Task, doc: &Doc, lang: &Lang, r: &Resolved) -> Result<Prompted, EvalError> {
+fn prompt_of(
+    t: &dyn Task,
+    doc: &Doc,
+    lang: &Lang,
+    r: &Resolved,
+    closure: Option<&TemplateFn<'_>>,
+) -> Result<Prompted, EvalError> {
     let mut p = t.prompt(doc, lang, r.family)?;
     let Some(u) = &r.user else {
         return Ok(p);
     };
     let ctx = doc.context();
-    p.query = u.query.render(&doc.row, &ctx)?;
+    p.query = match (&u.query, closure) {
+        (Some(q), _) => q.render(&doc.row, &ctx)?,
+        (None, Some(f)) => f(&doc.row, lang)
+            .map_err(|e| opt_err("template", format!("{ctx}: the closure failed: {e}")))?,
+        (None, None) => return Err(opt_err("template", "no closure was given".into())),
+    };
     p.frame = None;
     if let Some(cs) = &u.choices {
         if p.choices.is_empty() {
@@ -133,7 +150,8 @@ fn non_negative(option: &'static str, v: Option<i64>, default: i64) -> Result<us
 }
 
 /// Checks the options against the task: prompt family, languages, sizes and the seed.
-pub(crate) fn resolve(t: &dyn Task, o: &EvalOptions) -> Result<Resolved, EvalError> {
+/// `closure`: whether the hooks carry a `template` closure.
+pub(crate) fn resolve(t: &dyn Task, o: &EvalOptions, closure: bool) -> Result<Resolved, EvalError> {
     let family_name = o.prompt.clone().unwrap_or_else(|| "alpaca".to_string());
     let family = Family::parse(&family_name)
         .filter(|f| t.families().contains(&f.as_str()))
@@ -220,6 +238,7 @@ pub(crate) fn resolve(t: &dyn Task, o: &EvalOptions) -> Result<Resolved, EvalErr
         max_new_tokens,
         user: UserPrompt::from_options(
             o.template.as_deref(),
+            closure,
             o.choices.as_deref(),
             o.delimiter.as_deref(),
         )?,
@@ -239,6 +258,7 @@ fn build_items(
     t: &dyn Task,
     o: &EvalOptions,
     r: &Resolved,
+    closure: Option<&TemplateFn<'_>>,
 ) -> Result<(Vec<Lang>, Vec<Item>), EvalError> {
     let data = o.data.as_deref();
     let mut langs = Vec::new();
@@ -253,42 +273,83 @@ fn build_items(
             }
             Err(e) => return Err(e),
         };
-        let pool: Option<Vec<Doc>> = if r.shots == 0 || r.shot_split == r.split {
+        let pool: Option<Vec<Doc>> = if r.shots == 0 {
+            None
+        } else if let Some(f) = &o.shots_file {
+            Some(shot_pool_file(t, f, lang)?)
+        } else if r.shot_split == r.split {
             None
         } else {
             Some(t.load(data, lang, &r.shot_split, r.seed)?)
         };
-        let same_split = r.shots > 0 && pool.is_none();
-        let pool_docs: &[Doc] = pool.as_deref().unwrap_or(&docs);
+        // Two split names can resolve to one file (Belebele's `<lang>.jsonl` serves every
+        // split): then the pool is the evaluated documents themselves.
+        let same_split = r.shots > 0
+            && pool
+                .as_ref()
+                .is_none_or(|p| o.shots_file.is_none() && same_files(p, &docs));
+        let pool_docs: &[Doc] = if same_split {
+            &docs
+        } else {
+            pool.as_deref().unwrap_or(&docs)
+        };
         let need = r.shots + usize::from(same_split);
         if r.shots > 0 && pool_docs.len() < need {
+            let from = match &o.shots_file {
+                Some(f) => format!("'{f}'"),
+                None => format!("split '{}' of '{}'", r.shot_split, lang.label),
+            };
             return Err(opt_err(
                 "shots",
                 format!(
-                    "{} few-shot examples need {need} documents, but split '{}' of '{}' has {}",
+                    "{} few-shot examples need {need} documents, but {from} has {}",
                     r.shots,
-                    r.shot_split,
-                    lang.label,
                     pool_docs.len()
                 ),
             ));
         }
         let lang_index = langs.len();
         for doc in subset(&docs, r, &format!("{}/{}", t.name(), lang.code)) {
-            let p = prompt_of(t, doc, lang, r)?;
+            let p = prompt_of(t, doc, lang, r, closure)?;
             let delim = r.delimiter();
             let mut examples = Vec::with_capacity(r.shots);
             if r.shots > 0 {
                 let purpose = format!("{}/{}/{}", t.name(), lang.code, doc.index);
                 let mut g = rng::derived(r.seed, &purpose);
-                let picks = choose(&mut g, pool_docs.len(), need);
-                for j in picks
+                let mut picks = choose(&mut g, pool_docs.len(), need);
+                // Never an evaluated item as its own example: not the same document, nor a pool
+                // row with the same content (a shots file or split that repeats test items).
+                let own = |j: usize| {
+                    (same_split && j == doc.index)
+                        || pool_docs
+                            .get(j)
+                            .is_some_and(|sd| same_content(&sd.row, &doc.row))
+                };
+                if picks.iter().filter(|&&j| !own(j)).count() < r.shots {
+                    // Rare: duplicates of the item in the pool; draw from the whole pool.
+                    picks = choose(&mut g, pool_docs.len(), pool_docs.len());
+                }
+                let picks: Vec<usize> = picks
                     .into_iter()
-                    .filter(|&j| !(same_split && j == doc.index))
+                    .filter(|&j| !own(j))
                     .take(r.shots)
-                {
+                    .collect();
+                if picks.len() < r.shots {
+                    return Err(opt_err(
+                        "shots",
+                        format!(
+                            "{}: only {} of the {} pool documents differ from the item, {} \
+                             few-shot examples needed",
+                            doc.context(),
+                            picks.len(),
+                            pool_docs.len(),
+                            r.shots
+                        ),
+                    ));
+                }
+                for j in picks {
                     if let Some(sd) = pool_docs.get(j) {
-                        let sp = prompt_of(t, sd, lang, r)?;
+                        let sp = prompt_of(t, sd, lang, r, closure)?;
                         // A framed example contributes its item block, not its whole prompt.
                         let q = match (&p.frame, sp.frame) {
                             (Some(_), Some(f)) => f.block,
@@ -322,6 +383,54 @@ fn build_items(
         return Err(EvalError::NoData { msg, found });
     }
     Ok((langs, items))
+}
+
+/// Whether two rows hold the same document, ignoring a `lang`/`language` column (a shots file
+/// may add one).
+fn same_content(a: &Row, b: &Row) -> bool {
+    let fields = |r: &'_ Row| {
+        r.len() - usize::from(r.contains_key("lang")) - usize::from(r.contains_key("language"))
+    };
+    fields(a) == fields(b)
+        && a.iter()
+            .filter(|(k, _)| *k != "lang" && *k != "language")
+            .all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// Whether two document lists were read from the same files.
+fn same_files(a: &[Doc], b: &[Doc]) -> bool {
+    fn files(d: &[Doc]) -> Vec<&str> {
+        let mut f: Vec<&str> = d.iter().map(|x| x.origin.as_str()).collect();
+        f.dedup();
+        f
+    }
+    files(a) == files(b)
+}
+
+/// The few-shot pool of `shots_file`: a data file (JSON lines, JSON, CSV or Parquet) in the
+/// task's schema. Rows with a `lang`/`language` column are kept for `lang` only; a file without
+/// that column serves every language.
+fn shot_pool_file(t: &dyn Task, path: &str, lang: &Lang) -> Result<Vec<Doc>, EvalError> {
+    let p = Path::new(path);
+    if !p.is_file() {
+        return Err(opt_err("shots_file", format!("'{path}' is not a file")));
+    }
+    let rows = crate::data::io::read_rows(p, None)?;
+    let mut docs = Vec::new();
+    for row in rows {
+        if let Some(l) = t.row_lang(&row) {
+            if l != lang.code && l != lang.label && !lang.subsets.contains(&l) {
+                continue;
+            }
+        }
+        let index = docs.len();
+        docs.push(Doc {
+            row,
+            index,
+            origin: path.to_string(),
+        });
+    }
+    Ok(docs)
 }
 
 /// How many of `n` documents `limit` and `fraction` keep: `ceil(fraction × n)` (lm-eval's
@@ -414,8 +523,8 @@ pub fn evaluate_with(
     hooks: &mut EvalHooks<'_>,
 ) -> Result<EvalOutput, EvalError> {
     let t = tasks::find(task)?;
-    let r = resolve(t, opts)?;
-    let (langs, items) = build_items(t, opts, &r)?;
+    let r = resolve(t, opts, hooks.template.is_some())?;
+    let (langs, items) = build_items(t, opts, &r, hooks.template)?;
     let records = match t.kind() {
         Kind::Choice => run_choice(model, t, &r, &langs, &items, hooks)?,
         Kind::Generate => run_generate(model, t, &r, &langs, &items, hooks)?,

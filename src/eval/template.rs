@@ -125,8 +125,8 @@ impl Template {
 /// The user's prompt: the query template, the answer templates and the delimiter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserPrompt {
-    /// The query.
-    pub query: Template,
+    /// The query template; `None` when a closure ([`super::EvalHooks::template`]) writes it.
+    pub query: Option<Template>,
     /// The answers of a multiple-choice task, in the task's choice order.
     pub choices: Option<Vec<Template>>,
     /// Between the prompt and the answer.
@@ -134,13 +134,18 @@ pub struct UserPrompt {
 }
 
 impl UserPrompt {
-    /// From the options (`choices` and `delimiter` need `template`).
+    /// From the options (`choices` and `delimiter` need `template`, a string or, with
+    /// `closure`, a closure given through the hooks; both at once is an error).
     pub fn from_options(
         template: Option<&str>,
+        closure: bool,
         choices: Option<&[String]>,
         delimiter: Option<&str>,
     ) -> Result<Option<UserPrompt>, EvalError> {
-        let Some(t) = template else {
+        if template.is_some() && closure {
+            return Err(bad("template", "is both a string and a closure".into()));
+        }
+        if template.is_none() && !closure {
             if choices.is_some() {
                 return Err(bad("choices", "needs a template".into()));
             }
@@ -159,7 +164,9 @@ impl UserPrompt {
             None => None,
         };
         Ok(Some(UserPrompt {
-            query: Template::parse("template", t)?,
+            query: template
+                .map(|t| Template::parse("template", t))
+                .transpose()?,
             choices,
             delimiter: delimiter.unwrap_or(" ").to_string(),
         }))
@@ -202,7 +209,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("byte 0"), "{e}");
-        let e = UserPrompt::from_options(None, Some(&["x".into()]), None)
+        let e = UserPrompt::from_options(None, false, Some(&["x".into()]), None)
             .unwrap_err()
             .to_string();
         assert_eq!(e, "option 'choices': needs a template");

@@ -26,6 +26,17 @@ pub fn call_closure(
         .map_err(|e| explain_arity(ctx, fn_name, f, n, e))
 }
 
+/// The number of parameters the script closure or function `f` takes (less the variables it
+/// captured), or `None` when it is not a script function (a native function pointer).
+pub fn closure_params(ctx: &NativeCallContext, f: &FnPtr) -> Option<usize> {
+    let name = f.fn_name();
+    let params = (0..=MAX_PARAMS).find(|&k| {
+        ctx.iter_namespaces()
+            .any(|m| m.get_script_fn(name, k).is_some())
+    })?;
+    Some(params.saturating_sub(f.curry().len()))
+}
+
 fn explain_arity(
     ctx: &NativeCallContext,
     fn_name: &str,
@@ -41,13 +52,9 @@ fn explain_arity(
     if sig != name && !sig.starts_with(&format!("{name} (")) {
         return e;
     }
-    let Some(params) = (0..=MAX_PARAMS).find(|&k| {
-        ctx.iter_namespaces()
-            .any(|m| m.get_script_fn(name, k).is_some())
-    }) else {
+    let Some(params) = closure_params(ctx, f) else {
         return e;
     };
-    let params = params.saturating_sub(f.curry().len());
     let what = if f.is_anonymous() {
         format!("the closure passed to {fn_name}")
     } else {

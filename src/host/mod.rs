@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 
 use rhai::{Dynamic, Engine, EvalAltResult, Scope, AST};
 
-pub use closure::call_closure;
+pub use closure::{call_closure, closure_params};
 pub use error::{fail, interrupted, terminated, ErrorKind, ResultExt, RhaiResult, ScriptError};
 pub use handle::{register_handle, Handle};
 pub use opts::{from_value, parse_opts};

@@ -167,3 +167,37 @@ fn requests_are_encoded_exactly_as_lm_eval_encodes_them() {
         }
     }
 }
+
+#[test]
+fn evaluate_takes_a_template_closure_from_a_script() {
+    // The same prompt as a string template and as a closure gives the same scores; a closure
+    // with the language and an error inside the closure name the script's line.
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = crate::common::fixture("models/tiny-llama");
+    let xnli = crate::common::fixture("evaldata/xnli");
+    let script = format!(
+        r#"let m = load_model("{tiny}", #{{ progress: false }});
+let o = #{{ data: "{xnli}", langs: ["en"], choices: ["yes", "maybe", "no"] }};
+let a = m.evaluate("xnli", o + #{{ template: "{{premise}}? {{hypothesis}}" }});
+let b = m.evaluate("xnli", o + #{{ template: |doc| doc.premise + "? " + doc.hypothesis }});
+let c = m.evaluate("xnli", o + #{{ template: |doc, lang| `[${{lang}}] ${{doc.premise}}` }});
+print(`same=${{a.rows()[0].acc == b.rows()[0].acc && a.rows()[0].acc_norm == b.rows()[0].acc_norm}} n=${{b.rows()[0].n}}`);
+print(`c=${{c.rows()[0].n}}`);
+let d = m.evaluate("xnli", o + #{{ template: |doc| doc.nothing.len() }});
+"#,
+        tiny = tiny.display(),
+        xnli = xnli.display()
+    );
+    crate::common::write(dir.path(), "t.rhai", &script);
+    let r = crate::common::run(dir.path(), &["run", "t.rhai"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stdout.contains("same=true n=4"), "{}", r.stdout);
+    assert!(r.stdout.contains("c=4"), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("the closure failed: Property not found: nothing")
+            && r.stderr.contains("t.rhai:8:11"),
+        "{}",
+        r.stderr
+    );
+}

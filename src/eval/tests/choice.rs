@@ -177,6 +177,7 @@ fn batch_size_never_changes_a_score() {
         let mut hooks = EvalHooks {
             progress: Some(&mut progress),
             interrupt: None,
+            template: None,
         };
         let out = evaluate_with(&mut m, "xnli", &o, &mut hooks).unwrap();
         // 21 requests in chunks of bs.

@@ -17,7 +17,7 @@ fn options_reject_unknown_keys_and_accept_null() {
     let o = opts(json!({"limit": null, "langs": null, "seed": 5, "items_file": null}));
     assert_eq!(o.seed, Some(5));
     assert_eq!(o.limit, None);
-    assert_eq!(EvalOptions::KEYS.len(), 16);
+    assert_eq!(EvalOptions::KEYS.len(), 17);
 }
 
 #[test]
@@ -127,6 +127,7 @@ fn interrupt_hook_stops_between_batches_and_nan_is_an_error() {
     let mut hooks = EvalHooks {
         progress: None,
         interrupt: Some(&stop),
+        template: None,
     };
     let mut m = Mock::new();
     let o = opts(json!({"data": fixture("xnli"), "langs": ["en"], "batch_size": 2}));
@@ -378,4 +379,122 @@ fn a_template_string_replaces_the_prompt_and_choices_map_the_answers() {
             .to_string();
         assert!(e.contains(want), "{e}");
     }
+}
+
+#[test]
+fn a_template_closure_writes_the_query_of_items_and_shots() {
+    use crate::eval::tasks::Lang;
+    use crate::value::Row;
+    // The closure sees the document's fields and the language; few-shot examples use it too.
+    let f = |row: &Row, lang: &Lang| -> Result<String, String> {
+        Ok(format!(
+            "[{}] {} => {}?",
+            lang.label,
+            row["premise"].as_str().unwrap_or(""),
+            row["hypothesis"].as_str().unwrap_or("")
+        ))
+    };
+    let mut m = Mock::new();
+    let o = opts(json!({
+        "data": fixture("xnli"), "langs": ["en"], "limit": 1, "shots": 1, "seed": 3,
+        "choices": ["yes", "maybe", "no"], "delimiter": ": ",
+    }));
+    let mut hooks = EvalHooks {
+        template: Some(&f),
+        ..Default::default()
+    };
+    evaluate_with(&mut m, "xnli", &o, &mut hooks).unwrap();
+    let req = m.requests();
+    assert_eq!(req.len(), 3);
+    let item = "[en] The cat sat => A cat is sitting?";
+    let ctx = &req[0].0;
+    let shot1 = "[en] Train premise one => Train hypothesis one?: yes\n\n";
+    let shot2 = "[en] Train premise two => Train hypothesis two?: maybe\n\n";
+    assert!(
+        *ctx == format!("{shot1}{item}") || *ctx == format!("{shot2}{item}"),
+        "{ctx:?}"
+    );
+    let conts: Vec<&str> = req.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(conts, [": yes", ": maybe", ": no"]);
+
+    // The closure's error names the document; a string and a closure at once is an error.
+    let bad = |_: &Row, _: &Lang| -> Result<String, String> { Err("boom".into()) };
+    let mut hooks = EvalHooks {
+        template: Some(&bad),
+        ..Default::default()
+    };
+    let o = opts(json!({"data": fixture("xnli"), "langs": ["en"], "limit": 1}));
+    let e = evaluate_with(&mut Mock::new(), "xnli", &o, &mut hooks)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("option 'template': ")
+            && e.ends_with("validation.jsonl row 1: the closure failed: boom"),
+        "{e}"
+    );
+    let o = opts(json!({"data": fixture("xnli"), "langs": ["en"], "template": "{premise}"}));
+    let e = evaluate_with(&mut Mock::new(), "xnli", &o, &mut hooks)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "option 'template': is both a string and a closure");
+}
+
+#[test]
+fn shots_never_come_from_the_evaluated_item() {
+    // Belebele keeps one file per language: split "test" and shot_split "train" are the same
+    // file, so each item's single example must be the other document.
+    let mut m = Mock::new();
+    let o = opts(json!({
+        "data": fixture("belebele"), "langs": ["eng_Latn"], "shots": 1, "shot_split": "train",
+        "template": "{flores_passage}|", "choices": ["a", "b", "c", "d"],
+    }));
+    evaluate(&mut m, "belebele", &o).unwrap();
+    let ctxs: Vec<String> = m.requests().iter().map(|r| r.0.clone()).collect();
+    assert_eq!(ctxs.len(), 8);
+    assert_eq!(ctxs[0], "This is a passage 1.| a\n\nThis is a passage 0.|");
+    assert_eq!(ctxs[4], "This is a passage 0.| a\n\nThis is a passage 1.|");
+
+    // shots_file: examples from a file; a row equal to the item is never its example, and a
+    // `lang` column selects the language.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("shots.jsonl");
+    std::fs::write(
+        &f,
+        concat!(
+            "{\"premise\": \"The cat sat\", \"hypothesis\": \"A cat is sitting\", \"label\": 0, \"lang\": \"en\"}\n",
+            "{\"premise\": \"Hund\", \"hypothesis\": \"Tier\", \"label\": 0, \"lang\": \"de\"}\n",
+            "{\"premise\": \"Own shot\", \"hypothesis\": \"Mine\", \"label\": 2, \"lang\": \"en\"}\n",
+        ),
+    )
+    .unwrap();
+    let mut m = Mock::new();
+    let o = opts(json!({
+        "data": fixture("xnli"), "langs": ["en"], "limit": 1, "shots": 1, "prompt": "lm-eval",
+        "shots_file": f.to_str().unwrap(),
+    }));
+    evaluate(&mut m, "xnli", &o).unwrap();
+    let ctx = &m.requests()[0].0;
+    assert_eq!(ctx, " Own shot, right? No, Mine\n\n", "{ctx:?}");
+    assert!(!ctx.contains("Hund"), "{ctx:?}");
+    // Too few rows that differ from the item: an error naming both counts.
+    let o = opts(json!({
+        "data": fixture("xnli"), "langs": ["en"], "limit": 1, "shots": 2, "prompt": "lm-eval",
+        "shots_file": f.to_str().unwrap(),
+    }));
+    let e = evaluate(&mut Mock::new(), "xnli", &o)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "only 1 of the 2 pool documents differ from the item, 2 few-shot examples needed"
+        ),
+        "{e}"
+    );
+    let o = opts(json!({
+        "data": fixture("xnli"), "langs": ["en"], "shots": 1, "shots_file": "/no/such.jsonl",
+    }));
+    let e = evaluate(&mut Mock::new(), "xnli", &o)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "option 'shots_file': '/no/such.jsonl' is not a file");
 }
