@@ -135,12 +135,18 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     let doc_load = "
         Loads a model: a Hugging Face directory (config.json, *.safetensors incl. sharded, tokenizer.json) or a .gguf file.
 
-        Options: `dtype` (\"f32\" | \"bf16\" | \"f16\"), `quant` (\"none\" | \"nf4\" | \"fp4\" | \"int8\"),
-        `double_quant`, `block_size`, `device` (\"cpu\" | \"cuda\" | \"cuda:N\"), `progress`.
+        Options: `dtype` (\"f32\" | \"bf16\" | \"f16\"), `quant` (\"none\" | \"nf4\" | \"fp4\" | \"int8\" | \"int8_weight\"),
+        `double_quant`, `block_size`, `int8_threshold`, `device` (\"cpu\" | \"cuda\" | \"cuda:N\"), `progress`.
+        `int8` is LLM.int8() as bitsandbytes' `Linear8bitLt` runs it at inference: row-wise int8 weights, activations
+        quantised row-wise at run time, and the outlier columns (any |x| ≥ `int8_threshold`, default 6.0 as in
+        bitsandbytes and transformers; 0 turns the decomposition off) multiplied in 16-bit. `int8_weight` is weight-only
+        int8: the same codes dequantised for a float matmul. `info()` names the scheme in use (`quant_scheme`).
 
         ```rhai
         let m = load_model(\"models/tiny-llama\");
         let q = load_model(\"models/llama\", #{ quant: \"nf4\", double_quant: true });
+        let i8 = load_model(\"models/llama\", #{ quant: \"int8\" });   // LLM.int8(), threshold 6.0
+        print(i8.info().quant_scheme);
         ```";
     bind(engine, "load_model", ["path"], doc_load, |p: &str| {
         load(p, &Map::new())

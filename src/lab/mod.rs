@@ -107,7 +107,9 @@ pub fn quant_config(options: &LoadOptions) -> Result<Option<QuantConfig>, ModelE
         &options.quant,
         options.block_size as i64,
         options.double_quant,
-    )?;
+    )?
+    .with_int8_threshold(options.int8_threshold as f32);
+    cfg.validate()?;
     Ok(Some(cfg))
 }
 
@@ -348,6 +350,12 @@ impl Model {
         );
         r.insert("dtype".into(), Value::from(dtype_name(self.dtype)));
         r.insert("quant".into(), Value::from(self.options.quant.clone()));
+        let scheme = crate::quant::QuantKind::parse(&self.options.quant)
+            .map_or("none", crate::quant::QuantKind::scheme);
+        r.insert("quant_scheme".into(), Value::from(scheme));
+        if self.options.quant.trim().eq_ignore_ascii_case("int8") {
+            r.insert("int8_threshold".into(), num(self.options.int8_threshold));
+        }
         r.insert("device".into(), Value::from(self.device.name()));
         r.insert("config_hash".into(), Value::from(self.config_hash.clone()));
         r

@@ -22,12 +22,15 @@ use serde::Deserialize;
 pub struct LoadOptions {
     /// Storage/compute dtype: "f32" | "bf16" | "f16" (default f32 on cpu, bf16 on cuda).
     pub dtype: Option<String>,
-    /// Frozen base quantisation: "none" | "nf4" | "fp4" | "int8".
+    /// Frozen base quantisation: "none" | "nf4" | "fp4" | "int8" (LLM.int8) | "int8_weight"
+    /// (weight-only int8).
     pub quant: String,
     /// nf4/fp4: quantise the absmax statistics too.
     pub double_quant: bool,
     /// nf4/fp4 block size.
     pub block_size: usize,
+    /// LLM.int8's outlier threshold (`quant: "int8"`; default 6.0, 0 = no decomposition).
+    pub int8_threshold: f64,
     /// "cpu" | "cuda" | "cuda:N".
     pub device: String,
     /// Show a progress bar while loading (on a terminal).
@@ -41,6 +44,7 @@ impl Default for LoadOptions {
             quant: "none".into(),
             double_quant: true,
             block_size: 64,
+            int8_threshold: 6.0,
             device: "cpu".into(),
             progress: true,
         }

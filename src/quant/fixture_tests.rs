@@ -302,3 +302,128 @@ fn probe_matches_reference() {
     };
     assert_eq!(*data, fx.i8("int8.q"));
 }
+
+impl Fixture {
+    fn i64(&self, key: &str) -> Vec<i64> {
+        self.raw(key, Dtype::I64)
+            .1
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect()
+    }
+}
+
+/// The inputs of `gen_llm_int8.py`: x [5, 96] with outliers, W [24, 96], bias [24].
+fn llm_int8_inputs() -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (m, k, n) = (5, 96, 24);
+    let mut x = hashw(m * k, 11, 4.0);
+    for r in 0..m {
+        x[r * k + 7] *= 5.0;
+    }
+    x[k + 40] = -7.25;
+    x[3 * k + 40] = 6.0;
+    x[4 * k + 81] = 9.5;
+    (x, hashw(n * k, 5, 0.2), hashw(n, 3, 0.1))
+}
+
+/// Largest distance in float16 ulps (at each reference value's magnitude) between two outputs.
+fn max_f16_ulps(got: &[f32], want: &[f32]) -> f32 {
+    got.iter()
+        .zip(want)
+        .map(|(&g, &w)| {
+            let h = half::f16::from_f32(w);
+            let ulp = (half::f16::from_bits(h.to_bits() + 1).to_f32() - h.to_f32()).abs();
+            (g - w).abs() / ulp
+        })
+        .fold(0.0, f32::max)
+}
+
+/// LLM.int8 against bitsandbytes' `Linear8bitLt(threshold)` forward on CPU (`gen_llm_int8.py`):
+/// the activation codes, row statistics, outlier columns and weight codes exactly; the output of
+/// the host reference and of the Flex tensor path within what the dtype's rounding allows.
+#[test]
+fn llm_int8_matches_linear8bitlt() {
+    use burn::backend::Flex;
+    use burn::tensor::{DType, Tensor, TensorData};
+    let fx = Fixture::load("llm_int8.safetensors");
+    let (x0, w0, b0) = llm_int8_inputs();
+    let (m, k, n) = (5usize, 96usize, 24usize);
+    let mut xs = x0.clone();
+    for v in &mut xs {
+        *v = v.clamp(-1.9, 1.9);
+    }
+    let mut xz = x0.clone();
+    xz[2 * k..3 * k].fill(0.0);
+    let wq = quantize_int8(&w0, &[n, k]).unwrap();
+    let device = Default::default();
+    for (case, x, half, t, cols) in [
+        ("f16", &x0, true, 6.0f32, vec![7usize, 40, 81]),
+        ("f32", &x0, false, 6.0, vec![7, 40, 81]),
+        ("noout", &xs, true, 6.0, vec![]),
+        ("t0", &x0, true, 0.0, vec![]),
+        ("zero_row", &xz, true, 6.0, vec![7, 40, 81]),
+    ] {
+        // Weight codes: exact.
+        assert_eq!(wq.q, fx.i8(&format!("{case}.CB")), "{case}");
+        assert_eq!(wq.row_absmax, fx.f32(&format!("{case}.SCB")), "{case}");
+        // Activation quantisation: exact.
+        let act = vectorwise_quant(x, k, t);
+        assert_eq!(act.codes, fx.i8(&format!("{case}.CA")), "{case}");
+        assert_eq!(act.row_stats, fx.f32(&format!("{case}.SCA")), "{case}");
+        let want_cols: Vec<usize> = fx
+            .i64(&format!("{case}.cols"))
+            .into_iter()
+            .map(|c| c as usize)
+            .collect();
+        assert_eq!(act.outlier_cols, want_cols, "{case}");
+        assert_eq!(act.outlier_cols, cols, "{case}");
+        let want = fx.f32(&format!("{case}.out"));
+        // Host reference: bit-exact for float16 (one rounding of a float32 sum, as torch's
+        // addmm); float32 sums in another order may differ by a few ulps.
+        let got = llm_int8_reference(x, &wq, Some(&b0), t, half).unwrap();
+        if half {
+            assert_eq!(got, want, "{case}: host reference");
+        } else {
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 4.0 * f32::EPSILON * w.abs().max(1.0),
+                    "{case}: {g} vs {w}"
+                );
+            }
+        }
+        // The tensor path on Flex, in the case's dtype.
+        for storage in [linear::Storage::Host, linear::Storage::Device] {
+            let qw = linear::QuantWeight::<Flex>::from_int8(wq.clone(), &device, storage)
+                .unwrap()
+                .llm_int8(t);
+            assert_eq!(qw.kind(), QuantKind::Int8);
+            let dt = if half { DType::F16 } else { DType::F32 };
+            let xt = Tensor::<Flex, 2>::from_data(
+                TensorData::new(x.clone(), [m, k]),
+                (&device, DType::F32),
+            )
+            .cast(dt);
+            let bt = Tensor::<Flex, 1>::from_data(
+                TensorData::new(b0.clone(), [n]),
+                (&device, DType::F32),
+            )
+            .cast(dt);
+            let y = llm_int8_linear(xt, &qw, t, Some(bt));
+            assert_eq!(y.dtype(), dt, "{case}");
+            let got: Vec<f32> = y.cast(DType::F32).into_data().to_vec().unwrap();
+            let ulps = max_f16_ulps(&got, &want);
+            if half {
+                // Observed: bit-exact on Flex (AVX2); a float32 sum of the outlier part in
+                // another order may move a float16 rounding by one ulp.
+                assert!(ulps <= 1.0, "{case} {storage:?}: {ulps} float16 ulps");
+            } else {
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() <= 16.0 * f32::EPSILON * w.abs().max(1.0),
+                        "{case}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -83,6 +83,8 @@ pub struct QuantWeight<B: Backend> {
     kind: QuantKind,
     block_size: usize,
     double_quant: bool,
+    /// LLM.int8's outlier threshold (kind `Int8`; 0 for every other kind).
+    int8_threshold: f32,
     /// Bytes in bitsandbytes' accounting (see [`QuantWeight::bytes`]).
     bytes: usize,
 }
@@ -153,11 +155,13 @@ impl<B: Backend> QuantWeight<B> {
             kind,
             block_size,
             double_quant,
+            int8_threshold: 0.0,
             bytes,
         })
     }
 
-    /// Wraps an int8 row-wise quantised `[out, in]` weight, stored as `storage` on `device`.
+    /// Wraps an int8 row-wise quantised `[out, in]` weight, stored as `storage` on `device`, as a
+    /// weight-only int8 layer ([`QuantWeight::llm_int8`] makes it LLM.int8).
     pub fn from_int8(
         q: QuantizedInt8,
         device: &B::Device,
@@ -176,7 +180,7 @@ impl<B: Backend> QuantWeight<B> {
                 }
             }
         };
-        let (kind, block_size, double_quant) = (QuantKind::Int8, 0, false);
+        let (kind, block_size, double_quant) = (QuantKind::Int8Weight, 0, false);
         let device = device.clone();
         Ok(QuantWeight {
             repr,
@@ -185,8 +189,24 @@ impl<B: Backend> QuantWeight<B> {
             kind,
             block_size,
             double_quant,
+            int8_threshold: 0.0,
             bytes,
         })
+    }
+
+    /// This int8 weight run as LLM.int8 with the outlier `threshold` (see
+    /// [`super::llm_int8`]); other kinds are returned unchanged.
+    pub fn llm_int8(mut self, threshold: f32) -> Self {
+        if self.kind.is_int8() {
+            self.kind = QuantKind::Int8;
+            self.int8_threshold = threshold;
+        }
+        self
+    }
+
+    /// LLM.int8's outlier threshold when this weight runs as LLM.int8.
+    pub fn llm_int8_threshold(&self) -> Option<f32> {
+        (self.kind == QuantKind::Int8).then_some(self.int8_threshold)
     }
 
     /// New float32 values `data` (row-major, this weight's `[out, in]` shape) quantised the way
@@ -201,7 +221,8 @@ impl<B: Backend> QuantWeight<B> {
         };
         let cfg = QuantConfig::new(self.kind)
             .with_block_size(block_size)
-            .with_double_quant(self.double_quant);
+            .with_double_quant(self.double_quant)
+            .with_int8_threshold(self.int8_threshold);
         Self::quantize_with(
             data,
             self.shape,
@@ -233,6 +254,7 @@ impl<B: Backend> QuantWeight<B> {
             kind: QuantKind::None,
             block_size: 0,
             double_quant: false,
+            int8_threshold: 0.0,
             bytes,
         }
     }
@@ -252,7 +274,11 @@ impl<B: Backend> QuantWeight<B> {
             QuantKind::Nf4 | QuantKind::Fp4 => {
                 Self::from_4bit(quantize_4bit(data, &shape, cfg)?, device, storage)
             }
-            QuantKind::Int8 => Self::from_int8(quantize_int8(data, &shape)?, device, storage),
+            QuantKind::Int8 => Ok(
+                Self::from_int8(quantize_int8(data, &shape)?, device, storage)?
+                    .llm_int8(cfg.int8_threshold),
+            ),
+            QuantKind::Int8Weight => Self::from_int8(quantize_int8(data, &shape)?, device, storage),
             QuantKind::None => {
                 check_input("quantize", data, &shape)?;
                 let t = TensorData::new(data.to_vec(), shape);
@@ -349,6 +375,25 @@ impl<B: Backend> QuantWeight<B> {
             }
         };
         w.cast(dtype)
+    }
+
+    /// The int8 codes as float32 `[out, in]` (integer values) and the row absmax `[out]`, or
+    /// `None` for other kinds.
+    pub(crate) fn int8_parts(&self) -> Option<(Tensor<B, 2>, Tensor<B, 1>)> {
+        match &self.repr {
+            Repr::HostInt8(q) => {
+                let codes: Vec<f32> = q.q.iter().map(|&c| f32::from(c)).collect();
+                let t = Tensor::from_data(
+                    TensorData::new(codes, self.shape),
+                    (&self.device, DType::F32),
+                );
+                Some((t, f32_tensor(q.row_absmax.clone(), &self.device)))
+            }
+            Repr::DeviceInt8 { q, row_absmax } => {
+                Some((q.clone().cast(FloatDType::F32), row_absmax.clone()))
+            }
+            _ => None,
+        }
     }
 
     fn host_tensor(&self, fill: impl FnOnce(&mut [f32]) -> Result<(), QuantError>) -> Tensor<B, 2> {
@@ -484,6 +529,7 @@ impl<B: AutodiffBackend> QuantWeight<B> {
             kind: self.kind,
             block_size: self.block_size,
             double_quant: self.double_quant,
+            int8_threshold: self.int8_threshold,
             bytes: self.bytes,
         }
     }
@@ -528,6 +574,7 @@ impl<B: AutodiffBackend> QuantWeight<B> {
             kind: w.kind,
             block_size: w.block_size,
             double_quant: w.double_quant,
+            int8_threshold: w.int8_threshold,
             bytes: w.bytes,
         }
     }

@@ -40,7 +40,7 @@ fn configs() -> Vec<QuantConfig> {
         QuantConfig::new(QuantKind::Fp4)
             .with_block_size(128)
             .with_double_quant(true),
-        QuantConfig::new(QuantKind::Int8),
+        QuantConfig::new(QuantKind::Int8Weight),
     ]
 }
 
@@ -53,7 +53,9 @@ fn device_and_host_dequantisation_agree_bit_for_bit() {
     let data = values(shape[0] * shape[1], 3, 0.2);
     for cfg in configs() {
         let reference = match cfg.kind {
-            QuantKind::Int8 => quantize_int8(&data, &shape).unwrap().dequantize().unwrap(),
+            QuantKind::Int8 | QuantKind::Int8Weight => {
+                quantize_int8(&data, &shape).unwrap().dequantize().unwrap()
+            }
             _ => quantize_4bit(&data, &shape, &cfg)
                 .unwrap()
                 .dequantize()
@@ -201,7 +203,9 @@ fn grad_check(cfg: &QuantConfig, storage: Storage) {
 
 #[test]
 fn custom_backward_gradient_matches_dense() {
-    for cfg in configs() {
+    // LLM.int8's backward is bitsandbytes': grad_x = grad_y @ dequantize(W).
+    let llm_int8 = QuantConfig::new(QuantKind::Int8).with_int8_threshold(0.5);
+    for cfg in configs().into_iter().chain([llm_int8]) {
         for storage in [Storage::Host, Storage::Device] {
             grad_check(&cfg, storage);
         }
@@ -282,5 +286,58 @@ fn autodiff_inner_conversions_keep_the_storage() {
         );
         let moved = w.to_device(&device);
         assert_eq!(moved.shape(), [16, 64]);
+    }
+}
+
+#[test]
+fn llm_int8_forward_is_the_reference_decomposition() {
+    // [2, 5, 96] inputs in (-1, 1) with threshold 0.9: a few outlier columns.
+    let device = Default::default();
+    let shape = [48usize, 96];
+    let wdata = values(48 * 96, 7, 0.1);
+    let xdata = values(2 * 5 * 96, 9, 2.0);
+    let x = Tensor::<B, 3>::from_data(TensorData::new(xdata.clone(), [2, 5, 96]), &device);
+    let cfg = QuantConfig::new(QuantKind::Int8).with_int8_threshold(0.9);
+    let act = crate::quant::vectorwise_quant(&xdata, 96, 0.9);
+    assert!(!act.outlier_cols.is_empty() && act.outlier_cols.len() < 96);
+    let want = crate::quant::llm_int8_reference(
+        &xdata,
+        &quantize_int8(&wdata, &shape).unwrap(),
+        None,
+        0.9,
+        false,
+    )
+    .unwrap();
+    for storage in [Storage::Host, Storage::Device] {
+        let w =
+            QuantWeight::<B>::quantize_with(&wdata, shape, &cfg, &device, storage, FloatDType::F32)
+                .unwrap();
+        assert_eq!(w.kind(), QuantKind::Int8);
+        assert_eq!(w.llm_int8_threshold(), Some(0.9));
+        let got = to_vec(w.forward(x.clone()));
+        for (g, r) in got.iter().zip(&want) {
+            assert!(
+                (g - r).abs() <= 8.0 * f32::EPSILON * r.abs().max(1.0),
+                "{storage:?}: {g} vs {r}"
+            );
+        }
+        // Not the weight-only result: the activations are quantised.
+        let wo = QuantWeight::<B>::quantize_with(
+            &wdata,
+            shape,
+            &QuantConfig::new(QuantKind::Int8Weight),
+            &device,
+            storage,
+            FloatDType::F32,
+        )
+        .unwrap();
+        assert_eq!(wo.llm_int8_threshold(), None);
+        let dense = to_vec(wo.forward(x.clone()));
+        let diff = got
+            .iter()
+            .zip(&dense)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff > 1e-4 && diff < 0.05, "{storage:?}: {diff}");
     }
 }

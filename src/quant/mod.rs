@@ -23,6 +23,7 @@ mod blockwise8;
 mod fourbit;
 mod int8;
 mod linear;
+mod llm_int8;
 mod ops;
 mod probe;
 mod tables;
@@ -36,6 +37,7 @@ pub use blockwise8::{dequantize_blockwise8, quantize_blockwise8, Blockwise8};
 pub use fourbit::{dequantize_4bit, quantize_4bit, Absmax, DoubleQuant, Quantized4bit};
 pub use int8::{dequantize_int8, quantize_int8, QuantizedInt8};
 pub use linear::{QuantWeight, Storage};
+pub use llm_int8::{llm_int8_linear, llm_int8_reference, vectorwise_quant, ActivationCodes};
 pub(crate) use ops::impl_defaults_for_optional_backends;
 pub use ops::QuantOps;
 pub use probe::{quantize_probe, ProbeTensor, QuantProbe};
@@ -48,8 +50,11 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QuantError {
     /// The quantisation kind is not one of the supported names.
-    #[error("quantize: unknown kind '{0}' (expected one of: nf4, fp4, int8, none)")]
+    #[error("quantize: unknown kind '{0}' (expected one of: nf4, fp4, int8, int8_weight, none)")]
     UnknownKind(String),
+    /// LLM.int8's outlier threshold is negative or not finite.
+    #[error("quantize: int8_threshold must be a finite number >= 0 (got {0})")]
+    Threshold(f32),
     /// The block size is not a power of two in 32..=4096.
     #[error("quantize: block_size must be a power of two in 32..=4096 (got {0})")]
     BlockSize(i64),
@@ -134,8 +139,14 @@ pub enum QuantKind {
     Nf4,
     /// 4-bit float (1 sign, 2 exponent, 1 mantissa bit; bitsandbytes' table), blockwise absmax.
     Fp4,
-    /// LLM.int8 row-wise absmax int8.
+    /// LLM.int8() (Dettmers et al. 2022) as bitsandbytes' `Linear8bitLt` runs it: row-wise
+    /// absmax int8 weights; at run time the activations are quantised row-wise to int8 and the
+    /// outlier columns (any |x| ≥ [`QuantConfig::int8_threshold`], 6.0 by default) are multiplied
+    /// in 16-bit (float16 activations and dequantised weights) and added back.
     Int8,
+    /// Weight-only int8: the LLM.int8 row-wise weight codes, dequantised to the compute dtype
+    /// for a float matmul (no activation quantisation, no outlier decomposition).
+    Int8Weight,
     /// No quantisation: the weight stays dense in the storage dtype.
     #[default]
     None,
@@ -143,19 +154,42 @@ pub enum QuantKind {
 
 impl QuantKind {
     /// All kinds, in the order error messages list them.
-    pub const ALL: [QuantKind; 4] = [
+    pub const ALL: [QuantKind; 5] = [
         QuantKind::Nf4,
         QuantKind::Fp4,
         QuantKind::Int8,
+        QuantKind::Int8Weight,
         QuantKind::None,
     ];
 
-    /// The name used in scripts (`"nf4"`, `"fp4"`, `"int8"`, `"none"`).
+    /// The name used in scripts (`"nf4"`, `"fp4"`, `"int8"`, `"int8_weight"`, `"none"`).
     pub fn as_str(self) -> &'static str {
         match self {
             QuantKind::Nf4 => "nf4",
             QuantKind::Fp4 => "fp4",
             QuantKind::Int8 => "int8",
+            QuantKind::Int8Weight => "int8_weight",
+            QuantKind::None => "none",
+        }
+    }
+
+    /// True for the row-wise int8 kinds (LLM.int8 and weight-only int8), which store the same
+    /// codes.
+    pub fn is_int8(self) -> bool {
+        matches!(self, QuantKind::Int8 | QuantKind::Int8Weight)
+    }
+
+    /// What the kind computes, for `info()` and reports.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            QuantKind::Nf4 => "NF4 weights (blockwise absmax), dequantised for a 16/32-bit matmul",
+            QuantKind::Fp4 => "FP4 weights (blockwise absmax), dequantised for a 16/32-bit matmul",
+            QuantKind::Int8 => {
+                "LLM.int8(): int8 row-wise weights and activations, outlier columns in 16-bit"
+            }
+            QuantKind::Int8Weight => {
+                "weight-only int8 (row-wise codes dequantised for a float matmul)"
+            }
             QuantKind::None => "none",
         }
     }
@@ -194,7 +228,7 @@ impl FromStr for QuantKind {
 /// `block_size` and `double_quant` apply to nf4/fp4 only; int8 is row-wise and `none` keeps the
 /// weight dense. The block size is still validated for every kind, so a bad option never passes
 /// silently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QuantConfig {
     /// The quantisation kind.
     pub kind: QuantKind,
@@ -202,6 +236,10 @@ pub struct QuantConfig {
     pub block_size: usize,
     /// Quantise the absmax statistics too (nf4/fp4; bitsandbytes' `compress_statistics`).
     pub double_quant: bool,
+    /// LLM.int8's outlier threshold: activation columns holding any |x| ≥ this run in 16-bit
+    /// (bitsandbytes' and transformers' `llm_int8_threshold`, default 6.0; 0 turns the
+    /// decomposition off, leaving pure vector-wise int8).
+    pub int8_threshold: f32,
 }
 
 impl Default for QuantConfig {
@@ -213,6 +251,8 @@ impl Default for QuantConfig {
 impl QuantConfig {
     /// bitsandbytes' default block size for 4-bit quantisation.
     pub const DEFAULT_BLOCK_SIZE: usize = 64;
+    /// bitsandbytes' and transformers' default LLM.int8 outlier threshold.
+    pub const DEFAULT_INT8_THRESHOLD: f32 = 6.0;
 
     /// A config of the given kind with block size 64 and no double quantisation.
     pub fn new(kind: QuantKind) -> Self {
@@ -220,6 +260,7 @@ impl QuantConfig {
             kind,
             block_size: Self::DEFAULT_BLOCK_SIZE,
             double_quant: false,
+            int8_threshold: Self::DEFAULT_INT8_THRESHOLD,
         }
     }
 
@@ -231,7 +272,14 @@ impl QuantConfig {
             kind,
             block_size,
             double_quant,
+            int8_threshold: Self::DEFAULT_INT8_THRESHOLD,
         })
+    }
+
+    /// Sets LLM.int8's outlier threshold (finite and ≥ 0; see [`QuantConfig::validate`]).
+    pub fn with_int8_threshold(mut self, threshold: f32) -> Self {
+        self.int8_threshold = threshold;
+        self
     }
 
     /// Sets the block size (validated by [`QuantConfig::validate`]).
@@ -246,8 +294,12 @@ impl QuantConfig {
         self
     }
 
-    /// Checks the block size (a power of two in 32..=4096, as bitsandbytes requires).
+    /// Checks the block size (a power of two in 32..=4096, as bitsandbytes requires) and the
+    /// int8 threshold (finite, ≥ 0).
     pub fn validate(&self) -> Result<(), QuantError> {
+        if !(self.int8_threshold.is_finite() && self.int8_threshold >= 0.0) {
+            return Err(QuantError::Threshold(self.int8_threshold));
+        }
         check_block_size(i64::try_from(self.block_size).unwrap_or(i64::MAX)).map(|_| ())
     }
 }
@@ -307,7 +359,7 @@ mod tests {
         let err = QuantKind::parse("nf3").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "quantize: unknown kind 'nf3' (expected one of: nf4, fp4, int8, none)"
+            "quantize: unknown kind 'nf3' (expected one of: nf4, fp4, int8, int8_weight, none)"
         );
         assert!(QuantKind::Nf4.is_4bit() && QuantKind::Fp4.is_4bit());
         assert!(!QuantKind::Int8.is_4bit() && !QuantKind::None.is_4bit());

@@ -47,8 +47,18 @@ pub trait QuantOps: Backend {
     }
 }
 
-/// `x @ dequantize(W)ᵀ` with the dense weight in `x`'s dtype (no autodiff bookkeeping).
+/// `x @ Wᵀ` without autodiff bookkeeping: LLM.int8 for `Int8` weights
+/// ([`super::llm_int8::llm_int8_linear`]), else `x @ dequantize(W)ᵀ` with the dense weight in
+/// `x`'s dtype.
 pub(crate) fn dense_linear<B: Backend>(x: Tensor<B, 2>, weight: &QuantWeight<B>) -> Tensor<B, 2> {
+    match weight.llm_int8_threshold() {
+        Some(t) => super::llm_int8::llm_int8_linear(x, weight, t, None),
+        None => dequant_linear(x, weight),
+    }
+}
+
+/// `x @ dequantize(W)ᵀ` with the dense weight in `x`'s dtype.
+pub(crate) fn dequant_linear<B: Backend>(x: Tensor<B, 2>, weight: &QuantWeight<B>) -> Tensor<B, 2> {
     let w = weight.dequantize_as(x.dtype());
     x.matmul(w.transpose())
 }

@@ -104,7 +104,7 @@ pub fn quantize_probe(
                 fields.push(("state2_code", ProbeTensor::f32(d.state2_code.to_vec())));
             }
         }
-        QuantKind::Int8 => {
+        QuantKind::Int8 | QuantKind::Int8Weight => {
             let q = quantize_int8(data, shape)?;
             let dequant = q.dequantize()?;
             fields.push((

@@ -1,6 +1,8 @@
 //! Quantised bases: tiny-llama loaded as NF4 (with and without double quantisation), FP4 and
-//! int8 computes exactly what an f32 model built from the dequantised weights computes, reports
-//! its size, and LoRA training on the NF4 base lowers the loss.
+//! weight-only int8 computes exactly what an f32 model built from the dequantised weights
+//! computes, reports its size, and LoRA training on the NF4 base lowers the loss. LLM.int8
+//! (`quant: "int8"`) quantises activations too: close to weight-only int8, not equal, and named
+//! as such by `info()`.
 
 use crate::common;
 use common::*;
@@ -32,7 +34,7 @@ fn dequantised_copy(kind: &str, dq: bool) -> tempfile::TempDir {
             continue;
         }
         let v = t.values_f32();
-        let deq = if kind == "int8" {
+        let deq = if kind.starts_with("int8") {
             quantize_int8(&v, &t.shape).unwrap().dequantize().unwrap()
         } else {
             let cfg = QuantConfig::new(QuantKind::parse(kind).unwrap()).with_double_quant(dq);
@@ -54,7 +56,7 @@ fn quantised_models_equal_their_dequantised_f32_twins() {
         ("nf4", false),
         ("nf4", true),
         ("fp4", true),
-        ("int8", false),
+        ("int8_weight", false),
     ] {
         let q = load(kind, dq);
         let twin_dir = dequantised_copy(kind, dq);
@@ -76,6 +78,48 @@ fn quantised_models_equal_their_dequantised_f32_twins() {
             "{kind}: no memory saved"
         );
     }
+}
+
+#[test]
+fn llm_int8_quantises_activations_and_says_so() {
+    let (rows, mask) = probe("tiny-llama");
+    let weight_only = load("int8_weight", false);
+    let llm = load("int8", false);
+    let d = masked_diff(
+        &llm.logits(&rows).unwrap(),
+        &weight_only.logits(&rows).unwrap(),
+        &mask,
+    );
+    // Activation rounding to 8 bits moves the logits, but only a little.
+    assert!(d > 1e-4 && d < 0.5, "LLM.int8 vs weight-only int8: {d}");
+    let info = llm.info();
+    assert_eq!(info["quant"], "int8");
+    assert!(
+        info["quant_scheme"]
+            .as_str()
+            .unwrap()
+            .starts_with("LLM.int8(): int8 row-wise weights and activations"),
+        "{info:?}"
+    );
+    assert_eq!(info["int8_threshold"], 6.0);
+    assert!(weight_only.info()["quant_scheme"]
+        .as_str()
+        .unwrap()
+        .starts_with("weight-only int8"));
+    // threshold 0: pure vector-wise int8; a bad threshold is refused before loading.
+    let o = LoadOptions {
+        quant: "int8".into(),
+        int8_threshold: -1.0,
+        ..Default::default()
+    };
+    let Err(e) = Model::load(&fixture("models/tiny-llama"), o) else {
+        panic!("a negative threshold loaded");
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("int8_threshold must be a finite number >= 0 (got -1)"),
+        "{e}"
+    );
 }
 
 #[test]
