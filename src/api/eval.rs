@@ -200,6 +200,81 @@ fn evaluate(
     Ok(table_of(out.rows))
 }
 
+fn alpaca_eval(m: &Handle<Model>, j: &Handle<Model>, data: &Dynamic, o: &Map) -> RhaiResult<Map> {
+    use crate::eval::judge::{answers, instructions, judge, JudgeOptions};
+    const FN: &str = "alpaca_eval";
+    let opts: JudgeOptions = parse_opts(FN, o)?;
+    let (rows, origin) = if data.is_string() {
+        let path = data.clone().into_string().unwrap_or_default();
+        let rows = crate::data::io::read_rows(std::path::Path::new(&path), None).ctx(FN)?;
+        (rows, path)
+    } else if let Some(a) = data.clone().try_cast::<Array>() {
+        let rows = a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let m = v
+                    .clone()
+                    .try_cast::<Map>()
+                    .ok_or_else(|| fail(format!("{FN}: data[{i}] is not a map")))?;
+                crate::host::convert::map_to_row(&m)
+                    .map_err(|e| fail(format!("{FN}: data[{i}]: {e}")))
+            })
+            .collect::<RhaiResult<Vec<_>>>()?;
+        (rows, "data".to_string())
+    } else {
+        return Err(fail(format!(
+            "{FN}: data must be a file path or an array of #{{ instruction, output }} maps, got {}",
+            data.type_name()
+        )));
+    };
+    let mut items = instructions(&rows, &origin).ctx(FN)?;
+    if let Some(l) = opts.limit {
+        if l < 1 {
+            return Err(fail(format!(
+                "{FN}: option 'limit': must be at least 1, got {l}"
+            )));
+        }
+        items.truncate(l as usize);
+    }
+    let interrupt = || crate::interrupt::check().map_err(|e| EvalError::Interrupted(e.to_string()));
+    let run = |h: &Handle<Model>,
+               what: &str,
+               f: &mut dyn FnMut(&mut Model, &mut EvalHooks<'_>) -> Result<(), EvalError>|
+     -> RhaiResult<()> {
+        let mut model = h.borrow_mut(FN)?;
+        let mut bar: Option<Progress> = None;
+        let mut progress = |p: crate::eval::Progress<'_>| {
+            let b = bar.get_or_insert_with(|| Progress::new(p.total as u64, what));
+            b.set_position(p.done as u64);
+        };
+        let mut hooks = EvalHooks {
+            progress: Some(&mut progress),
+            interrupt: Some(&interrupt),
+            template: None,
+        };
+        let r = f(&mut model, &mut hooks);
+        if let Some(b) = bar.as_mut() {
+            b.finish();
+        }
+        r.ctx(FN)
+    };
+    let mut outs = Vec::new();
+    run(m, "alpaca_eval: answering", &mut |model, hooks| {
+        outs = answers(model, &items, &opts, hooks)?;
+        Ok(())
+    })?;
+    let mut report = None;
+    run(j, "alpaca_eval: judging", &mut |model, hooks| {
+        report = Some(judge(model, &items, &outs, &opts, hooks)?);
+        Ok(())
+    })?;
+    let report = report.ok_or_else(|| fail(format!("{FN}: the judge gave no report")))?;
+    let mut out = row_to_map(&report.to_row());
+    out.insert("items".into(), Dynamic::from(table_of(report.items)));
+    Ok(out)
+}
+
 /// The introduction of this area in docs/API.md (`peftlab doc --markdown`).
 pub const AREA_DOC: &str = r#"Built-in tasks: xnli, xcopa, belebele, mlqa, xquad, tydiqa, xlsum, plus the offline demo task
 ui_translate (`tasks()` lists them). Tasks report `acc`, `acc_norm`, `acc_bytes` (multiple
@@ -276,6 +351,41 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         |ctx: NativeCallContext, m: &mut Handle<Model>, t: &str, o: Map| {
             evaluate(Some(&ctx), m, t, &o)
         },
+    );
+    let doc_ae = "
+        AlpacaEval-style pairwise judging with a local judge model. The model `m` answers each instruction of `data`
+        (greedy, from the Alpaca prompt; `prompt: \"plain\"` gives the bare instruction), and the `judge` model compares
+        each answer with the instruction's reference answer. The judge prompt shows the instruction and the two answers
+        as `Output (a)` and `Output (b)` and asks which is better; the judge's preference is read from its
+        log-probabilities of \" Output (a)\" and \" Output (b)\" (no sampling: deterministic). Every instruction is judged
+        twice with the answers swapped, and its preference is the mean of the two, which removes the judge's position bias.
+        `data`: a file (JSON list, JSON lines, CSV or Parquet) or an array of maps with `instruction` and `output` (the
+        reference answer), optional `input` and `id`, as AlpacaEval's `alpaca_eval.json`.
+        Returns #{ n, win_rate (100 × mean preference), win_rate_discrete (wins + ties/2, in %), se, ci_low, ci_high (95 %
+        percentile bootstrap, `bootstrap` resamples, `seed`), position_bias (the judge's mean P(Output (a)) − 0.5), bootstrap,
+        items (a Table: id, instruction, prediction, gold, p_model_as_b, p_model_as_a, preference, correct, metrics) }.
+        Options: prompt, max_new_tokens (256), batch_size (8), limit, judge_template (a template of one's own with
+        `{instruction}`, `{output_a}`, `{output_b}`), bootstrap (1000), seed (1234), items_file (per-item records for
+        `join_items`, metric \"preference\" or \"win\"). `m` and `judge` may be the same model.
+
+        ```rhai
+        let judge = load_model(\"models/judge\");
+        let r = alpaca_eval(m, judge, \"data/alpaca_eval.json\", #{ limit: 100, max_new_tokens: 128, items_file: \"runs/ae.jsonl\" });
+        print(`win rate ${r.win_rate} % [${r.ci_low}, ${r.ci_high}]`);
+        ```";
+    bind(
+        engine,
+        "alpaca_eval",
+        ["m", "judge", "data"],
+        doc_ae,
+        |m: &mut Handle<Model>, j: Handle<Model>, d: Dynamic| alpaca_eval(m, &j, &d, &Map::new()),
+    );
+    bind(
+        engine,
+        "alpaca_eval",
+        ["m", "judge", "data", "opts"],
+        doc_ae,
+        |m: &mut Handle<Model>, j: Handle<Model>, d: Dynamic, o: Map| alpaca_eval(m, &j, &d, &o),
     );
     let doc_j = "
         Joins the items files of several evaluations (`evaluate(..., #{ items_file })`) on the item

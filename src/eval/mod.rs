@@ -11,6 +11,7 @@
 
 pub mod examples;
 pub mod items;
+pub mod judge;
 pub mod metrics;
 pub mod model;
 pub mod prompt;

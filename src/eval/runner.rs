@@ -500,7 +500,7 @@ fn in_batches<Q, A>(
     Ok(out)
 }
 
-fn prompt_hash(s: &str) -> String {
+pub(crate) fn prompt_hash(s: &str) -> String {
     let d = Sha256::digest(s.as_bytes());
     hex(&d).chars().take(16).collect()
 }

@@ -201,3 +201,39 @@ let d = m.evaluate("xnli", o + #{{ template: |doc| doc.nothing.len() }});
         r.stderr
     );
 }
+
+#[test]
+fn alpaca_eval_with_a_tiny_judge_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = crate::common::fixture("models/tiny-llama");
+    let data = crate::common::fixture("alpaca_eval/mini.json");
+    let script = format!(
+        r#"let m = load_model("{tiny}", #{{ progress: false }});
+let o = #{{ max_new_tokens: 6, bootstrap: 200, seed: 3, items_file: "ae.jsonl" }};
+let a = alpaca_eval(m, m, "{data}", o);
+let b = alpaca_eval(m, m, "{data}", o);
+print(`n=${{a.n}} same=${{a.win_rate == b.win_rate && a.ci_low == b.ci_low && a.ci_high == b.ci_high}}`);
+print(`ordered=${{a.ci_low <= a.win_rate && a.win_rate <= a.ci_high && 0.0 <= a.ci_low && a.ci_high <= 100.0}}`);
+print(`rows=${{a.items.len()}} bias=${{type_of(a.position_bias)}}`);
+let j = join_items(#{{ x: "ae.jsonl", y: "ae.jsonl" }}, #{{ metric: "preference" }});
+print(`joined=${{j.len()}}`);
+alpaca_eval(m, m, [#{{ instruction: "x" }}], o);
+"#,
+        tiny = tiny.display(),
+        data = data.display()
+    );
+    crate::common::write(dir.path(), "t.rhai", &script);
+    let r = crate::common::run(dir.path(), &["run", "t.rhai"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stdout.contains("n=6 same=true"), "{}", r.stdout);
+    assert!(r.stdout.contains("ordered=true"), "{}", r.stdout);
+    assert!(r.stdout.contains("rows=6 bias=f64"), "{}", r.stdout);
+    assert!(r.stdout.contains("joined=6"), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("data row 1: no field 'output' (fields: instruction)")
+            && r.stderr.contains("t.rhai:10:1"),
+        "{}",
+        r.stderr
+    );
+}

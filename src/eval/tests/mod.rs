@@ -5,6 +5,7 @@ mod choice;
 mod examples;
 mod generate;
 mod items;
+mod judge;
 mod options;
 mod rank_quant;
 mod ui;
