@@ -41,6 +41,8 @@ fn examples() -> String {
 struct PartitionOpts {
     partitions: usize,
     #[serde(default)]
+    parts_per_lang: Option<usize>,
+    #[serde(default)]
     seed: u64,
 }
 
@@ -360,7 +362,9 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     );
     bind(engine, "bactrian_partition", ["datasets", "opts"], "
         Bactrian-X sampling over parallel datasets `#{ lang: dataset, ... }`: shuffle indices 0..N with the seed, split them into
-        `partitions` parts, language i (keys in sorted order, as Rhai maps keep them) takes part i mod partitions. Rows get a `lang` field.\n\nExample: `let bx = bactrian_partition(#{ en: d_en, ur: d_ur, sw: d_sw }, #{ partitions: 10, seed: 1 });`", |m: Map, o: Map| -> RhaiResult<D> {
+        `partitions` parts, language i (keys in sorted order, as Rhai maps keep them) takes part i mod partitions. Rows get a `lang` field.
+        With `parts_per_lang: k` language i takes the k parts (k·i + j) mod partitions, j < k: the rank×quantisation study's
+        Bactrian-X-11 needs k = 2 (11 languages × 2 of 10 parts: 20 % per language, every index in at least 2 languages).\n\nExample: `let bx = bactrian_partition(#{ en: d_en, ur: d_ur, sw: d_sw }, #{ partitions: 10, seed: 1 });`", |m: Map, o: Map| -> RhaiResult<D> {
         let o: PartitionOpts = parse_opts("bactrian_partition", &o)?;
         let mut langs = Vec::new();
         for (k, v) in m {
@@ -368,7 +372,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
             let d = h.borrow("bactrian_partition")?.clone();
             langs.push((k.to_string(), d));
         }
-        Ok(Handle::new(bactrian_partition(&langs, o.partitions, o.seed).ctx("bactrian_partition")?))
+        Ok(Handle::new(bactrian_partition(&langs, o.partitions, o.parts_per_lang.unwrap_or(1), o.seed).ctx("bactrian_partition")?))
     });
     bind(engine, "ui_strings", ["split", "langs"], "
         The built-in parallel UI-string corpus as translation instructions #{ id, lang, instruction, input, output } for `split`

@@ -177,12 +177,16 @@ pub fn mixture<E: From<DataError>>(
 
 /// The indices each language takes in a Bactrian-X style partition of `n` parallel rows:
 /// shuffle `0..n` with `rng::derived(seed, "bactrian_partition")`, split into `partitions`
-/// contiguous parts (the first `n mod partitions` parts one longer), language `i` takes part
-/// `i mod partitions` (indices in shuffled order).
+/// contiguous parts (the first `n mod partitions` parts one longer), language `i` takes the
+/// `per_lang` parts `(per_lang·i + j) mod partitions`, `j < per_lang` (indices in shuffled
+/// order). `per_lang = 1` is the rule as the rank×quantisation study writes it; `per_lang = 2`
+/// is our resolution of its Bactrian-X-11 gap (11 languages × 2 of 10 parts = 20 % each, every
+/// index in at least two languages).
 pub fn bactrian_assignment(
     n: usize,
     n_langs: usize,
     partitions: usize,
+    per_lang: usize,
     seed: u64,
 ) -> Result<Vec<Vec<usize>>, DataError> {
     if partitions == 0 {
@@ -191,11 +195,17 @@ pub fn bactrian_assignment(
             "partitions must be at least 1".into(),
         ));
     }
+    if per_lang == 0 || per_lang > partitions {
+        return Err(invalid(
+            "bactrian_partition",
+            format!("parts_per_lang must be in 1..={partitions} (the partitions), got {per_lang}"),
+        ));
+    }
     let mut r = rng::derived(seed, "bactrian_partition");
     let perm = permutation(&mut r, n);
     let (base, extra) = (n / partitions, n % partitions);
     // Only the first `n_langs` parts are ever taken: a huge `partitions` costs nothing.
-    let used = partitions.min(n_langs);
+    let used = partitions.min(n_langs.saturating_mul(per_lang));
     let mut parts = Vec::with_capacity(used);
     let mut start = 0;
     for p in 0..used {
@@ -208,7 +218,16 @@ pub fn bactrian_assignment(
         start += len;
     }
     Ok((0..n_langs)
-        .map(|i| parts.get(i % partitions).cloned().unwrap_or_default())
+        .map(|i| {
+            (0..per_lang)
+                .flat_map(|j| {
+                    parts
+                        .get((per_lang * i + j) % partitions)
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
         .collect())
 }
 
@@ -218,6 +237,7 @@ pub fn bactrian_assignment(
 pub fn bactrian_partition(
     langs: &[(String, Dataset)],
     partitions: usize,
+    per_lang: usize,
     seed: u64,
 ) -> Result<Dataset, DataError> {
     let Some((first_lang, first)) = langs.first() else {
@@ -235,7 +255,7 @@ pub fn bactrian_partition(
             ));
         }
     }
-    let assign = bactrian_assignment(n, langs.len(), partitions, seed)?;
+    let assign = bactrian_assignment(n, langs.len(), partitions, per_lang, seed)?;
     let mut rows = Vec::new();
     for ((lang, d), idx) in langs.iter().zip(&assign) {
         for &j in idx {
@@ -250,7 +270,7 @@ pub fn bactrian_partition(
     Ok(Dataset::with_source(
         rows,
         format!(
-            "bactrian_partition(langs=[{}], partitions={partitions}, seed={seed})",
+            "bactrian_partition(langs=[{}], partitions={partitions}, parts_per_lang={per_lang}, seed={seed})",
             names.join(", ")
         ),
     ))

@@ -481,7 +481,7 @@ fn stratified_sample_is_proportional() {
 #[test]
 fn bactrian_partition_covers_every_index_at_least_twice() {
     let n = 1003;
-    let assign = bactrian_assignment(n, 22, 10, 1).unwrap();
+    let assign = bactrian_assignment(n, 22, 10, 1, 1).unwrap();
     assert_eq!(assign.len(), 22);
     let mut takers: HashMap<usize, Vec<usize>> = HashMap::new();
     for (lang, idx) in assign.iter().enumerate() {
@@ -505,14 +505,14 @@ fn bactrian_partition_covers_every_index_at_least_twice() {
     );
     assert_eq!(assign[0], assign[10]);
     assert_eq!(assign[0], assign[20]);
-    assert_eq!(assign, bactrian_assignment(n, 22, 10, 1).unwrap());
-    assert_ne!(assign, bactrian_assignment(n, 22, 10, 2).unwrap());
+    assert_eq!(assign, bactrian_assignment(n, 22, 10, 1, 1).unwrap());
+    assert_ne!(assign, bactrian_assignment(n, 22, 10, 1, 2).unwrap());
 
     let langs: Vec<(String, Dataset)> = ["en", "ur", "sw"]
         .iter()
         .map(|l| (l.to_string(), numbered(20, l)))
         .collect();
-    let bx = bactrian_partition(&langs, 2, 5).unwrap();
+    let bx = bactrian_partition(&langs, 2, 1, 5).unwrap();
     // Parts of 10 each: en and sw take part 0, ur takes part 1; so 30 rows and every index twice.
     assert_eq!(bx.len(), 30);
     let ur_rows: Vec<&Row> = bx
@@ -540,11 +540,11 @@ fn bactrian_partition_covers_every_index_at_least_twice() {
         ("en".to_string(), numbered(20, "en")),
         ("ur".to_string(), numbered(19, "ur")),
     ];
-    assert!(bactrian_partition(&bad, 2, 5)
+    assert!(bactrian_partition(&bad, 2, 1, 5)
         .unwrap_err()
         .to_string()
         .contains("parallel"));
-    assert!(bactrian_assignment(10, 2, 0, 1).is_err());
+    assert!(bactrian_assignment(10, 2, 0, 1, 1).is_err());
 }
 
 #[test]
@@ -553,10 +553,40 @@ fn bactrian_partition_with_huge_partition_count_builds_only_used_parts() {
     // more partitions than rows every part is at most one row, and only the languages' parts
     // are built.
     let huge = i64::MAX as usize;
-    let assign = bactrian_assignment(5, 3, huge, 7).unwrap();
+    let assign = bactrian_assignment(5, 3, huge, 1, 7).unwrap();
     assert_eq!(assign.len(), 3);
     assert!(assign.iter().all(|p| p.len() == 1), "{assign:?}");
     // The same as asking for exactly as many parts as rows: parts of one row each, in the
     // shuffled order.
-    assert_eq!(assign, bactrian_assignment(5, 3, 5, 7).unwrap());
+    assert_eq!(assign, bactrian_assignment(5, 3, 5, 1, 7).unwrap());
+}
+
+#[test]
+fn bactrian_x11_takes_two_parts_per_language() {
+    // 11 languages, 10 parts of 67 rows out of 670: language i takes parts 2i mod 10 and
+    // (2i + 1) mod 10, so 134 rows (20 %) each and every index in at least two languages.
+    let n = 670;
+    let assign = bactrian_assignment(n, 11, 10, 2, 3).unwrap();
+    assert!(assign.iter().all(|a| a.len() == 134));
+    let mut uses = vec![0usize; n];
+    for a in &assign {
+        for &j in a {
+            uses[j] += 1;
+        }
+    }
+    assert!(uses.iter().all(|&u| u >= 2), "{:?}", uses.iter().min());
+    // Languages 0 and 5 share both parts (0, 1); language 10 wraps to parts 0 and 1 too.
+    assert_eq!(assign[0], assign[5]);
+    assert_eq!(assign[0], assign[10]);
+    assert_ne!(assign[0], assign[1]);
+    // One part per language is the rule as written: 67 rows each.
+    let one = bactrian_assignment(n, 11, 10, 1, 3).unwrap();
+    assert!(one.iter().all(|a| a.len() == 67));
+    let e = bactrian_assignment(n, 11, 10, 11, 3)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("parts_per_lang must be in 1..=10 (the partitions), got 11"),
+        "{e}"
+    );
 }
