@@ -299,7 +299,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
     );
     let doc = "
         Evaluates the model (with its adapter) on a task; returns a Table with one row per language #{ task, lang, n, <metrics> }.
-        Options: data, langs, split, shots, shot_split, shots_file, limit (at most N documents per language), fraction (ceil(fraction × n)
+        Options: data, langs, split, shots, shot_split, shots_file, shot_exclude, limit (at most N documents per language), fraction (ceil(fraction × n)
         of the n documents, e.g. 0.3 for 30 % of Belebele; 7 % of 100 is 7), sample (\"first\", the default as in lm-eval,
         or \"random\": drawn with the seed, in dataset order), seed, batch_size, prompt (\"alpaca\" | \"lm-eval\" |
         \"plain\" for ui_translate | \"rank_quant\"), template, choices, delimiter, max_new_tokens, items_file.
@@ -312,7 +312,9 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         the language's name) that returns the prompt string; `choices` and `delimiter` work with it as with a string.
         Few-shot examples come from `shot_split` or, with `shots_file`, from a data file in the task's schema (a
         `lang` column, where present, selects the language); an evaluated item is never its own example, even when
-        two split names resolve to one file (Belebele) or the file repeats the item. `rank_quant` is the rank×quantisation
+        two split names resolve to one file (Belebele) or the file repeats the item. `shot_exclude`: \"item\" (default, as lm-eval:
+        any other document of the shot split) or \"evaluated\" (none of the evaluated documents: with `limit`/`fraction` on the
+        split that also gives the shots, e.g. XQuAD's single split, the examples come from the documents not evaluated). `rank_quant` is the rank×quantisation
         study's appendix-C prompts verbatim (xnli, xcopa, belebele, mlqa, xquad, xlsum): the Alpaca system prompt, then
         the task's instruction with the item inside it; few-shot examples go after the instruction text, before the
         item (README, \"Evaluation prompts of the rank×quantisation study\").

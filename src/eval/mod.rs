@@ -114,6 +114,11 @@ pub struct EvalOptions {
     /// A data file the few-shot examples come from instead of a split (the task's schema; a
     /// `lang` column, where present, selects the language).
     pub shots_file: Option<String>,
+    /// Which documents of the shot split may not be examples: `"item"` (default, lm-eval: only
+    /// the evaluated item itself) or `"evaluated"` (none of the evaluated documents: with
+    /// `limit`/`fraction` on a split that also gives the shots, the examples come from the
+    /// rest).
+    pub shot_exclude: Option<String>,
     /// Evaluate at most `limit` documents of each language (the first ones, or a seeded random
     /// subset with `sample: "random"`).
     pub limit: Option<i64>,
@@ -146,13 +151,14 @@ pub struct EvalOptions {
 
 impl EvalOptions {
     /// The option keys, for "unknown option" messages.
-    pub const KEYS: [&'static str; 17] = [
+    pub const KEYS: [&'static str; 18] = [
         "data",
         "langs",
         "split",
         "shots",
         "shot_split",
         "shots_file",
+        "shot_exclude",
         "limit",
         "fraction",
         "sample",

@@ -74,6 +74,8 @@ pub(crate) struct Resolved {
     pub(crate) limit: Option<usize>,
     fraction: Option<f64>,
     random_sample: bool,
+    /// `shot_exclude: "evaluated"`.
+    exclude_evaluated: bool,
     pub(crate) seed: u64,
     batch_size: usize,
     pub(crate) family: Family,
@@ -211,6 +213,16 @@ pub(crate) fn resolve(t: &dyn Task, o: &EvalOptions, closure: bool) -> Result<Re
             ))
         }
     };
+    let exclude_evaluated = match o.shot_exclude.as_deref() {
+        None | Some("item") => false,
+        Some("evaluated") => true,
+        Some(other) => {
+            return Err(opt_err(
+                "shot_exclude",
+                format!("unknown value '{other}' (expected one of: item, evaluated)"),
+            ))
+        }
+    };
     let seed = o.seed.unwrap_or(1234);
     let seed =
         u64::try_from(seed).map_err(|_| opt_err("seed", format!("must be >= 0, got {seed}")))?;
@@ -232,6 +244,7 @@ pub(crate) fn resolve(t: &dyn Task, o: &EvalOptions, closure: bool) -> Result<Re
         },
         fraction,
         random_sample,
+        exclude_evaluated,
         seed,
         batch_size,
         family,
@@ -284,11 +297,27 @@ fn build_items(
         };
         // Two split names can resolve to one file (Belebele's `<lang>.jsonl` serves every
         // split): then the pool is the evaluated documents themselves.
-        let same_split = r.shots > 0
+        let mut same_split = r.shots > 0
             && pool
                 .as_ref()
                 .is_none_or(|p| o.shots_file.is_none() && same_files(p, &docs));
-        let pool_docs: &[Doc] = if same_split {
+        let evaluated = subset(&docs, r, &format!("{}/{}", t.name(), lang.code));
+        // `shot_exclude: "evaluated"`: the examples come from the documents of the split that
+        // are not evaluated (XQuAD's single split, evaluated on its first 1,000 questions).
+        let unevaluated: Option<Vec<Doc>> = (same_split && r.exclude_evaluated).then(|| {
+            let keep: std::collections::HashSet<usize> =
+                evaluated.iter().map(|d| d.index).collect();
+            docs.iter()
+                .filter(|d| !keep.contains(&d.index))
+                .cloned()
+                .collect()
+        });
+        if unevaluated.is_some() {
+            same_split = false;
+        }
+        let pool_docs: &[Doc] = if let Some(u) = &unevaluated {
+            u
+        } else if same_split {
             &docs
         } else {
             pool.as_deref().unwrap_or(&docs)
@@ -297,6 +326,10 @@ fn build_items(
         if r.shots > 0 && pool_docs.len() < need {
             let from = match &o.shots_file {
                 Some(f) => format!("'{f}'"),
+                None if unevaluated.is_some() => format!(
+                    "the documents of split '{}' of '{}' that are not evaluated",
+                    r.shot_split, lang.label
+                ),
                 None => format!("split '{}' of '{}'", r.shot_split, lang.label),
             };
             return Err(opt_err(
@@ -309,7 +342,7 @@ fn build_items(
             ));
         }
         let lang_index = langs.len();
-        for doc in subset(&docs, r, &format!("{}/{}", t.name(), lang.code)) {
+        for doc in evaluated {
             let p = prompt_of(t, doc, lang, r, closure)?;
             let delim = r.delimiter();
             let mut examples = Vec::with_capacity(r.shots);

@@ -17,7 +17,7 @@ fn options_reject_unknown_keys_and_accept_null() {
     let o = opts(json!({"limit": null, "langs": null, "seed": 5, "items_file": null}));
     assert_eq!(o.seed, Some(5));
     assert_eq!(o.limit, None);
-    assert_eq!(EvalOptions::KEYS.len(), 17);
+    assert_eq!(EvalOptions::KEYS.len(), 18);
 }
 
 #[test]
@@ -497,4 +497,39 @@ fn shots_never_come_from_the_evaluated_item() {
         .unwrap_err()
         .to_string();
     assert_eq!(e, "option 'shots_file': '/no/such.jsonl' is not a file");
+}
+
+#[test]
+fn shot_exclude_evaluated_draws_examples_from_the_documents_not_evaluated() {
+    // Belebele eng_Latn has 2 documents in one file; evaluating the first, its example must be
+    // the second either way; with limit 2 and "evaluated" nothing is left: an error.
+    let run = |extra: serde_json::Value| {
+        let mut o = json!({
+            "data": fixture("belebele"), "langs": ["eng_Latn"], "shots": 1,
+            "template": "{flores_passage}|", "choices": ["a", "b", "c", "d"],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            o[k] = v.clone();
+        }
+        let mut m = Mock::new();
+        evaluate(&mut m, "belebele", &opts(o)).map(|_| m.requests()[0].0.clone())
+    };
+    assert_eq!(
+        run(json!({"limit": 1, "shot_exclude": "evaluated"})).unwrap(),
+        "This is a passage 1.| a\n\nThis is a passage 0.|"
+    );
+    let e = run(json!({"limit": 2, "shot_exclude": "evaluated"}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("1 few-shot examples need 1 documents, but the documents of split 'test' of 'eng_Latn' that are not evaluated has 0"),
+        "{e}"
+    );
+    let e = run(json!({"shot_exclude": "none"}))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "option 'shot_exclude': unknown value 'none' (expected one of: item, evaluated)"
+    );
 }
