@@ -1013,3 +1013,102 @@ fn which_lora_analysis_matches_scipy_and_statsmodels() {
         "{row}"
     );
 }
+
+/// The rank×quantisation study end to end on the offline fixtures: one tiny model × three
+/// fine-tuning sets (Bactrian-X-22 through `bactrian_partition`, MultiAlpaca, and Alpaca at the
+/// largest rank × {8, 16} bits) × ranks {8, 16} × {NF4 + double quantisation, LLM.int8, bf16},
+/// the base reference cells, the six tasks with the paper's prompts, and AlpacaEval-style win
+/// rates with the tiny model as judge. Checks every output the script promises.
+#[test]
+fn rank_quant_runs_the_grid_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let tiny = fixture("models/tiny-llama").display().to_string();
+    let models = format!("models={{\"llama\": \"{tiny}\"}}");
+    let r = run(
+        dir.path(),
+        &[
+            "run",
+            &repo("scripts/rank_quant.rhai"),
+            "--out",
+            &out.display().to_string(),
+            "--set",
+            &models,
+            "--set",
+            "offline=true",
+            "--set",
+            r#"sets=["bactrian-x-22", "multialpaca", "alpaca"]"#,
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    // 3 base cells + 2 sets × 2 ranks × 3 bits + Alpaca at r = 16 × {8, 16}.
+    assert!(
+        r.stdout.contains("rank_quant: 17 cells (1 models; sets [\"bactrian-x-22\", \"multialpaca\", \"alpaca\"]; ranks [8, 16]; bits [4, 8, 16]; lr 0.000001 (paper))"),
+        "{}",
+        r.stdout
+    );
+    let read =
+        |f: &str| std::fs::read_to_string(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    // One row per (model, set, rank, bits, task, language): 12 languages in the fixtures.
+    let results = read("results.csv");
+    assert_eq!(results.lines().count(), 1 + 17 * 12, "{results}");
+    assert!(results.lines().next().unwrap().contains("task"));
+    // One row per cell; the 8-bit cells run LLM.int8.
+    let cells = read("cells.csv");
+    assert_eq!(cells.lines().count(), 1 + 17);
+    let int8_rows: Vec<&str> = cells.lines().filter(|l| l.contains("LLM.int8()")).collect();
+    assert_eq!(int8_rows.len(), 1 + 2 * 2 + 1, "{cells}");
+    // Table 1: model, set, the six tasks, the average, one row per set.
+    let t1 = read("table1.csv");
+    let mut lines = t1.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "model,set,xnli,xcopa,belebele,mlqa,xquad,xlsum,Model Average"
+    );
+    assert_eq!(lines.count(), 3);
+    // Appendix layout: base reference rows, then the set's cells; languages and avg.
+    let app = read("table_xnli_llama_bactrian-x-22.csv");
+    let rows: Vec<&str> = app.lines().collect();
+    assert_eq!(rows[0], "cell,en,ur,sw,hi,avg");
+    assert!(rows[1].starts_with("base (no adapter) bits=4,"));
+    assert!(rows[4].starts_with("r=8 bits=4,"));
+    assert_eq!(rows.len(), 1 + 3 + 6);
+    assert_eq!(
+        read("table_belebele_llama_alpaca.csv").lines().count(),
+        1 + 3 + 2
+    );
+    // Figures 2, 3, 14 (per panel), 4 (language groups).
+    for f in [
+        "fig2_llama_bactrian-x-22.svg",
+        "fig2_llama_multialpaca.svg",
+        "fig3_llama_multialpaca.svg",
+        "fig14_xlsum_llama_bactrian-x-22.svg",
+        "fig14_xnli_llama_multialpaca.svg",
+        "fig4_llama.svg",
+    ] {
+        assert!(read(f).contains("<svg"), "{f}");
+    }
+    assert!(!out.join("fig2_llama_alpaca.svg").exists());
+    let fig4 = read("fig4.csv");
+    assert!(
+        fig4.contains("Group 2 (Bactrian-X-22 only)")
+            && fig4.contains("Group 3 (in no training set)"),
+        "{fig4}"
+    );
+    // AlpacaEval-style win rates per cell and the best cell per set.
+    let ae = read("alpaca_eval.csv");
+    assert_eq!(ae.lines().count(), 1 + 17);
+    let t2 = read("table2.csv");
+    assert_eq!(
+        t2.lines().next().unwrap(),
+        "model,set,r,bits,win_rate,ci_low,ci_high"
+    );
+    for l in t2.lines().skip(1) {
+        let v: Vec<f64> = l.split(',').skip(4).map(|x| x.parse().unwrap()).collect();
+        assert!(
+            (0.0..=100.0).contains(&v[0]) && v[1] <= v[0] && v[0] <= v[2],
+            "{l}"
+        );
+    }
+    assert!(out.join("alpaca_eval_items").read_dir().unwrap().count() == 17);
+}
