@@ -208,25 +208,9 @@ fn alpaca_eval(m: &Handle<Model>, j: &Handle<Model>, data: &Dynamic, o: &Map) ->
         let path = data.clone().into_string().unwrap_or_default();
         let rows = crate::data::io::read_rows(std::path::Path::new(&path), None).ctx(FN)?;
         (rows, path)
-    } else if let Some(a) = data.clone().try_cast::<Array>() {
-        let rows = a
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let m = v
-                    .clone()
-                    .try_cast::<Map>()
-                    .ok_or_else(|| fail(format!("{FN}: data[{i}] is not a map")))?;
-                crate::host::convert::map_to_row(&m)
-                    .map_err(|e| fail(format!("{FN}: data[{i}]: {e}")))
-            })
-            .collect::<RhaiResult<Vec<_>>>()?;
-        (rows, "data".to_string())
     } else {
-        return Err(fail(format!(
-            "{FN}: data must be a file path or an array of #{{ instruction, output }} maps, got {}",
-            data.type_name()
-        )));
+        // A Dataset or an array of #{ instruction, output } maps.
+        (super::data::rows_of(FN, data)?, "data".to_string())
     };
     let mut items = instructions(&rows, &origin).ctx(FN)?;
     if let Some(l) = opts.limit {
@@ -361,7 +345,7 @@ pub fn register(engine: &mut Engine, _session: &Session) {
         as `Output (a)` and `Output (b)` and asks which is better; the judge's preference is read from its
         log-probabilities of \" Output (a)\" and \" Output (b)\" (no sampling: deterministic). Every instruction is judged
         twice with the answers swapped, and its preference is the mean of the two, which removes the judge's position bias.
-        `data`: a file (JSON list, JSON lines, CSV or Parquet) or an array of maps with `instruction` and `output` (the
+        `data`: a file (JSON list, JSON lines, CSV or Parquet), a Dataset or an array of maps with `instruction` and `output` (the
         reference answer), optional `input` and `id`, as AlpacaEval's `alpaca_eval.json`.
         Returns #{ n, win_rate (100 × mean preference), win_rate_discrete (wins + ties/2, in %), se, ci_low, ci_high (95 %
         percentile bootstrap, `bootstrap` resamples, `seed`), position_bias (the judge's mean P(Output (a)) − 0.5), bootstrap,

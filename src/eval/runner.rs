@@ -452,7 +452,7 @@ fn shot_pool_file(t: &dyn Task, path: &str, lang: &Lang) -> Result<Vec<Doc>, Eva
     let mut docs = Vec::new();
     for row in rows {
         if let Some(l) = t.row_lang(&row) {
-            if l != lang.code && l != lang.label && !lang.subsets.contains(&l) {
+            if !lang.is(&l) {
                 continue;
             }
         }

@@ -19,7 +19,7 @@ use half::f16;
 use super::{check_input, QuantError};
 
 /// `1/127` as bitsandbytes writes it in `int8_vectorwise_dequant`, converted to float32.
-const INV_127: f32 = 7.874_015_718_698_502e-3_f64 as f32;
+pub(crate) const INV_127: f32 = 7.874_015_718_698_502e-3_f64 as f32;
 
 /// A row-wise int8 quantised matrix.
 #[derive(Debug, Clone, PartialEq)]

@@ -23,12 +23,9 @@ use burn::tensor::{
 };
 
 use super::fourbit::{quantize_4bit, Absmax, Quantized4bit};
-use super::int8::{quantize_int8, QuantizedInt8};
+use super::int8::{quantize_int8, QuantizedInt8, INV_127};
 use super::tables::DOUBLE_QUANT_BLOCK_SIZE;
 use super::{check_input, QuantConfig, QuantError, QuantKind};
-
-/// `1/127` of `int8_vectorwise_dequant`, as float32.
-const INV_127: f32 = 7.874_015_718_698_502e-3_f64 as f32;
 
 /// Where a quantised weight is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,14 +23,12 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{FloatDType, Tensor};
 use half::f16;
 
-use super::int8::QuantizedInt8;
+use super::int8::{QuantizedInt8, INV_127};
 use super::linear::QuantWeight;
 use super::QuantError;
 
 /// `1 / (127 * 127)` as bitsandbytes writes it in `int8_mm_dequant`.
 const INV_127_SQ: f32 = 6.200124e-05;
-/// `1/127` of `int8_vectorwise_dequant`, as float32.
-const INV_127: f32 = 7.874_015_718_698_502e-3_f64 as f32;
 
 /// The vector-wise int8 quantisation of activations (`int8_vectorwise_quant(A.half(), t)`).
 #[derive(Debug, Clone, PartialEq)]

@@ -151,7 +151,7 @@ pub fn load_lang_split(
                         &row,
                     )));
                 };
-                if l != lang.code && l != lang.label && !lang.subsets.contains(&l) {
+                if !lang.is(&l) {
                     continue;
                 }
             }

@@ -53,6 +53,12 @@ pub struct Lang {
 }
 
 impl Lang {
+    /// Whether a row's language column value `l` names this language (its code, label or one
+    /// of its subset names).
+    pub fn is(&self, l: &str) -> bool {
+        l == self.code || l == self.label || self.subsets.iter().any(|s| s == l)
+    }
+
     /// A language whose label, code and only subset name are the same.
     pub fn simple(code: &str) -> Lang {
         Lang {
