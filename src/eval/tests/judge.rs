@@ -7,31 +7,41 @@ use crate::eval::judge::{answers, instructions, judge, JudgeOptions, JUDGE_TEMPL
 use crate::eval::EvalHooks;
 use crate::value::Row;
 
+/// `tests/fixtures/alpaca_eval/judge_case.json`: four instructions, the answers, and the judge's
+/// probability of the model's answer shown as (b) and as (a): item 0 wins in both orders
+/// (0.8), item 1 meets a judge that always says (a) with 0.9 (a tie after swapping), item 2
+/// loses (0.3), item 3 wins more when shown first (0.6 as (b), 0.8 as (a)).
+fn case() -> serde_json::Value {
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/alpaca_eval/judge_case.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
 fn rows() -> Vec<Row> {
-    (0..4)
-        .map(|i| {
-            serde_json::from_value(json!({
-                "instruction": format!("Task {i}"), "output": format!("REF{i}"), "generator": "dv003"
-            }))
-            .unwrap()
-        })
+    case()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| serde_json::from_value(v.clone()).unwrap())
         .collect()
 }
 
-/// The judge's probability of the model's answer, per item, when it is shown as (a) and as
-/// (b): item 0 wins in both orders (0.8), item 1 meets a judge that always says (a) with 0.9
-/// (a tie after swapping), item 2 loses (0.3), item 3 wins more when shown first (0.6 as (b),
-/// 0.8 as (a)).
-const P_MODEL: [(f64, f64); 4] = [(0.8, 0.8), (0.9, 0.1), (0.3, 0.3), (0.8, 0.6)];
-
 fn mock_judge() -> Mock {
+    let items = case()["items"].as_array().unwrap().clone();
     let mut m = Mock::new();
-    m.ll = Box::new(|ctx: &str, cont: &str| {
-        let i = (0..4)
-            .find(|i| ctx.contains(&format!("Task {i}\n")))
+    m.ll = Box::new(move |ctx: &str, cont: &str| {
+        let it = items
+            .iter()
+            .find(|it| ctx.contains(&format!("{}\n", it["instruction"].as_str().unwrap())))
             .expect("an item");
-        let a_is_model = ctx.contains(&format!("# Output (a):\nANS{i}\n"));
-        let (as_a, as_b) = P_MODEL[i];
+        let ans = it["answer"].as_str().unwrap();
+        let a_is_model = ctx.contains(&format!("# Output (a):\n{ans}\n"));
+        let (as_a, as_b) = (
+            it["p_as_a"].as_f64().unwrap(),
+            it["p_as_b"].as_f64().unwrap(),
+        );
         let p_a = if a_is_model { as_a } else { 1.0 - as_b };
         let p = if cont == " Output (a)" {
             p_a
@@ -79,11 +89,22 @@ fn win_rate_ci_and_position_bias_are_the_hand_computed_values() {
         ..o
     };
     let r = judge(&mut j, &items, &ans, &o, &mut EvalHooks::default()).unwrap();
+    let want = &case()["expected"];
+    let w = |k: &str| want[k].as_f64().unwrap();
     // Preferences (mean of the two orders): 0.8, 0.5, 0.3, 0.7.
+    let prefs: Vec<f64> = r
+        .items
+        .iter()
+        .map(|i| i["preference"].as_f64().unwrap())
+        .collect();
+    for (p, e) in prefs.iter().zip(want["preferences"].as_array().unwrap()) {
+        assert!((p - e.as_f64().unwrap()).abs() < 1e-12, "{prefs:?}");
+    }
     assert_eq!(r.n, 4);
+    assert!((r.win_rate - w("win_rate")).abs() < 1e-9, "{}", r.win_rate);
     assert!((r.win_rate - 57.5).abs() < 1e-9, "{}", r.win_rate);
     // Wins: items 0 and 3; item 1 is a tie (half a win).
-    assert!((r.win_rate_discrete - 62.5).abs() < 1e-12);
+    assert!((r.win_rate_discrete - w("win_rate_discrete")).abs() < 1e-12);
     // sd (ddof 1) = sqrt(0.1475 / 3); se = 100 · sd / 2.
     assert!(
         (r.se - 100.0 * (0.1475f64 / 3.0).sqrt() / 2.0).abs() < 1e-9,
@@ -93,10 +114,11 @@ fn win_rate_ci_and_position_bias_are_the_hand_computed_values() {
     // Bootstrap of the mean of 4 draws from {0.3, 0.5, 0.7, 0.8}: P(mean < 0.4) = 5/256 and
     // P(mean ≤ 0.4) = 15/256 around the 2.5 % point; P(mean > 0.75) = 5/256 and
     // P(mean ≥ 0.75) = 11/256 around the 97.5 % point. So the interval is [40, 75].
-    assert!((r.ci_low - 40.0).abs() < 1e-9, "{}", r.ci_low);
-    assert!((r.ci_high - 75.0).abs() < 1e-9, "{}", r.ci_high);
+    assert!((r.ci_low - w("ci_low")).abs() < 1e-9, "{}", r.ci_low);
+    assert!((r.ci_high - w("ci_high")).abs() < 1e-9, "{}", r.ci_high);
     // P(judge says (a)) over the 8 prompts: 0.2 + 0.8, 0.9 + 0.9, 0.7 + 0.3, 0.4 + 0.8 = 5.0.
     assert!((r.position_bias - (5.0 / 8.0 - 0.5)).abs() < 1e-12);
+    assert!((r.position_bias - w("position_bias")).abs() < 1e-12);
     // The same seed gives the same interval.
     let again = judge(
         &mut mock_judge(),
