@@ -61,20 +61,6 @@ pub struct JudgeOptions {
     pub items_file: Option<String>,
 }
 
-impl JudgeOptions {
-    /// The option keys, for "unknown option" messages.
-    pub const KEYS: [&'static str; 8] = [
-        "prompt",
-        "max_new_tokens",
-        "batch_size",
-        "limit",
-        "judge_template",
-        "bootstrap",
-        "seed",
-        "items_file",
-    ];
-}
-
 /// One instruction with its reference answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instruction {
@@ -313,6 +299,7 @@ pub fn judge(
     let mut prefs = Vec::with_capacity(items.len());
     let mut records = Vec::with_capacity(items.len());
     let mut p_a_sum = 0.0;
+    let mut wins = 0.0;
     for (i, (it, ans)) in items.iter().zip(answers).enumerate() {
         let lp = |k: usize| lls[4 * i + k].logprob;
         for k in 0..4 {
@@ -338,6 +325,7 @@ pub fn judge(
             0.5
         };
         prefs.push(pref);
+        wins += win;
         let mut rec = Row::new();
         rec.insert("task".into(), "alpaca_eval".into());
         rec.insert("lang".into(), "en".into());
@@ -360,13 +348,6 @@ pub fn judge(
         records.push(rec);
     }
     let n = prefs.len();
-    let mean = prefs.iter().sum::<f64>() / n as f64;
-    let var = prefs.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-    let discrete = records
-        .iter()
-        .map(|r| r["metrics"]["win"].as_f64().unwrap_or(0.0))
-        .sum::<f64>()
-        / n as f64;
     let zeros = vec![0.0; n];
     let boot = crate::stats::paired_bootstrap(&zeros, &prefs, n_boot, seed)
         .map_err(|e| bad("bootstrap", e.to_string()))?;
@@ -375,9 +356,9 @@ pub fn judge(
     }
     Ok(JudgeReport {
         n,
-        win_rate: 100.0 * mean,
-        win_rate_discrete: 100.0 * discrete,
-        se: 100.0 * (var / n as f64).sqrt(),
+        win_rate: 100.0 * crate::num::mean(&prefs),
+        win_rate_discrete: 100.0 * wins / n as f64,
+        se: 100.0 * crate::num::sd(&prefs) / (n as f64).sqrt(),
         ci_low: 100.0 * boot.lower,
         ci_high: 100.0 * boot.upper,
         position_bias: p_a_sum / (2 * n) as f64 - 0.5,

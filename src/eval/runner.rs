@@ -297,7 +297,7 @@ fn build_items(
         };
         // Two split names can resolve to one file (Belebele's `<lang>.jsonl` serves every
         // split): then the pool is the evaluated documents themselves.
-        let mut same_split = r.shots > 0
+        let same_split = r.shots > 0
             && pool
                 .as_ref()
                 .is_none_or(|p| o.shots_file.is_none() && same_files(p, &docs));
@@ -312,17 +312,14 @@ fn build_items(
                 .cloned()
                 .collect()
         });
-        if unevaluated.is_some() {
-            same_split = false;
-        }
-        let pool_docs: &[Doc] = if let Some(u) = &unevaluated {
-            u
-        } else if same_split {
-            &docs
-        } else {
-            pool.as_deref().unwrap_or(&docs)
+        // Whether the pool holds the evaluated documents, so that each item excludes itself.
+        let own_split = same_split && unevaluated.is_none();
+        let pool_docs: &[Doc] = match (&unevaluated, own_split) {
+            (Some(u), _) => u,
+            (None, true) => &docs,
+            (None, false) => pool.as_deref().unwrap_or(&docs),
         };
-        let need = r.shots + usize::from(same_split);
+        let need = r.shots + usize::from(own_split);
         if r.shots > 0 && pool_docs.len() < need {
             let from = match &o.shots_file {
                 Some(f) => format!("'{f}'"),
@@ -353,7 +350,7 @@ fn build_items(
                 // Never an evaluated item as its own example: not the same document, nor a pool
                 // row with the same content (a shots file or split that repeats test items).
                 let own = |j: usize| {
-                    (same_split && j == doc.index)
+                    (own_split && j == doc.index)
                         || pool_docs
                             .get(j)
                             .is_some_and(|sd| same_content(&sd.row, &doc.row))
@@ -448,21 +445,13 @@ fn shot_pool_file(t: &dyn Task, path: &str, lang: &Lang) -> Result<Vec<Doc>, Eva
     if !p.is_file() {
         return Err(opt_err("shots_file", format!("'{path}' is not a file")));
     }
-    let rows = crate::data::io::read_rows(p, None)?;
     let mut docs = Vec::new();
-    for row in rows {
-        if let Some(l) = t.row_lang(&row) {
-            if !lang.is(&l) {
-                continue;
-            }
-        }
-        let index = docs.len();
-        docs.push(Doc {
-            row,
-            index,
-            origin: path.to_string(),
-        });
-    }
+    tasks::data::push_docs(
+        &mut docs,
+        crate::data::io::read_rows(p, None)?,
+        path,
+        |row| Ok(t.row_lang(row).is_none_or(|l| lang.is(&l))),
+    )?;
     Ok(docs)
 }
 

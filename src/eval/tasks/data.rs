@@ -119,6 +119,27 @@ pub fn locate(dir: &Path, lang: &Lang, split: &str, shared: &[&str]) -> Option<L
     None
 }
 
+/// Appends the `rows` that `keep` accepts to `docs` as documents of `origin`, numbered on from
+/// the documents already there.
+pub(crate) fn push_docs(
+    docs: &mut Vec<Doc>,
+    rows: Vec<Row>,
+    origin: &str,
+    mut keep: impl FnMut(&Row) -> Result<bool, EvalError>,
+) -> Result<(), EvalError> {
+    for row in rows {
+        if keep(&row)? {
+            let index = docs.len();
+            docs.push(Doc {
+                row,
+                index,
+                origin: origin.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Reads the documents of one language and split. `row_lang` gives the language of a row of a
 /// multi-language file; a row belongs to `lang` when that equals its code, label or a subset.
 pub fn load_lang_split(
@@ -142,26 +163,19 @@ pub fn load_lang_split(
     let mut docs = Vec::new();
     for f in &loc.files {
         let origin = f.display().to_string();
-        for row in read_rows(f, None)? {
-            if loc.filter {
-                let Some(l) = row_lang(&row) else {
-                    return Err(EvalError::Data(crate::data::DataError::missing(
-                        format!("{origin}: language of a row"),
-                        "lang",
-                        &row,
-                    )));
-                };
-                if !lang.is(&l) {
-                    continue;
-                }
+        push_docs(&mut docs, read_rows(f, None)?, &origin, |row| {
+            if !loc.filter {
+                return Ok(true);
             }
-            let index = docs.len();
-            docs.push(Doc {
-                row,
-                index,
-                origin: origin.clone(),
-            });
-        }
+            match row_lang(row) {
+                Some(l) => Ok(lang.is(&l)),
+                None => Err(EvalError::Data(crate::data::DataError::missing(
+                    format!("{origin}: language of a row"),
+                    "lang",
+                    row,
+                ))),
+            }
+        })?;
     }
     if docs.is_empty() {
         let names: Vec<String> = loc.files.iter().map(|f| f.display().to_string()).collect();
